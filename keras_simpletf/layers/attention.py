@@ -1,0 +1,256 @@
+"""Single-head (or few-head, grouped/multi-query) dot-product attention."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_simpletf.layers.initializers import clone_initializer
+from keras_simpletf.layers.masks import merge_attention_masks, padding_mask_of
+from keras_simpletf.layers.validation import (
+    check_divides,
+    check_positive_int,
+    check_rate,
+)
+
+# Logit given to disallowed positions; softmax runs in float32, so this is safe.
+_MASKED_LOGIT = -1e9
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class SimpleAttention(keras.layers.Layer):
+    """Scaled dot-product self- or cross-attention with few heads.
+
+    Self-attention (`context=None`) projects queries, keys and values with one
+    fused matrix; cross-attention projects the query from `query` and keys and
+    values with one fused matrix from `context`. Which of the two a layer does
+    is fixed when it is built. `num_kv_heads < num_heads` shares each key/value
+    head among `num_heads // num_kv_heads` query heads (grouped-query;
+    `num_kv_heads=1` is multi-query attention). `value_free=True` drops the
+    value and output projections: heads attend over slices of the input itself
+    (He & Hofmann, 2023).
+
+    Softmax runs in float32 under mixed precision; the output is in the compute
+    dtype and has the width of `query` (of `context` when value-free).
+
+    Args:
+        num_heads: int, number of query heads. Defaults to 1.
+        key_dim: int, size of each query/key head. Defaults to
+            `width // num_heads`, which then requires `num_heads` to divide the
+            query width.
+        num_kv_heads: int, number of key/value heads; must divide `num_heads`.
+            Defaults to `num_heads`.
+        value_free: bool, drop the value and output projections.
+        dropout: float, dropout rate on the attention weights.
+        use_bias: bool, whether the projections have biases.
+        kernel_initializer: initializer of the projection kernels.
+        bias_initializer: initializer of the projection biases.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        query: `(batch, query_length, width)`.
+        context: `(batch, key_length, context_width)` for cross-attention, or
+            `None` for self-attention.
+        mask: boolean `(batch, query_length)` padding mask of `query`; taken
+            from the Keras mask `query` carries when not given. It masks keys
+            in self-attention and travels on with the output.
+        context_mask: boolean `(batch, key_length)` padding mask of `context`;
+            taken from the Keras mask `context` carries when not given.
+        attention_mask: boolean `(batch, query_length, key_length)`, `True`
+            where attention is allowed; combined with the padding masks.
+        use_causal_mask: bool, let position `i` attend only to keys `<= i`.
+        return_attention_scores: bool, also return the attention weights,
+            `(batch, num_heads, query_length, key_length)`.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    x = keras.Input(shape=(None, 64))
+    y = SimpleAttention()(x)                           # single-head self-attention
+    z = SimpleAttention(num_heads=4, num_kv_heads=1)(y, context=x)  # multi-query cross
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Shazeer, 2019](https://arxiv.org/abs/1911.02150) (multi-query)
+        - [Ainslie et al., 2023](https://arxiv.org/abs/2305.13245) (grouped-query)
+        - [He & Hofmann, 2023](https://arxiv.org/abs/2311.01906) (value-free)
+    """
+
+    def __init__(
+        self,
+        num_heads=1,
+        key_dim=None,
+        num_kv_heads=None,
+        value_free=False,
+        dropout=0.0,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_heads = check_positive_int("num_heads", num_heads)
+        self.key_dim = check_positive_int("key_dim", key_dim, allow_none=True)
+        self.num_kv_heads = check_positive_int(
+            "num_kv_heads", num_kv_heads, allow_none=True
+        )
+        if num_kv_heads is not None:
+            check_divides("num_kv_heads", num_kv_heads, "num_heads", num_heads)
+        self.value_free = value_free
+        self.dropout = check_rate("dropout", dropout)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+
+    @property
+    def _kv_heads(self):
+        return self.num_kv_heads or self.num_heads
+
+    def _dense(self, units, name, input_width):
+        dense = keras.layers.Dense(
+            units,
+            use_bias=self.use_bias,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+        dense.build((None, None, input_width))
+        return dense
+
+    def build(self, query_shape, context_shape=None):
+        width = query_shape[-1]
+        self._is_cross_attention = context_shape is not None
+        source_width = context_shape[-1] if self._is_cross_attention else width
+        if self.key_dim is None:
+            check_divides("num_heads", self.num_heads, "the query width", width)
+        key_dim = self.key_dim or width // self.num_heads
+        if self.value_free:
+            check_divides(
+                "num_heads", self.num_heads, "the value width", source_width
+            )
+            value_dim = source_width // self.num_heads
+            value_units = 0
+        else:
+            value_dim = key_dim
+            value_units = self._kv_heads * value_dim
+        self._head_dims = (key_dim, value_dim)
+        kv_units = self._kv_heads * key_dim + value_units
+        if self._is_cross_attention:
+            self.query_dense = self._dense(
+                self.num_heads * key_dim, "query", width
+            )
+            self.key_value_dense = self._dense(
+                kv_units, "key_value", source_width
+            )
+        else:
+            self.query_key_value_dense = self._dense(
+                self.num_heads * key_dim + kv_units, "query_key_value", width
+            )
+        self.output_dense = None
+        if not self.value_free:
+            self.output_dense = self._dense(
+                width, "output", self.num_heads * value_dim
+            )
+        self.weights_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="weights_dropout"
+        )
+
+    def _project(self, query, context):
+        """Query, key and value heads, keys and values repeated per group."""
+        key_dim, value_dim = self._head_dims
+        query_units = self.num_heads * key_dim
+        key_units = self._kv_heads * key_dim
+        if self._is_cross_attention:
+            q = self.query_dense(query)
+            kv = self.key_value_dense(context)
+            k, v = kv[..., :key_units], kv[..., key_units:]
+        else:
+            context = query
+            qkv = self.query_key_value_dense(query)
+            q = qkv[..., :query_units]
+            k = qkv[..., query_units : query_units + key_units]
+            v = qkv[..., query_units + key_units :]
+        value_heads = self._kv_heads
+        if self.value_free:
+            v, value_heads = context, self.num_heads
+        batch, query_length = ops.shape(q)[0], ops.shape(q)[1]
+        key_length = ops.shape(k)[1]
+        q = ops.reshape(q, (batch, query_length, self.num_heads, key_dim))
+        k = ops.reshape(k, (batch, key_length, self._kv_heads, key_dim))
+        v = ops.reshape(v, (batch, key_length, value_heads, value_dim))
+        group = self.num_heads // self._kv_heads
+        if group > 1:
+            k = ops.repeat(k, group, axis=2)
+            if not self.value_free:
+                v = ops.repeat(v, group, axis=2)
+        return q, k, v
+
+    def call(
+        self,
+        query,
+        context=None,
+        mask=None,
+        context_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        return_attention_scores=False,
+        training=None,
+    ):
+        if (context is not None) != self._is_cross_attention:
+            built_as = "cross" if self._is_cross_attention else "self"
+            raise ValueError(
+                f"This SimpleAttention was built for {built_as}-attention; "
+                "call it with `context` for cross-attention and without it "
+                "for self-attention, consistently."
+            )
+        query_mask = padding_mask_of(query, mask)
+        key_mask = (
+            padding_mask_of(context, context_mask)
+            if self._is_cross_attention
+            else query_mask
+        )
+        q, k, v = self._project(query, context)
+        q = q * ops.cast(1.0 / math.sqrt(self._head_dims[0]), q.dtype)
+        logits = ops.cast(ops.einsum("bqhd,bkhd->bhqk", q, k), "float32")
+        allowed = merge_attention_masks(
+            ops.shape(q)[1],
+            ops.shape(k)[1],
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            causal=use_causal_mask,
+        )
+        if allowed is not None:
+            logits = ops.where(ops.expand_dims(allowed, axis=1), logits, _MASKED_LOGIT)
+        weights = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
+        dropped_weights = self.weights_dropout(weights, training=training)
+        heads = ops.einsum("bhqk,bkhd->bqhd", dropped_weights, v)
+        batch, query_length = ops.shape(heads)[0], ops.shape(heads)[1]
+        outputs = ops.reshape(
+            heads, (batch, query_length, self.num_heads * self._head_dims[1])
+        )
+        if self.output_dense is not None:
+            outputs = self.output_dense(outputs)
+        if return_attention_scores:
+            return outputs, weights
+        return outputs
+
+    def compute_mask(self, query, previous_mask=None):
+        return previous_mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            num_kv_heads=self.num_kv_heads,
+            value_free=self.value_free,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config

@@ -1,0 +1,373 @@
+"""Encoder and decoder blocks: attention and feed-forward sub-blocks in a chosen layout."""
+
+import keras
+
+from keras_simpletf.layers.attention import SimpleAttention
+from keras_simpletf.layers.feedforward import FeedForward
+from keras_simpletf.layers.initializers import clone_initializer
+from keras_simpletf.layers.masks import padding_mask_of
+from keras_simpletf.layers.residual import Residual, check_residual
+from keras_simpletf.layers.validation import (
+    check_choice,
+    check_positive_int,
+    check_rate,
+)
+
+NORM_PLACEMENTS = ("post", "pre", "none")
+LAYOUTS = ("sequential", "parallel")
+
+
+class _Block(keras.layers.Layer):
+    """What encoder and decoder blocks share: options, sublayers and layouts.
+
+    A block is a list of sub-blocks (attention, feed-forward, ...), each a
+    function of the stream. `"sequential"` applies them one after another,
+    each with its own residual and norm; `"parallel"` feeds all of them the
+    same (normalised) input and adds all their outputs to the stream.
+    """
+
+    def __init__(
+        self,
+        num_heads=1,
+        intermediate_dim=None,
+        num_kv_heads=None,
+        value_free=False,
+        activation="gelu",
+        dropout=0.0,
+        norm="post",
+        layout="sequential",
+        residual="add",
+        residual_scale=None,
+        layer_norm_epsilon=1e-5,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.intermediate_dim = check_positive_int(
+            "intermediate_dim", intermediate_dim, allow_none=True
+        )
+        self.activation = keras.activations.get(activation)
+        self.dropout = check_rate("dropout", dropout)
+        self.norm = check_choice("norm", norm, NORM_PLACEMENTS)
+        self.layout = check_choice("layout", layout, LAYOUTS)
+        check_residual(residual, residual_scale, "residual", "residual_scale")
+        self.residual = residual
+        self.residual_scale = residual_scale
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.supports_masking = True
+        self.self_attention = self._new_attention(
+            "self_attention", num_heads, num_kv_heads, value_free
+        )
+        self.feedforward = FeedForward(
+            hidden_dim=self.intermediate_dim,
+            activation=self.activation,
+            use_bias=use_bias,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="feedforward",
+        )
+
+    @property
+    def num_heads(self):
+        return self.self_attention.num_heads
+
+    @property
+    def num_kv_heads(self):
+        return self.self_attention.num_kv_heads
+
+    @property
+    def value_free(self):
+        return self.self_attention.value_free
+
+    def _new_attention(self, name, num_heads, num_kv_heads, value_free):
+        return SimpleAttention(
+            num_heads=num_heads,
+            num_kv_heads=num_kv_heads,
+            value_free=value_free,
+            dropout=self.dropout,
+            use_bias=self.use_bias,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+            bias_initializer=clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _build_sub_blocks(self, names, inputs_shape):
+        """Residuals and norms for the named sub-blocks, in this layout."""
+        self._residuals = []
+        for name in names:
+            residual = Residual(
+                self.residual,
+                scale=self.residual_scale,
+                dropout=self.dropout,
+                dtype=self.dtype_policy,
+                name=f"{name}_residual",
+            )
+            residual.build(inputs_shape, inputs_shape)
+            self._residuals.append(residual)
+        self._norms = []
+        if self.norm != "none":
+            norm_names = (
+                [f"{name}_norm" for name in names]
+                if self.layout == "sequential"
+                else ["norm"]
+            )
+            for name in norm_names:
+                norm = keras.layers.LayerNormalization(
+                    epsilon=self.layer_norm_epsilon,
+                    dtype=self.dtype_policy,
+                    name=name,
+                )
+                norm.build(inputs_shape)
+                self._norms.append(norm)
+
+    def _run_sub_blocks(self, stream, sub_blocks, training):
+        """Applies `sub_blocks` (functions of the stream) in this layout."""
+        if self.layout == "parallel":
+            shared = self._norms[0](stream) if self.norm == "pre" else stream
+            for residual, sub_block in zip(self._residuals, sub_blocks):
+                stream = residual(stream, sub_block(shared), training=training)
+            return self._norms[0](stream) if self.norm == "post" else stream
+        for index, (residual, sub_block) in enumerate(
+            zip(self._residuals, sub_blocks)
+        ):
+            norm = self._norms[index] if self._norms else None
+            branch_input = norm(stream) if self.norm == "pre" else stream
+            stream = residual(stream, sub_block(branch_input), training=training)
+            if self.norm == "post":
+                stream = norm(stream)
+        return stream
+
+    def compute_output_shape(self, inputs_shape, *context_shapes):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            num_kv_heads=self.num_kv_heads,
+            value_free=self.value_free,
+            activation=keras.activations.serialize(self.activation),
+            dropout=self.dropout,
+            norm=self.norm,
+            layout=self.layout,
+            residual=self.residual,
+            residual_scale=self.residual_scale,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+_BLOCK_ARGS = """
+    Args:
+        num_heads: int, attention heads. Defaults to 1.
+        intermediate_dim: int, hidden width of the feed-forward. Defaults to
+            four times the model width.
+        num_kv_heads: int, key/value heads (grouped-query; 1 is multi-query).
+            Must divide `num_heads`. Defaults to `num_heads`.
+        value_free: bool, attention without value and output projections.
+        activation: activation of the feed-forward hidden layer.
+        dropout: float, dropout on attention weights and on each sub-block's
+            output before it joins the residual stream.
+        norm: where layer norms go: `"post"` (after each residual, as BERT),
+            `"pre"` (before each sub-block, as GPT-2) or `"none"`.
+        layout: `"sequential"` (sub-blocks one after another) or `"parallel"`
+            (all sub-blocks read the same input and their outputs are summed).
+        residual: `"add"`, `"rezero"` (learned scalar gates from 0) or
+            `"scaled"` (branches multiplied by `residual_scale`).
+        residual_scale: float, the branch scale with `residual="scaled"`.
+        layer_norm_epsilon: float, epsilon of the layer norms.
+        use_bias: bool, whether projections and the feed-forward have biases.
+        kernel_initializer: initializer of all kernels.
+        bias_initializer: initializer of all biases.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+"""
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class EncoderBlock(_Block):
+    __doc__ = (
+        """Self-attention and a one-hidden-layer feed-forward, each residual.
+
+    With `norm="post"`, `layout="sequential"`, `residual="add"` and
+    `num_heads=H` this is exactly `keras_hub.layers.TransformerEncoder` with
+    `H` heads (the tests copy weights across and compare outputs); every other
+    setting simplifies that block.
+"""
+        + _BLOCK_ARGS
+        + """
+    Call arguments:
+        inputs: `(batch, length, width)`.
+        mask: boolean `(batch, length)` padding mask, `True` for real tokens;
+            taken from the Keras mask `inputs` carry when not given.
+        attention_mask: boolean `(batch, length, length)`, combined with it.
+        return_attention_scores: bool, also return the attention weights.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    tokens = keras.Input(shape=(None,), dtype="int32")
+    x = keras.layers.Embedding(1000, 64, mask_zero=True)(tokens)
+    x = EncoderBlock(layout="parallel", residual="rezero")(x)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Xiong et al., 2020](https://arxiv.org/abs/2002.04745) (pre-norm)
+        - [Wang & Komatsuzaki, 2021](https://github.com/kingoflolz/mesh-transformer-jax)
+          (parallel layout, GPT-J)
+        - [He & Hofmann, 2023](https://arxiv.org/abs/2311.01906)
+    """
+    )
+
+    def build(self, inputs_shape):
+        self.self_attention.build(inputs_shape)
+        self.feedforward.build(inputs_shape)
+        self._build_sub_blocks(("self_attention", "feedforward"), inputs_shape)
+
+    def call(
+        self,
+        inputs,
+        mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        padding_mask = padding_mask_of(inputs, mask)
+        scores = []
+
+        def attend(stream):
+            outputs, weights = self.self_attention(
+                stream,
+                mask=padding_mask,
+                attention_mask=attention_mask,
+                return_attention_scores=True,
+                training=training,
+            )
+            scores.append(weights)
+            return outputs
+
+        def feed_forward(stream):
+            return self.feedforward(stream, training=training)
+
+        outputs = self._run_sub_blocks(inputs, (attend, feed_forward), training)
+        if return_attention_scores:
+            return outputs, scores[0]
+        return outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class DecoderBlock(_Block):
+    __doc__ = (
+        """Causal self-attention, cross-attention over encoder outputs, feed-forward.
+
+    Called without `encoder_outputs` when first built, the block has no
+    cross-attention (a decoder-only block). Cross-attention uses the same
+    head settings as self-attention.
+"""
+        + _BLOCK_ARGS
+        + """
+    Call arguments:
+        inputs: `(batch, target_length, width)`.
+        encoder_outputs: `(batch, source_length, encoder_width)` or `None`.
+        mask: boolean `(batch, target_length)` padding mask of `inputs`; taken
+            from their Keras mask when not given.
+        encoder_mask: boolean `(batch, source_length)` padding mask of
+            `encoder_outputs`; taken from their Keras mask when not given.
+        attention_mask: boolean `(batch, target_length, target_length)` for
+            self-attention, combined with the causal mask.
+        use_causal_mask: bool, defaults to `True`.
+        return_attention_scores: bool, also return
+            `(self_attention_weights, cross_attention_weights or None)`.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    source = keras.Input(shape=(None, 64))
+    target = keras.Input(shape=(None, 64))
+    y = DecoderBlock(num_heads=2, num_kv_heads=1)(target, encoder_outputs=source)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Shazeer, 2019](https://arxiv.org/abs/1911.02150) (multi-query)
+    """
+    )
+
+    def build(self, inputs_shape, encoder_outputs_shape=None):
+        self.self_attention.build(inputs_shape)
+        names = ["self_attention", "feedforward"]
+        self.cross_attention = None
+        if encoder_outputs_shape is not None:
+            self.cross_attention = self._new_attention(
+                "cross_attention", self.num_heads, self.num_kv_heads, self.value_free
+            )
+            self.cross_attention.build(inputs_shape, encoder_outputs_shape)
+            names.insert(1, "cross_attention")
+        self.feedforward.build(inputs_shape)
+        self._build_sub_blocks(names, inputs_shape)
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        mask=None,
+        encoder_mask=None,
+        attention_mask=None,
+        use_causal_mask=True,
+        return_attention_scores=False,
+        training=None,
+    ):
+        if (encoder_outputs is None) != (self.cross_attention is None):
+            raise ValueError(
+                "This DecoderBlock was built "
+                + ("without" if self.cross_attention is None else "with")
+                + " `encoder_outputs`; call it the same way every time."
+            )
+        padding_mask = padding_mask_of(inputs, mask)
+        scores = {}
+
+        def self_attend(stream):
+            outputs, scores["self"] = self.self_attention(
+                stream,
+                mask=padding_mask,
+                attention_mask=attention_mask,
+                use_causal_mask=use_causal_mask,
+                return_attention_scores=True,
+                training=training,
+            )
+            return outputs
+
+        def cross_attend(stream):
+            outputs, scores["cross"] = self.cross_attention(
+                stream,
+                context=encoder_outputs,
+                mask=padding_mask,
+                context_mask=padding_mask_of(encoder_outputs, encoder_mask),
+                return_attention_scores=True,
+                training=training,
+            )
+            return outputs
+
+        def feed_forward(stream):
+            return self.feedforward(stream, training=training)
+
+        sub_blocks = [self_attend, feed_forward]
+        if encoder_outputs is not None:
+            sub_blocks.insert(1, cross_attend)
+        outputs = self._run_sub_blocks(inputs, sub_blocks, training)
+        if return_attention_scores:
+            return outputs, (scores["self"], scores.get("cross"))
+        return outputs

@@ -1,0 +1,251 @@
+"""Encoder and decoder stacks: token embedding, position encoding, blocks."""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_simpletf.layers.blocks import DecoderBlock, EncoderBlock
+from keras_simpletf.layers.position import SinusoidalPositionEncoding
+from keras_simpletf.layers.validation import check_positive_int, check_rate
+
+
+class _Stack(keras.layers.Layer):
+    """Token ids -> embedding + sinusoids -> blocks -> (final norm if pre-norm)."""
+
+    block_class = None
+
+    def __init__(
+        self,
+        vocabulary_size,
+        num_layers,
+        hidden_dim,
+        max_length=512,
+        learned_position_mix=False,
+        embedding_dropout=0.0,
+        residual="add",
+        residual_scale=None,
+        norm="post",
+        **block_kwargs,
+    ):
+        layer_kwargs = {
+            key: block_kwargs.pop(key)
+            for key in ("name", "dtype", "trainable")
+            if key in block_kwargs
+        }
+        super().__init__(**layer_kwargs)
+        self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
+        self.num_layers = check_positive_int("num_layers", num_layers)
+        self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
+        self.max_length = max_length
+        self.learned_position_mix = learned_position_mix
+        self.embedding_dropout = check_rate("embedding_dropout", embedding_dropout)
+        if residual == "scaled" and residual_scale is None:
+            residual_scale = 1.0 / math.sqrt(2 * num_layers)
+        self.residual = residual
+        self.residual_scale = residual_scale
+        self.norm = norm
+        self.token_embedding = keras.layers.Embedding(
+            vocabulary_size,
+            hidden_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            dtype=self.dtype_policy,
+            name="token_embedding",
+        )
+        self.position_encoding = SinusoidalPositionEncoding(
+            max_length=max_length,
+            learned_mix=learned_position_mix,
+            dtype=self.dtype_policy,
+            name="position_encoding",
+        )
+        self.embedding_dropout_layer = keras.layers.Dropout(
+            embedding_dropout, dtype=self.dtype_policy, name="embedding_dropout"
+        )
+        self.blocks = [
+            self.block_class(
+                residual=residual,
+                residual_scale=residual_scale,
+                norm=norm,
+                dtype=self.dtype_policy,
+                name=f"block_{index}",
+                **block_kwargs,
+            )
+            for index in range(num_layers)
+        ]
+        self._block_kwargs = block_kwargs
+        self.final_norm = None
+        if norm == "pre":
+            self.final_norm = keras.layers.LayerNormalization(
+                epsilon=self.blocks[0].layer_norm_epsilon,
+                dtype=self.dtype_policy,
+                name="final_norm",
+            )
+        self.supports_masking = True
+
+    def _build_embeddings(self, token_ids_shape):
+        stream_shape = (*token_ids_shape, self.hidden_dim)
+        self.token_embedding.build(token_ids_shape)
+        self.position_encoding.build(stream_shape)
+        if self.final_norm is not None:
+            self.final_norm.build(stream_shape)
+        return stream_shape
+
+    def _embed(self, token_ids, training):
+        stream = self.token_embedding(token_ids)
+        stream = stream + self.position_encoding(stream)
+        return self.embedding_dropout_layer(stream, training=training)
+
+    def _finish(self, stream):
+        return stream if self.final_norm is None else self.final_norm(stream)
+
+    def compute_mask(self, token_ids, mask=None):
+        if mask is not None:
+            return ops.cast(mask, "bool")
+        return ops.not_equal(token_ids, 0)
+
+    def compute_output_shape(self, token_ids_shape, *context_shapes):
+        return (*token_ids_shape, self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            num_layers=self.num_layers,
+            hidden_dim=self.hidden_dim,
+            max_length=self.max_length,
+            learned_position_mix=self.learned_position_mix,
+            embedding_dropout=self.embedding_dropout,
+            residual=self.residual,
+            residual_scale=self.residual_scale,
+            norm=self.norm,
+        )
+        block_config = self.blocks[0].get_config()
+        config.update(
+            {key: block_config[key] for key in self._block_kwargs}
+        )
+        return config
+
+
+_STACK_ARGS = """
+    Args:
+        vocabulary_size: int, number of token ids; id 0 is padding.
+        num_layers: int, number of blocks.
+        hidden_dim: int, model width.
+        max_length: int, longest sequence the position encoding accepts.
+        learned_position_mix: bool, learn a linear mix of the sinusoids.
+        embedding_dropout: float, dropout after embedding + position encoding.
+        residual: `"add"`, `"rezero"` or `"scaled"`.
+        residual_scale: float; with `residual="scaled"` it defaults to
+            `1 / sqrt(2 * num_layers)`.
+        norm: `"post"`, `"pre"` (adds a final layer norm) or `"none"`.
+        **block_kwargs: any other argument of the blocks (`num_heads`,
+            `num_kv_heads`, `intermediate_dim`, `value_free`, `layout`,
+            `activation`, `dropout`, ...) and base layer arguments.
+"""
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class TransformerEncoder(_Stack):
+    __doc__ = (
+        """A stack of `EncoderBlock`s over token ids, masking id 0 unless told.
+
+    Note that `keras_hub.layers.TransformerEncoder` is one block; this is the
+    whole stack with its embeddings. The output carries the padding mask, so
+    masked pooling layers downstream ignore padded positions.
+"""
+        + _STACK_ARGS
+        + """
+    Call arguments:
+        token_ids: int `(batch, length)`.
+        mask: boolean `(batch, length)`; defaults to `token_ids != 0`.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    token_ids = keras.Input(shape=(None,), dtype="int32")
+    encoder = TransformerEncoder(vocabulary_size=1000, num_layers=2, hidden_dim=64)
+    pooled = keras.layers.GlobalAveragePooling1D()(encoder(token_ids))
+    model = keras.Model(token_ids, keras.layers.Dense(2)(pooled))
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+    )
+
+    block_class = EncoderBlock
+
+    def build(self, token_ids_shape):
+        stream_shape = self._build_embeddings(token_ids_shape)
+        for block in self.blocks:
+            block.build(stream_shape)
+
+    def call(self, token_ids, mask=None, training=None):
+        padding_mask = self.compute_mask(token_ids, mask)
+        stream = self._embed(token_ids, training)
+        for block in self.blocks:
+            stream = block(stream, mask=padding_mask, training=training)
+        return self._finish(stream)
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class TransformerDecoder(_Stack):
+    __doc__ = (
+        """A stack of causal `DecoderBlock`s over token ids.
+
+    With `encoder_outputs` each block cross-attends to them (sequence to
+    sequence); without, it is a decoder-only language-model stack.
+"""
+        + _STACK_ARGS
+        + """
+    Call arguments:
+        token_ids: int `(batch, target_length)`.
+        encoder_outputs: `(batch, source_length, width)` or `None`; their Keras
+            mask (as `TransformerEncoder` sets it) marks source padding.
+        mask: boolean `(batch, target_length)`; defaults to `token_ids != 0`.
+        encoder_mask: boolean `(batch, source_length)`, overriding the mask
+            `encoder_outputs` carry.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    source = keras.Input(shape=(None,), dtype="int32")
+    target = keras.Input(shape=(None,), dtype="int32")
+    encoded = TransformerEncoder(1000, num_layers=2, hidden_dim=64)(source)
+    decoded = TransformerDecoder(1000, num_layers=2, hidden_dim=64)(
+        target, encoder_outputs=encoded)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+    )
+
+    block_class = DecoderBlock
+
+    def build(self, token_ids_shape, encoder_outputs_shape=None):
+        stream_shape = self._build_embeddings(token_ids_shape)
+        for block in self.blocks:
+            block.build(stream_shape, encoder_outputs_shape)
+
+    def call(
+        self,
+        token_ids,
+        encoder_outputs=None,
+        mask=None,
+        encoder_mask=None,
+        training=None,
+    ):
+        padding_mask = self.compute_mask(token_ids, mask)
+        stream = self._embed(token_ids, training)
+        for block in self.blocks:
+            stream = block(
+                stream,
+                encoder_outputs=encoder_outputs,
+                mask=padding_mask,
+                encoder_mask=encoder_mask,
+                training=training,
+            )
+        return self._finish(stream)
