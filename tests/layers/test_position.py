@@ -1,0 +1,70 @@
+"""Tests for keras_simpletf/layers/position.py."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.layers import SinusoidalPositionEncoding
+from keras_simpletf.layers.position import sinusoid_table
+
+
+def test_table_matches_the_transformer_formula():
+    table = sinusoid_table(length=7, width=6, max_wavelength=10000.0)
+    for position in range(7):
+        for pair in range(3):
+            angle = position / 10000.0 ** (2 * pair / 6)
+            np.testing.assert_allclose(table[position, 2 * pair], np.sin(angle), atol=1e-6)
+            np.testing.assert_allclose(table[position, 2 * pair + 1], np.cos(angle), atol=1e-6)
+
+
+def test_returns_encodings_of_the_input_shape_without_parameters():
+    layer = SinusoidalPositionEncoding(max_length=16)
+    inputs = np.zeros((3, 10, 8), "float32")
+    outputs = keras.ops.convert_to_numpy(layer(inputs))
+    assert outputs.shape == (3, 10, 8)
+    assert layer.count_params() == 0
+    np.testing.assert_allclose(outputs[1], sinusoid_table(10, 8), atol=1e-6)
+
+
+def test_learned_mix_starts_as_the_fixed_encoding_and_trains():
+    fixed = SinusoidalPositionEncoding(max_length=16)
+    mixed = SinusoidalPositionEncoding(max_length=16, learned_mix=True)
+    inputs = np.zeros((1, 5, 4), "float32")
+    np.testing.assert_allclose(mixed(inputs), fixed(inputs), atol=1e-6)
+    assert [w.shape for w in mixed.trainable_weights] == [(4, 4)]
+
+
+def test_longer_static_sequence_fails_at_build_naming_max_length():
+    layer = SinusoidalPositionEncoding(max_length=8)
+    with pytest.raises(ValueError, match="max_length"):
+        layer.build((None, 9, 4))
+
+
+def test_longer_dynamic_sequence_fails_naming_max_length():
+    layer = SinusoidalPositionEncoding(max_length=8)
+    encode = tf.function(
+        layer, input_signature=[tf.TensorSpec((None, None, 4), tf.float32)]
+    )
+    encode(tf.zeros((1, 8, 4)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="max_length"):
+        encode(tf.zeros((1, 9, 4)))
+
+
+def test_rejects_a_non_positive_max_length():
+    with pytest.raises(ValueError, match="max_length"):
+        SinusoidalPositionEncoding(max_length=0)
+
+
+def test_passes_the_mask_through():
+    token_ids = np.array([[5, 6, 0]])
+    embedded = keras.layers.Embedding(10, 4, mask_zero=True)(token_ids)
+    layer = SinusoidalPositionEncoding(max_length=8)
+    mask = layer.compute_mask(embedded, embedded._keras_mask)
+    np.testing.assert_array_equal(mask, [[True, True, False]])
+
+
+def test_config_round_trip():
+    layer = SinusoidalPositionEncoding(max_length=32, max_wavelength=500.0, learned_mix=True)
+    clone = SinusoidalPositionEncoding.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
