@@ -32,11 +32,13 @@ Usage (from the repository root):
 import argparse
 import contextlib
 import dataclasses
+import importlib.util
 import os
 import platform
 import statistics
 import sys
 import time
+import types
 from typing import Callable
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -86,8 +88,8 @@ FULL_CONFIG = Config(
     seq_len=128,
     batch_size=32,
     warmup_steps=3,
-    train_steps=10,
-    latency_calls=20,
+    train_steps=20,
+    latency_calls=50,
 )
 QUICK_CONFIG = Config(
     width=64,
@@ -106,7 +108,7 @@ class Candidate:
     block of `framework` (`keras` or `tf_keras`) and applies it to `x`."""
 
     name: str
-    framework: object
+    framework: types.ModuleType
     add_block: Callable
 
 
@@ -294,8 +296,8 @@ def describe_machine():
 def ensure_repo_importable():
     """Puts the repository root on `sys.path` if `keras_simpletf` is not
     installed (running `python benchmarks/blocks.py` only adds `benchmarks/`)."""
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if repo_root not in sys.path:
+    if importlib.util.find_spec("keras_simpletf") is None:
+        repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         sys.path.insert(0, repo_root)
 
 

@@ -1,8 +1,10 @@
 """keras-simpletf: simplified Transformers for Keras 3 on TensorFlow.
 
-Importing the package sets nothing global: no backend switch, no dtype policy.
+Importing the package registers its layers and models with Keras (so `.keras`
+files load without `custom_objects`) and sets nothing global: no backend
+switch, no dtype policy.
 """
 
-from keras_simpletf import layers
+from keras_simpletf import data, layers, models, text
 
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Export and serving of keras_simpletf models (TensorFlow Serving compatible)."""

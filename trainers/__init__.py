@@ -1,0 +1,1 @@
+"""Training jobs (absl apps) for keras_simpletf models."""
