@@ -44,8 +44,9 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     Example:
 
     ```python
+    token_ids = keras.Input(shape=(None,), dtype="int32")
     embeddings = keras.layers.Embedding(1000, 64)(token_ids)
-    embeddings += SinusoidalPositionEncoding(max_length=128)(embeddings)
+    embeddings = embeddings + SinusoidalPositionEncoding(max_length=128)(embeddings)
     ```
 
     References:

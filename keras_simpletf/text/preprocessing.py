@@ -2,6 +2,7 @@
 
 import keras
 import keras_hub
+import tensorflow as tf
 
 from keras_simpletf.text.wordpiece import read_vocabulary, wordpiece_tokenizer
 
@@ -12,7 +13,8 @@ class ClassificationPreprocessor(keras.layers.Layer):
 
     The same object runs in `tf.data.Dataset.map` during training and inside
     an exported model, so serving tokenizes exactly as training did. Texts
-    longer than `sequence_length` are truncated, never an error. The
+    longer than `sequence_length` are truncated, never an error. Python
+    strings and lists of them are accepted as well as string tensors. The
     vocabulary is part of the layer's config, so the layer restores from its
     config alone, also inside a functional model.
 
@@ -26,6 +28,7 @@ class ClassificationPreprocessor(keras.layers.Layer):
     Example:
 
     ```python
+    texts = ["a great film.", "a dull plot."] * 10
     vocabulary = learn_vocabulary(texts, vocabulary_size=500)
     preprocessor = ClassificationPreprocessor(vocabulary, sequence_length=32)
     token_ids = preprocessor(["a great film."])   # int32 (1, 32)
@@ -45,6 +48,12 @@ class ClassificationPreprocessor(keras.layers.Layer):
             pad_value=self.tokenizer.token_to_id("[PAD]"),
             return_padding_mask=False,
         )
+
+    def __call__(self, texts, **kwargs):
+        # Keras layers take tensors only; notebooks pass Python strings.
+        if isinstance(texts, (str, list, tuple)):
+            texts = tf.constant(texts)
+        return super().__call__(texts, **kwargs)
 
     def call(self, texts):
         return self.packer(self.tokenizer(texts))
