@@ -23,3 +23,13 @@ def _float32_policy_and_seed():
     keras.utils.set_random_seed(1234)
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def two_cpu_strategy():
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    Several strategies in one process reuse collective instance keys and
+    their all-reduces then mix up tensors of different tests.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -19,9 +19,9 @@ def dataset(batch_size):
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_fit_under_mirrored_strategy_on_two_logical_cpus(policy):
+def test_fit_under_mirrored_strategy_on_two_logical_cpus(policy, two_cpu_strategy):
     keras.mixed_precision.set_global_policy(policy)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         token_ids = keras.Input(shape=(8,), dtype="int32")
