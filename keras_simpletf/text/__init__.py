@@ -1,6 +1,11 @@
-"""In-graph text processing: WordPiece vocabularies, tokenizers, preprocessors."""
+"""In-graph text processing: WordPiece vocabularies, tokenizers, preprocessors, labels."""
 
-from keras_simpletf.text.preprocessing import ClassificationPreprocessor
+from keras_simpletf.text.labels import LabelEncoder
+from keras_simpletf.text.preprocessing import (
+    ClassificationPreprocessor,
+    TokenClassificationPreprocessor,
+    split_words,
+)
 from keras_simpletf.text.wordpiece import (
     SPECIAL_TOKENS,
     learn_vocabulary,

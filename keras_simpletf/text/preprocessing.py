@@ -1,62 +1,93 @@
-"""Preprocessors: raw strings in, fixed-length token ids out, inside the graph."""
+"""Preprocessors: raw strings or words in, fixed-length BERT-style inputs out, in the graph.
+
+Both preprocessors return the inputs keras-hub's BERT backbones take, which
+keras_simpletf's task models take too:
+
+- `token_ids`: int32 `(batch, sequence_length)`, `[CLS] ... [SEP]` then `[PAD]` (id 0);
+- `segment_ids`: int32, 0 for the first text and 1 for the second of a pair;
+- `padding_mask`: bool, `True` on real tokens.
+
+The same object runs in `tf.data.Dataset.map` during training and inside an
+exported SavedModel, so serving tokenizes exactly as training did. Texts longer
+than `sequence_length` are truncated, never an error. Text must be valid UTF-8
+(a string tensor of other bytes fails the tokenizer with an error); the data
+readers decide what happens to undecodable input before it gets here.
+"""
 
 import keras
 import keras_hub
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 from keras_simpletf.text.wordpiece import read_vocabulary, wordpiece_tokenizer
 
+# Words are whitespace-separated runs, with every punctuation character a word
+# of its own: BERT's basic tokenization, and how CoNLL files split text.
+_WORD_SPLIT_PATTERN = r"\s+|[\p{P}]"
+_KEPT_DELIMITERS = r"[\p{P}]"
 
-@keras.saving.register_keras_serializable(package="keras_simpletf")
-class ClassificationPreprocessor(keras.layers.Layer):
-    """WordPiece-tokenizes strings and packs `[CLS] tokens [SEP] [PAD]...`.
 
-    The same object runs in `tf.data.Dataset.map` during training and inside
-    an exported model, so serving tokenizes exactly as training did. Texts
-    longer than `sequence_length` are truncated, never an error. Python
-    strings and lists of them are accepted as well as string tensors. The
-    vocabulary is part of the layer's config, so the layer restores from its
-    config alone, also inside a functional model.
+def split_words(texts):
+    """Splits raw strings into words, keeping each word's byte offsets.
 
-    Args:
-        vocabulary: a list of tokens, or the path of a BERT `vocab.txt`; must
-            hold `"[PAD]"`, `"[UNK]"`, `"[CLS]"` and `"[SEP]"`.
-        sequence_length: int, the length of every output row.
-        lowercase: bool, lower-case and strip accents (uncased BERT).
-        **kwargs: base `keras.layers.Layer` arguments.
-
-    Example:
-
-    ```python
-    texts = ["a great film.", "a dull plot."] * 10
-    vocabulary = learn_vocabulary(texts, vocabulary_size=500)
-    preprocessor = ClassificationPreprocessor(vocabulary, sequence_length=32)
-    token_ids = preprocessor(["a great film."])   # int32 (1, 32)
-    ```
+    Returns:
+        `(words, starts, ends)`: ragged `(batch, None)` tensors; `starts` and
+        `ends` are UTF-8 byte offsets into each text.
     """
+    return tf_text.regex_split_with_offsets(
+        tf.convert_to_tensor(texts), _WORD_SPLIT_PATTERN, _KEPT_DELIMITERS
+    )
+
+
+def _as_tensor(value):
+    """Python strings, words or ids (nested lists) as a (ragged) tensor.
+
+    Keras layers take tensors only; notebooks pass Python lists. Lists whose
+    first value is not a number (strings, or nothing at all) become strings.
+    """
+    if not isinstance(value, (str, list, tuple)):
+        return value
+    leaf = value
+    while isinstance(leaf, (list, tuple)) and leaf:
+        leaf = leaf[0]
+    dtype = tf.int32 if isinstance(leaf, int) else tf.string
+    if any(isinstance(item, (list, tuple)) for item in value):
+        return tf.ragged.constant(value, dtype=dtype)
+    return tf.constant(value, dtype=dtype)
+
+
+class _WordPiecePreprocessor(keras.layers.Layer):
+    """Vocabulary, tokenizer, special-token ids and config shared by both preprocessors."""
 
     def __init__(self, vocabulary, sequence_length=128, lowercase=True, **kwargs):
         super().__init__(**kwargs)
+        if sequence_length < 3:
+            raise ValueError(
+                f"`sequence_length` must be at least 3 ([CLS] x [SEP]), got {sequence_length}."
+            )
         self.vocabulary = read_vocabulary(vocabulary)
         self.sequence_length = sequence_length
         self.lowercase = lowercase
         self.tokenizer = wordpiece_tokenizer(self.vocabulary, lowercase)
-        self.packer = keras_hub.layers.StartEndPacker(
-            sequence_length=sequence_length,
-            start_value=self.tokenizer.token_to_id("[CLS]"),
-            end_value=self.tokenizer.token_to_id("[SEP]"),
-            pad_value=self.tokenizer.token_to_id("[PAD]"),
-            return_padding_mask=False,
-        )
+        token_ids = {token: index for index, token in enumerate(self.vocabulary)}
+        self.cls_id, self.sep_id = token_ids["[CLS]"], token_ids["[SEP]"]
+        self.pad_id, self.unk_id = token_ids["[PAD]"], token_ids["[UNK]"]
 
-    def __call__(self, texts, **kwargs):
-        # Keras layers take tensors only; notebooks pass Python strings.
-        if isinstance(texts, (str, list, tuple)):
-            texts = tf.constant(texts)
-        return super().__call__(texts, **kwargs)
+    def __call__(self, *args, **kwargs):
+        return super().__call__(*map(_as_tensor, args), **kwargs)
 
-    def call(self, texts):
-        return self.packer(self.tokenizer(texts))
+    def _unbatch_if(self, unbatched, outputs):
+        """Drops the batch dimension added to an unbatched input, in any nesting."""
+        if not unbatched:
+            return outputs
+        return tf.nest.map_structure(lambda tensor: tensor[0], outputs)
+
+    def _features(self, token_ids, segment_ids):
+        return {
+            "token_ids": token_ids,
+            "segment_ids": segment_ids,
+            "padding_mask": tf.not_equal(token_ids, self.pad_id),
+        }
 
     def get_config(self):
         config = super().get_config()
@@ -66,3 +97,144 @@ class ClassificationPreprocessor(keras.layers.Layer):
             lowercase=self.lowercase,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class ClassificationPreprocessor(_WordPiecePreprocessor):
+    """Texts (or text pairs) to `[CLS] a [SEP] (b [SEP])` token ids, in the graph.
+
+    Pairs are truncated round-robin, one piece at a time from the longer
+    remaining text, like BERT's pair classification. Python strings and
+    lists of them are accepted as well as string tensors.
+
+    Args:
+        vocabulary: a list of tokens, or the path of a BERT `vocab.txt`; must
+            hold `"[PAD]"` (ideally id 0), `"[UNK]"`, `"[CLS]"` and `"[SEP]"`.
+        sequence_length: int, the length of every output row.
+        lowercase: bool, lower-case and strip accents (uncased BERT).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        texts: string `(batch,)`, or one string `()` (outputs then have no
+            batch dimension, for `map` before `batch`).
+        text_pairs: string second texts of the same shape, or `None`.
+
+    Example:
+
+    ```python
+    texts = ["a great film.", "a dull plot."] * 10
+    vocabulary = learn_vocabulary(texts, vocabulary_size=500)
+    preprocessor = ClassificationPreprocessor(vocabulary, sequence_length=32)
+    features = preprocessor(["a great film."])   # features["token_ids"]: int32 (1, 32)
+    ```
+    """
+
+    def __init__(self, vocabulary, sequence_length=128, lowercase=True, **kwargs):
+        super().__init__(vocabulary, sequence_length, lowercase, **kwargs)
+        self.packer = keras_hub.layers.MultiSegmentPacker(
+            sequence_length=sequence_length,
+            start_value=self.cls_id,
+            end_value=self.sep_id,
+            pad_value=self.pad_id,
+            truncate="round_robin",
+        )
+
+    def call(self, texts, text_pairs=None):
+        unbatched = texts.shape.rank == 0
+        segments = [texts] if text_pairs is None else [texts, text_pairs]
+        if unbatched:
+            segments = [tf.expand_dims(segment, 0) for segment in segments]
+        token_ids, segment_ids = self.packer(
+            tuple(self.tokenizer.tokenize(segment) for segment in segments)
+        )
+        features = self._features(
+            tf.cast(token_ids, tf.int32), tf.cast(segment_ids, tf.int32)
+        )
+        return self._unbatch_if(unbatched, features)
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class TokenClassificationPreprocessor(_WordPiecePreprocessor):
+    """Words (and word tags) to word-piece inputs with tags on each word's first piece.
+
+    Each word is WordPiece-tokenized on its own (a word that yields no piece
+    becomes `"[UNK]"`, so no word loses its tag); pieces are packed as
+    `[CLS] pieces [SEP] [PAD]...`. `tag_ids` carry each word's tag on the
+    word's first piece and `-1` everywhere else (later pieces, special tokens,
+    padding), the value `keras_simpletf` losses and metrics ignore. `word_index`
+    gives, for each first piece, the index of its word in the sentence (`-1`
+    elsewhere), to map piece predictions back to words; words cut off by
+    truncation have no first piece and get no prediction.
+
+    Args:
+        vocabulary: a list of tokens, or the path of a BERT `vocab.txt`.
+        sequence_length: int, the length of every output row.
+        lowercase: bool, lower-case and strip accents (uncased BERT).
+        **kwargs: base `keras.layers.Layer` arguments.
+
+    Call arguments:
+        words: string `(batch, None)` ragged (or dense: then every entry is a
+            word) words, or one sentence's words `(None,)`.
+        tag_ids: int tag ids of the words, of the same shape, or `None`.
+
+    Returns:
+        `(features, piece_tag_ids)` when `tag_ids` are given, else the
+        features with `"word_index"`.
+
+    Example:
+
+    ```python
+    vocabulary = learn_vocabulary(["John lives in Berlin ."] * 5, vocabulary_size=100)
+    preprocessor = TokenClassificationPreprocessor(vocabulary, sequence_length=16)
+    features, tags = preprocessor([["John", "lives", "in", "Berlin"]], [[1, 0, 0, 2]])
+    ```
+    """
+
+    def _word_pieces(self, flat_words):
+        """`(words, None)` piece ids; a word with no piece gets `[UNK]`."""
+        pieces = self.tokenizer.tokenize(flat_words)
+        no_piece = tf.expand_dims(tf.equal(pieces.row_lengths(), 0), 1)
+        unknown = tf.fill(tf.shape(no_piece), self.unk_id)
+        return tf.concat([pieces, tf.ragged.boolean_mask(unknown, no_piece)], axis=1)
+
+    def _pack(self, pieces, boundary_value, pad_value):
+        """`boundary + pieces[:length - 2] + boundary`, padded to `sequence_length`."""
+        pieces = pieces[:, : self.sequence_length - 2]
+        batch = pieces.nrows()
+        start = tf.fill([batch, 1], boundary_value[0])
+        end = tf.fill([batch, 1], boundary_value[1])
+        packed = tf.concat([start, pieces, end], axis=1)
+        return packed.to_tensor(pad_value, shape=[None, self.sequence_length])
+
+    def _first_pieces_or_minus_one(self, word_pieces, word_values):
+        """Each word's value on its first piece, -1 on its other pieces."""
+        first_piece = tf.equal(tf.ragged.range(word_pieces.row_lengths()), 0)
+        ones = tf.ones_like(word_pieces)
+        word_values = tf.expand_dims(tf.cast(word_values, ones.dtype), 1)
+        return tf.where(first_piece, ones * word_values, -ones)
+
+    def call(self, words, tag_ids=None):
+        unbatched = words.shape.rank == 1
+        if unbatched:
+            words = tf.expand_dims(words, 0)
+            tag_ids = None if tag_ids is None else tf.expand_dims(tag_ids, 0)
+        if not isinstance(words, tf.RaggedTensor):
+            words = tf.RaggedTensor.from_tensor(words)
+        word_pieces = self._word_pieces(words.flat_values)
+
+        def packed(per_piece, boundary, pad):
+            sentences = tf.RaggedTensor.from_row_splits(per_piece, words.row_splits)
+            return self._pack(sentences.merge_dims(1, 2), boundary, pad)
+
+        token_ids = packed(word_pieces, (self.cls_id, self.sep_id), self.pad_id)
+        features = self._features(token_ids, tf.zeros_like(token_ids))
+        if tag_ids is None:
+            word_positions = tf.ragged.range(words.row_lengths()).flat_values
+            features["word_index"] = packed(
+                self._first_pieces_or_minus_one(word_pieces, word_positions), (-1, -1), -1
+            )
+            return self._unbatch_if(unbatched, features)
+        if not isinstance(tag_ids, tf.RaggedTensor):
+            tag_ids = tf.RaggedTensor.from_tensor(tag_ids)
+        piece_tags = self._first_pieces_or_minus_one(word_pieces, tag_ids.flat_values)
+        return self._unbatch_if(unbatched, (features, packed(piece_tags, (-1, -1), -1)))

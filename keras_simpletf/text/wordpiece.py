@@ -2,6 +2,7 @@
 
 import keras_hub
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 # BERT's special tokens; "[PAD]" first so that padding is token id 0, which is
 # what keras_simpletf.layers' stacks mask.
@@ -15,7 +16,8 @@ def learn_vocabulary(texts, vocabulary_size, lowercase=True, batch_size=1024):
         texts: an iterable of strings or a `tf.data.Dataset` of strings.
         vocabulary_size: int, the most tokens the vocabulary may hold,
             `SPECIAL_TOKENS` included.
-        lowercase: bool, lower-case and strip accents first (uncased BERT).
+        lowercase: bool, lower-case and strip accents first (uncased BERT),
+            as `wordpiece_tokenizer` does with the same flag.
         batch_size: int, how many texts the learner reads at once.
     """
     if not isinstance(texts, tf.data.Dataset):
@@ -24,6 +26,7 @@ def learn_vocabulary(texts, vocabulary_size, lowercase=True, batch_size=1024):
         texts.batch(batch_size),
         vocabulary_size=vocabulary_size,
         lowercase=lowercase,
+        strip_accents=lowercase,
         reserved_tokens=list(SPECIAL_TOKENS),
     )
 
@@ -45,11 +48,21 @@ def read_vocabulary(vocabulary):
 
 
 def wordpiece_tokenizer(vocabulary, lowercase=True):
-    """An in-graph `keras_hub.tokenizers.WordPieceTokenizer` over `vocabulary`.
+    """BERT's tokenizer, in the graph: `tensorflow_text.FastBertTokenizer`.
 
-    `vocabulary` is a list of tokens or the path of a BERT `vocab.txt`.
-    Unknown words map to `"[UNK]"`.
+    It splits on whitespace and punctuation, then into WordPiece pieces
+    (`"##"` continuations, `"[UNK]"` for unknown words), and returns int32
+    ids as a `tf.RaggedTensor` with one more dimension than its input, also
+    when called eagerly. `lowercase=True` lower-cases and strips accents like
+    uncased BERT; `False` keeps the text as it is (cased BERT).
+
+    Args:
+        vocabulary: a list of tokens.
+        lowercase: bool.
     """
-    return keras_hub.tokenizers.WordPieceTokenizer(
-        vocabulary=vocabulary, lowercase=lowercase, oov_token="[UNK]"
+    return tf_text.FastBertTokenizer(
+        vocab=list(vocabulary),
+        token_out_type=tf.int32,
+        unknown_token="[UNK]",
+        lower_case_nfd_strip_accents=lowercase,
     )
