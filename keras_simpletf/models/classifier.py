@@ -1,20 +1,27 @@
-"""Text classification over a token-id encoder."""
+"""Text classification (binary, multi-class, multi-label) over an encoder backbone."""
 
 import keras
+import numpy as np
+
+from keras_simpletf.models.encoding import TaskModel, feature_inputs, sequence_output
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
-class TextClassifier(keras.Model):
-    """Encoder -> masked mean pooling -> dropout -> one dense layer of logits.
+class TextClassifier(TaskModel):
+    """Backbone -> masked mean pooling -> dropout -> one dense layer of logits.
 
-    Takes token ids (from a preprocessor) and returns float32 logits, also
-    under mixed precision, so the loss is computed in float32.
+    Takes the features of `keras_simpletf.text.ClassificationPreprocessor` and
+    returns float32 logits, one per label, also under mixed precision. The
+    label names are part of the model, so a saved model decodes its own
+    predictions. Multi-class models are trained with softmax cross-entropy
+    over integer ids; `multi_label=True` models with sigmoid cross-entropy
+    over multi-hot rows (see `default_loss()`); binary classification is two labels.
 
     Args:
-        encoder: a layer mapping int `(batch, length)` token ids to
-            `(batch, length, width)` with a padding mask, e.g.
-            `keras_simpletf.layers.TransformerEncoder`.
-        num_classes: int, number of output logits.
+        backbone: our `keras_simpletf.layers.TransformerEncoder` or a keras-hub
+            backbone such as `keras_hub.models.BertBackbone`.
+        labels: list of label names; their order defines the label ids.
+        multi_label: bool, several labels may apply to one text.
         dropout: float, dropout rate on the pooled representation.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
@@ -23,32 +30,62 @@ class TextClassifier(keras.Model):
     ```python
     model = TextClassifier(
         TransformerEncoder(vocabulary_size=500, num_layers=2, hidden_dim=64),
-        num_classes=2)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        labels=["negative", "positive"])
+    model.compile("adamw", model.default_loss(), metrics=["accuracy"])
     ```
     """
 
-    def __init__(self, encoder, num_classes, dropout=0.0, **kwargs):
-        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-        sequence = encoder(token_ids)
-        pooled = keras.layers.GlobalAveragePooling1D(name="pooling")(sequence)
+    def __init__(self, backbone, labels, multi_label=False, dropout=0.0, **kwargs):
+        features = feature_inputs()
+        sequence = sequence_output(backbone, features)
+        pooled = keras.layers.GlobalAveragePooling1D(name="pooling")(
+            sequence, mask=features["padding_mask"]
+        )
         pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
-        logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(pooled)
-        super().__init__(inputs=token_ids, outputs=logits, **kwargs)
-        self.encoder = encoder
-        self.num_classes = num_classes
+        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits")(pooled)
+        super().__init__(inputs=features, outputs=logits, **kwargs)
+        self.backbone = backbone
+        self.labels = list(labels)
+        self.multi_label = multi_label
         self.dropout = dropout
 
-    def get_config(self):
-        return {
-            "encoder": keras.layers.serialize(self.encoder),
-            "num_classes": self.num_classes,
-            "dropout": self.dropout,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
+    def default_loss(self):
+        """The training loss that matches `multi_label`."""
+        if self.multi_label:
+            return keras.losses.BinaryCrossentropy(from_logits=True)
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config, encoder=keras.layers.deserialize(config["encoder"]))
-        return cls(**config)
+    def scores(self, logits):
+        """Probabilities: softmax over labels, or per-label sigmoids."""
+        logits = keras.ops.convert_to_tensor(logits)
+        if self.multi_label:
+            return keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))
+        return keras.ops.convert_to_numpy(keras.ops.softmax(logits, axis=-1))
+
+    def predict_text(self, texts, preprocessor, text_pairs=None, threshold=0.5, batch_size=32):
+        """Labels of raw texts: a label per text, or a list per text if multi-label.
+
+        Args:
+            texts: list of strings.
+            preprocessor: the `ClassificationPreprocessor` the model was trained with.
+            text_pairs: second texts of pairs, or `None`.
+            threshold: multi-label decision threshold on each sigmoid.
+            batch_size: texts per model call.
+
+        Returns:
+            `(labels, scores)`: label strings (lists of them if multi-label)
+            and the `(len(texts), len(labels))` probabilities.
+        """
+        scores = []
+        for start in range(0, len(texts), batch_size):
+            pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
+            features = preprocessor(texts[start : start + batch_size], pairs)
+            scores.append(self.scores(self(features, training=False)))
+        scores = np.concatenate(scores) if scores else np.zeros((0, len(self.labels)))
+        names = np.asarray(self.labels, dtype=object)
+        if self.multi_label:
+            return [list(names[row >= threshold]) for row in scores], scores
+        return list(names[scores.argmax(axis=-1)]), scores
+
+    def get_config(self):
+        return {**super().get_config(), "multi_label": self.multi_label}

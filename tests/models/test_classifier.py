@@ -2,49 +2,80 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from keras_simpletf.data import SENTIMENT_LABELS, demo_sentiment
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.models import TextClassifier
+from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_vocabulary
 
 TOKENS = np.array([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]], "int32")
+FEATURES = {
+    "token_ids": TOKENS,
+    "segment_ids": np.zeros_like(TOKENS),
+    "padding_mask": TOKENS != 0,
+}
 
 
-def classifier():
+def classifier(labels=("a", "b", "c"), **kwargs):
     encoder = TransformerEncoder(vocabulary_size=10, num_layers=1, hidden_dim=8, num_heads=2)
-    return TextClassifier(encoder, num_classes=3, dropout=0.1)
+    return TextClassifier(encoder, labels=list(labels), dropout=0.1, **kwargs)
 
 
 def test_logits_are_float32_even_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    logits = classifier()(TOKENS)
+    logits = classifier()(FEATURES)
     assert logits.shape == (2, 3) and logits.dtype == "float32"
 
 
 def test_padding_does_not_change_logits():
     model = classifier()
-    padded = np.pad(TOKENS, [(0, 0), (0, 5)])
-    np.testing.assert_allclose(model(padded), model(TOKENS), atol=1e-5)
+    padded = {name: np.pad(value, [(0, 0), (0, 5)]) for name, value in FEATURES.items()}
+    np.testing.assert_allclose(model(padded), model(FEATURES), atol=1e-5)
 
 
-def test_keras_file_round_trip(tmp_path):
-    model = classifier()
+def test_keras_file_round_trip_keeps_labels(tmp_path):
+    model = classifier(multi_label=True)
     model.save(tmp_path / "classifier.keras")
     restored = keras.saving.load_model(tmp_path / "classifier.keras")
-    assert isinstance(restored, TextClassifier) and restored.num_classes == 3
-    np.testing.assert_allclose(restored(TOKENS), model(TOKENS), atol=1e-6)
+    assert isinstance(restored, TextClassifier)
+    assert restored.labels == ["a", "b", "c"] and restored.multi_label
+    np.testing.assert_allclose(restored(FEATURES), model(FEATURES), atol=1e-6)
 
 
-def test_learns_a_token_rule_with_fit():
+def test_learns_demo_sentiment_from_raw_text_and_predicts_labels():
+    texts, labels = demo_sentiment(1500, seed=0)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 300), sequence_length=24)
+    encode_labels = LabelEncoder(SENTIMENT_LABELS)
+    train = (
+        tf.data.Dataset.from_tensor_slices((texts, labels))
+        .shuffle(1500, seed=0)
+        .batch(32)
+        .map(lambda t, y: (preprocessor(t), encode_labels(y)))
+    )
+    model = TextClassifier(
+        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=32, max_length=24),
+        labels=SENTIMENT_LABELS,
+    )
+    model.compile(keras.optimizers.AdamW(3e-3), model.default_loss(), metrics=["accuracy"])
+    model.fit(train, epochs=3, verbose=0)
+    test_texts, test_labels = demo_sentiment(300, seed=7)
+    predicted, scores = model.predict_text(test_texts, preprocessor)
+    assert scores.shape == (300, 2)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.mean(np.array(predicted) == np.array(test_labels)) >= 0.9
+
+
+def test_multi_label_learns_independent_labels():
     rng = np.random.default_rng(0)
     tokens = rng.integers(4, 10, size=(256, 6)).astype("int32")
-    labels = (tokens == 9).any(axis=1).astype("int32")
+    targets = np.stack([(tokens == 8).any(1), (tokens == 9).any(1)], axis=1).astype("float32")
+    features = {"token_ids": tokens, "segment_ids": np.zeros_like(tokens), "padding_mask": tokens != 0}
     model = TextClassifier(
-        TransformerEncoder(vocabulary_size=10, num_layers=1, hidden_dim=16), num_classes=2
+        TransformerEncoder(vocabulary_size=10, num_layers=1, hidden_dim=16),
+        labels=["has_8", "has_9"],
+        multi_label=True,
     )
-    model.compile(
-        keras.optimizers.Adam(1e-2),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(tokens, labels, epochs=15, batch_size=32, verbose=0)
-    assert history.history["accuracy"][-1] > 0.9
+    model.compile(keras.optimizers.Adam(1e-2), model.default_loss(), metrics=["binary_accuracy"])
+    history = model.fit(features, targets, epochs=15, batch_size=32, verbose=0)
+    assert history.history["binary_accuracy"][-1] > 0.9

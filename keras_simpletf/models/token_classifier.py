@@ -1,0 +1,106 @@
+"""Token classification (named-entity recognition) over an encoder backbone."""
+
+import keras
+import numpy as np
+
+from keras_simpletf.metrics import extract_entities
+from keras_simpletf.models.encoding import TaskModel, feature_inputs, sequence_output
+from keras_simpletf.text.preprocessing import split_words
+
+IGNORED_TAG_ID = -1
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class TokenClassifier(TaskModel):
+    """Backbone -> dropout -> per-piece tag logits (float32).
+
+    Takes the features of `keras_simpletf.text.TokenClassificationPreprocessor`;
+    trained on its piece tags, where `-1` (later pieces of a word, special
+    tokens, padding) is ignored by `default_loss()` and by
+    `keras_simpletf.metrics.EntityF1`. Tags are IOB2 (`"O"`, `"B-X"`, `"I-X"`).
+
+    Args:
+        backbone: our `keras_simpletf.layers.TransformerEncoder` or a keras-hub
+            backbone such as `keras_hub.models.BertBackbone`.
+        labels: list of IOB2 tags; their order defines the tag ids.
+        dropout: float, dropout rate before the tag layer.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    model = TokenClassifier(
+        TransformerEncoder(vocabulary_size=500, num_layers=2, hidden_dim=64),
+        labels=["O", "B-PER", "I-PER"])
+    model.compile("adamw", model.default_loss())
+    ```
+    """
+
+    def __init__(self, backbone, labels, dropout=0.0, **kwargs):
+        features = feature_inputs()
+        sequence = sequence_output(backbone, features)
+        sequence = keras.layers.Dropout(dropout, name="dropout")(sequence)
+        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits")(sequence)
+        super().__init__(inputs=features, outputs=logits, **kwargs)
+        self.backbone = backbone
+        self.labels = list(labels)
+        self.dropout = dropout
+
+    def default_loss(self):
+        """Cross-entropy over tag ids that skips the ignored (-1) positions."""
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=IGNORED_TAG_ID
+        )
+
+    def predict_word_tags(self, words, preprocessor, batch_size=32):
+        """IOB2 tags of pre-split words: a list of tag lists, one per sentence.
+
+        Words beyond the preprocessor's sequence length are tagged `"O"`.
+        """
+        tags = []
+        for start in range(0, len(words), batch_size):
+            batch = words[start : start + batch_size]
+            features = preprocessor(batch)
+            word_index = keras.ops.convert_to_numpy(features.pop("word_index"))
+            predicted = keras.ops.convert_to_numpy(
+                keras.ops.argmax(self(features, training=False), axis=-1)
+            )
+            for row, sentence in enumerate(batch):
+                sentence_tags = ["O"] * len(sentence)
+                for position in np.flatnonzero(word_index[row] >= 0):
+                    sentence_tags[word_index[row, position]] = self.labels[
+                        predicted[row, position]
+                    ]
+                tags.append(sentence_tags)
+        return tags
+
+    def predict_entities(self, texts, preprocessor, batch_size=32):
+        """Entities in raw texts, with character offsets into each text.
+
+        Texts are split into words as `keras_simpletf.text.split_words` does
+        (whitespace, and punctuation as words of its own), tagged, and each
+        entity (chunked as seqeval does) becomes `{"type", "text", "start", "end"}` where
+        `text == texts[i][start:end]`.
+
+        Returns:
+            A list, per text, of entity dicts.
+        """
+        words, starts, ends = (t.to_list() for t in split_words(list(texts)))
+        sentences = [[word.decode("utf-8") for word in row] for row in words]
+        results = []
+        for text, sentence_tags, byte_starts, byte_ends in zip(
+            texts,
+            self.predict_word_tags(sentences, preprocessor, batch_size),
+            starts,
+            ends,
+        ):
+            encoded = text.encode("utf-8")
+            entities = []
+            for entity_type, first, last in extract_entities(sentence_tags):
+                start = len(encoded[: byte_starts[first]].decode("utf-8"))
+                end = len(encoded[: byte_ends[last]].decode("utf-8"))
+                entities.append(
+                    {"type": entity_type, "text": text[start:end], "start": start, "end": end}
+                )
+            results.append(entities)
+        return results
