@@ -25,8 +25,8 @@ flags.DEFINE_enum("residual", "add", ["add", "rezero", "scaled"], "Residual mode
 flags.DEFINE_boolean("value_free", False, "Attention without value/output projections.")
 flags.DEFINE_float("dropout", 0.1, "Dropout rate in the blocks and before the head.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
-flags.DEFINE_integer("epochs", 3, "Passes over the training data.")
-flags.DEFINE_float("learning_rate", 2e-3, "Peak AdamW learning rate.")
+flags.DEFINE_integer("epochs", 4, "Passes over the training data.")
+flags.DEFINE_float("learning_rate", 2e-3, "Peak learning rate of the warm-up/decay schedule.")
 flags.DEFINE_integer("seed", 0, "Seed for data generation and initialisation.")
 
 
@@ -91,7 +91,9 @@ def main(argv):
         encoder, labels=data.SENTIMENT_LABELS, dropout=FLAGS.dropout
     )
     model.compile(
-        optimizer=keras.optimizers.AdamW(FLAGS.learning_rate),
+        optimizer=model.default_optimizer(
+            total_steps=FLAGS.epochs * len(train), learning_rate=FLAGS.learning_rate
+        ),
         loss=model.default_loss(),
         metrics=["accuracy"],
     )

@@ -3,6 +3,8 @@
 import keras
 import keras_hub
 
+from keras_simpletf.models.fine_tuning import fine_tuning_optimizer
+
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
@@ -24,7 +26,22 @@ def sequence_output(backbone, features):
 
 
 class TaskModel(keras.Model):
-    """Config handling of task models: a backbone, label names and dropout."""
+    """What task models share: a backbone, label names, dropout, the recipe."""
+
+    def default_optimizer(self, total_steps, learning_rate=None):
+        """The fine-tuning recipe (`fine_tuning_optimizer`) for this backbone.
+
+        Peak learning rate 5e-5 for a pretrained keras-hub backbone and 2e-3
+        for our encoder trained from scratch, unless `learning_rate` is given.
+
+        Args:
+            total_steps: int, planned optimizer steps (epochs x steps per epoch).
+            learning_rate: float, the peak learning rate, or `None`.
+        """
+        if learning_rate is None:
+            pretrained = isinstance(self.backbone, keras_hub.models.Backbone)
+            learning_rate = 5e-5 if pretrained else 2e-3
+        return fine_tuning_optimizer(total_steps, learning_rate=learning_rate)
 
     def get_config(self):
         return {

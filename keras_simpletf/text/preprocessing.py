@@ -9,9 +9,14 @@ keras_simpletf's task models take too:
 
 The same object runs in `tf.data.Dataset.map` during training and inside an
 exported SavedModel, so serving tokenizes exactly as training did. Texts longer
-than `sequence_length` are truncated, never an error. Text must be valid UTF-8
-(a string tensor of other bytes fails the tokenizer with an error); the data
-readers decide what happens to undecodable input before it gets here.
+than `sequence_length` are truncated, never an error; empty and whitespace-only
+texts give `[CLS] [SEP]`. Bytes that are not valid UTF-8 inside a string tensor
+become `[UNK]` (the tokenizer's policy); the data readers decide earlier, per
+file, whether undecodable input is an error or replaced.
+
+With `dynamic_padding=True` a batch is padded only to its longest row (at most
+`sequence_length`), which `model.fit` accepts since the inputs' length is
+`None`; keep the default fixed length for TPUs and XLA, which want static shapes.
 """
 
 import keras
@@ -59,7 +64,9 @@ def _as_tensor(value):
 class _WordPiecePreprocessor(keras.layers.Layer):
     """Vocabulary, tokenizer, special-token ids and config shared by both preprocessors."""
 
-    def __init__(self, vocabulary, sequence_length=128, lowercase=True, **kwargs):
+    def __init__(
+        self, vocabulary, sequence_length=128, lowercase=True, dynamic_padding=False, **kwargs
+    ):
         super().__init__(**kwargs)
         if sequence_length < 3:
             raise ValueError(
@@ -68,6 +75,7 @@ class _WordPiecePreprocessor(keras.layers.Layer):
         self.vocabulary = read_vocabulary(vocabulary)
         self.sequence_length = sequence_length
         self.lowercase = lowercase
+        self.dynamic_padding = dynamic_padding
         self.tokenizer = wordpiece_tokenizer(self.vocabulary, lowercase)
         token_ids = {token: index for index, token in enumerate(self.vocabulary)}
         self.cls_id, self.sep_id = token_ids["[CLS]"], token_ids["[SEP]"]
@@ -76,11 +84,15 @@ class _WordPiecePreprocessor(keras.layers.Layer):
     def __call__(self, *args, **kwargs):
         return super().__call__(*map(_as_tensor, args), **kwargs)
 
-    def _unbatch_if(self, unbatched, outputs):
-        """Drops the batch dimension added to an unbatched input, in any nesting."""
-        if not unbatched:
+    def _finish(self, unbatched, outputs, padding_mask):
+        """Trims a batch to its longest row (dynamic padding), or drops the
+        batch dimension added to an unbatched input; `outputs` may be nested."""
+        if unbatched:
+            return tf.nest.map_structure(lambda tensor: tensor[0], outputs)
+        if not self.dynamic_padding:
             return outputs
-        return tf.nest.map_structure(lambda tensor: tensor[0], outputs)
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(padding_mask, tf.int32), axis=1))
+        return tf.nest.map_structure(lambda tensor: tensor[:, :longest], outputs)
 
     def _features(self, token_ids, segment_ids):
         return {
@@ -95,6 +107,7 @@ class _WordPiecePreprocessor(keras.layers.Layer):
             vocabulary=self.vocabulary,
             sequence_length=self.sequence_length,
             lowercase=self.lowercase,
+            dynamic_padding=self.dynamic_padding,
         )
         return config
 
@@ -112,6 +125,7 @@ class ClassificationPreprocessor(_WordPiecePreprocessor):
             hold `"[PAD]"` (ideally id 0), `"[UNK]"`, `"[CLS]"` and `"[SEP]"`.
         sequence_length: int, the length of every output row.
         lowercase: bool, lower-case and strip accents (uncased BERT).
+        dynamic_padding: bool, pad each batch only to its longest row.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -129,8 +143,10 @@ class ClassificationPreprocessor(_WordPiecePreprocessor):
     ```
     """
 
-    def __init__(self, vocabulary, sequence_length=128, lowercase=True, **kwargs):
-        super().__init__(vocabulary, sequence_length, lowercase, **kwargs)
+    def __init__(
+        self, vocabulary, sequence_length=128, lowercase=True, dynamic_padding=False, **kwargs
+    ):
+        super().__init__(vocabulary, sequence_length, lowercase, dynamic_padding, **kwargs)
         self.packer = keras_hub.layers.MultiSegmentPacker(
             sequence_length=sequence_length,
             start_value=self.cls_id,
@@ -150,7 +166,7 @@ class ClassificationPreprocessor(_WordPiecePreprocessor):
         features = self._features(
             tf.cast(token_ids, tf.int32), tf.cast(segment_ids, tf.int32)
         )
-        return self._unbatch_if(unbatched, features)
+        return self._finish(unbatched, features, features["padding_mask"])
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
@@ -170,6 +186,7 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
         vocabulary: a list of tokens, or the path of a BERT `vocab.txt`.
         sequence_length: int, the length of every output row.
         lowercase: bool, lower-case and strip accents (uncased BERT).
+        dynamic_padding: bool, pad each batch only to its longest row.
         **kwargs: base `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -233,8 +250,10 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
             features["word_index"] = packed(
                 self._first_pieces_or_minus_one(word_pieces, word_positions), (-1, -1), -1
             )
-            return self._unbatch_if(unbatched, features)
+            return self._finish(unbatched, features, features["padding_mask"])
         if not isinstance(tag_ids, tf.RaggedTensor):
             tag_ids = tf.RaggedTensor.from_tensor(tag_ids)
         piece_tags = self._first_pieces_or_minus_one(word_pieces, tag_ids.flat_values)
-        return self._unbatch_if(unbatched, (features, packed(piece_tags, (-1, -1), -1)))
+        return self._finish(
+            unbatched, (features, packed(piece_tags, (-1, -1), -1)), features["padding_mask"]
+        )

@@ -44,26 +44,35 @@ def test_keras_file_round_trip_keeps_labels(tmp_path):
 
 
 def test_learns_demo_sentiment_from_raw_text_and_predicts_labels():
-    texts, labels = demo_sentiment(1500, seed=0)
+    # The main job's configuration. Negated clauses ("was not dull") are what
+    # the last points of accuracy depend on; with some seeds training stalls
+    # at about 0.93 on them, with this one (and most) it learns them.
+    keras.utils.set_random_seed(0)
+    texts, labels = demo_sentiment(4000, seed=0)
     preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 300), sequence_length=24)
     encode_labels = LabelEncoder(SENTIMENT_LABELS)
     train = (
         tf.data.Dataset.from_tensor_slices((texts, labels))
-        .shuffle(1500, seed=0)
+        .shuffle(4000, seed=0)
         .batch(32)
         .map(lambda t, y: (preprocessor(t), encode_labels(y)))
     )
     model = TextClassifier(
-        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=32, max_length=24),
+        TransformerEncoder(len(preprocessor.vocabulary), num_layers=2, hidden_dim=64, max_length=24),
         labels=SENTIMENT_LABELS,
     )
-    model.compile(keras.optimizers.AdamW(3e-3), model.default_loss(), metrics=["accuracy"])
-    model.fit(train, epochs=3, verbose=0)
+    epochs = 4
+    model.compile(
+        model.default_optimizer(total_steps=epochs * len(train)),
+        model.default_loss(),
+        metrics=["accuracy"],
+    )
+    model.fit(train, epochs=epochs, verbose=0)
     test_texts, test_labels = demo_sentiment(300, seed=7)
     predicted, scores = model.predict_text(test_texts, preprocessor)
     assert scores.shape == (300, 2)
     np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-5)
-    assert np.mean(np.array(predicted) == np.array(test_labels)) >= 0.9
+    assert np.mean(np.array(predicted) == np.array(test_labels)) >= 0.95
 
 
 def test_multi_label_learns_independent_labels():

@@ -131,3 +131,19 @@ def test_unbatched_inputs_give_unbatched_outputs_for_map_before_batch():
     features, tags = next(iter(dataset))
     np.testing.assert_array_equal(features["token_ids"], [[2, 5, 7, 3], [2, 8, 3, 0]])
     np.testing.assert_array_equal(tags, [[-1, 1, 0, -1], [-1, 2, -1, -1]])
+
+
+def test_dynamic_padding_pads_a_batch_to_its_longest_row_only():
+    layer = ClassificationPreprocessor(VOCABULARY, 16, dynamic_padding=True)
+    np.testing.assert_array_equal(layer(["john", "john in berlin"])["token_ids"], [[2, 5, 3, 0, 0], [2, 5, 7, 8, 3]])
+    tokens = TokenClassificationPreprocessor(VOCABULARY, 16, dynamic_padding=True)
+    features, tags = tokens([["john"], ["john", "berlin"]], [[1], [1, 2]])
+    assert features["token_ids"].shape == (2, 4) and tags.shape == (2, 4)
+
+
+def test_invalid_utf8_bytes_become_unk_and_blank_texts_are_cls_sep():
+    layer = ClassificationPreprocessor(VOCABULARY, 6)
+    features = numpy(layer(tf.constant([b"john \xff\xfe berlin", b"   ", b""])))
+    np.testing.assert_array_equal(
+        features["token_ids"], [[2, 5, 1, 8, 3, 0], [2, 3, 0, 0, 0, 0], [2, 3, 0, 0, 0, 0]]
+    )

