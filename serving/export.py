@@ -1,0 +1,192 @@
+"""Export task models as TensorFlow Serving SavedModels: raw text in, labels and scores out.
+
+`export(model, preprocessor, export_dir)` writes `export_dir/<version>/`, the
+layout TensorFlow Serving polls. The SavedModel holds the preprocessor (so the
+WordPiece tokenizer that trained the model is the one that serves it) and the
+model's own label names (so the labels the server returns are the ones the
+model was trained with). Signatures:
+
+`TextClassifier`:
+- `serving_default` (predict): `text` string `[batch]` -> `labels` string
+  `[batch]` (multi-label: `[batch, num_labels]`, `""` where a label is off) and
+  `scores` float `[batch, num_labels]`.
+- `classify` (method `tensorflow/serving/classify`, what TensorFlow Serving's
+  Classify API calls): serialized `tf.Example`s named `inputs` with a bytes
+  feature `text` -> `classes` `[batch, num_labels]` and `scores`.
+- `predict_token_ids`: `token_ids`, `segment_ids`, `padding_mask` -> `scores`,
+  for clients that tokenize themselves.
+
+`TokenClassifier`:
+- `serving_default`: `text` string `[batch]` -> `words`, `tags` (string),
+  `starts`, `ends` (character offsets of each word in its text) and
+  `num_words`; fixed shape `[batch, sequence_length - 2]` padded with `""`
+  and `-1`. Words beyond that many, or whose first piece fell past the
+  sequence length, are not returned or are tagged `"O"`.
+- `predict_token_ids`: the features -> per-piece tag `scores`.
+"""
+
+import os
+import uuid
+
+import keras
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.text import split_words
+
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+_TOKEN_ID_SPECS = [
+    tf.TensorSpec([None, None], tf.int32, name="token_ids"),
+    tf.TensorSpec([None, None], tf.int32, name="segment_ids"),
+    tf.TensorSpec([None, None], tf.bool, name="padding_mask"),
+]
+_TEXT_SPEC = [tf.TensorSpec([None], tf.string, name="text")]
+
+
+def next_version(export_dir):
+    """1 more than the largest integer version directory in `export_dir` (1 if none)."""
+    if not tf.io.gfile.isdir(export_dir):
+        return 1
+    names = [name.rstrip("/") for name in tf.io.gfile.listdir(export_dir)]
+    versions = [int(name) for name in names if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export(model, preprocessor, export_dir, version=None):
+    """Writes `model` with `preprocessor` as version `version` of `export_dir`.
+
+    The version is written under a temporary name and renamed into place, so
+    a server polling `export_dir` never loads a half-written version.
+
+    Args:
+        model: a `keras_simpletf.models.TextClassifier` or `TokenClassifier`.
+        preprocessor: the `ClassificationPreprocessor` or
+            `TokenClassificationPreprocessor` the model was trained with.
+        export_dir: the model's base path (local or `gs://`).
+        version: int, or `None` for `next_version(export_dir)`.
+
+    Returns:
+        The path of the written version directory.
+
+    Example:
+
+    ```python
+    path = export(classifier, preprocessor, "/tmp/models/sentiment")   # .../sentiment/1
+    ```
+    """
+    version = next_version(export_dir) if version is None else int(version)
+    path = os.path.join(export_dir, str(version))
+    if tf.io.gfile.exists(path):
+        raise FileExistsError(f"Version {version} already exists at {path}.")
+    if isinstance(model, TextClassifier):
+        add_endpoints = _add_classifier_endpoints
+    elif isinstance(model, TokenClassifier):
+        add_endpoints = _add_token_classifier_endpoints
+    else:
+        raise TypeError(
+            f"`model` must be a TextClassifier or TokenClassifier, got {type(model).__name__}."
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    add_endpoints(archive, model, preprocessor)
+    tf.io.gfile.makedirs(export_dir)
+    staging = os.path.join(export_dir, f".staging-{version}-{uuid.uuid4().hex}")
+    archive.write_out(staging, verbose=False)
+    if isinstance(model, TextClassifier):
+        _set_method_name(staging, "classify", CLASSIFY_METHOD)
+    tf.io.gfile.rename(staging, path)
+    return path
+
+
+def _scores(model, features):
+    logits = model(features, training=False)
+    if getattr(model, "multi_label", False):
+        return tf.sigmoid(logits)
+    return tf.nn.softmax(logits, axis=-1)
+
+
+def _add_classifier_endpoints(archive, model, preprocessor):
+    labels = tf.constant(model.labels)
+
+    def serve(text):
+        scores = _scores(model, preprocessor(text))
+        if model.multi_label:
+            chosen = tf.where(scores >= 0.5, labels, "")
+        else:
+            chosen = tf.gather(labels, tf.argmax(scores, axis=-1))
+        return {"labels": chosen, "scores": scores}
+
+    def classify(inputs):
+        examples = tf.io.parse_example(inputs, {"text": tf.io.FixedLenFeature([], tf.string)})
+        scores = _scores(model, preprocessor(examples["text"]))
+        return {"classes": tf.broadcast_to(labels, tf.shape(scores)), "scores": scores}
+
+    def predict_token_ids(token_ids, segment_ids, padding_mask):
+        features = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+        return {"scores": _scores(model, features)}
+
+    archive.add_endpoint("serving_default", serve, _TEXT_SPEC)
+    archive.add_endpoint("classify", classify, [tf.TensorSpec([None], tf.string, name="inputs")])
+    archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
+
+
+def _add_token_classifier_endpoints(archive, model, preprocessor):
+    labels = tf.constant(model.labels)
+    outside_id = model.labels.index("O")
+    max_words = preprocessor.sequence_length - 2
+
+    def serve(text):
+        words, byte_starts, byte_ends = split_words(text)
+        features = preprocessor(words)
+        word_index = features.pop("word_index")
+        piece_tags = tf.argmax(model(features, training=False), axis=-1, output_type=tf.int32)
+        batch = tf.shape(text)[0]
+        first_pieces = tf.where(word_index >= 0)
+        word_tag_ids = tf.tensor_scatter_nd_update(
+            tf.fill([batch, max_words], outside_id),
+            tf.stack(
+                [first_pieces[:, 0], tf.cast(tf.gather_nd(word_index, first_pieces), tf.int64)],
+                axis=1,
+            ),
+            tf.gather_nd(piece_tags, first_pieces),
+        )
+        num_words = tf.minimum(tf.cast(words.row_lengths(), tf.int32), max_words)
+        is_word = tf.range(max_words)[None, :] < num_words[:, None]
+        padded = lambda values, fill: values.to_tensor(fill, shape=[None, max_words])  # noqa: E731
+        texts = tf.broadcast_to(text[:, None], [batch, max_words])
+
+        def characters_before(byte_offsets):
+            lengths = padded(byte_offsets, 0)
+            prefix = tf.strings.substr(texts, tf.zeros_like(lengths), lengths)
+            return tf.where(is_word, tf.strings.length(prefix, unit="UTF8_CHAR"), -1)
+
+        return {
+            "words": padded(words, ""),
+            "tags": tf.where(is_word, tf.gather(labels, word_tag_ids), ""),
+            "starts": characters_before(tf.cast(byte_starts, tf.int32)),
+            "ends": characters_before(tf.cast(byte_ends, tf.int32)),
+            "num_words": num_words,
+        }
+
+    def predict_token_ids(token_ids, segment_ids, padding_mask):
+        features = {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+        return {"scores": tf.nn.softmax(model(features, training=False), axis=-1)}
+
+    archive.add_endpoint("serving_default", serve, _TEXT_SPEC)
+    archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
+
+
+def _set_method_name(saved_model_dir, signature_name, method_name):
+    """Marks a signature for TensorFlow Serving's Classify/Regress APIs.
+
+    `tf.saved_model.save` writes every signature as a predict signature, and
+    TensorFlow Serving's Classify API only accepts a classify method name.
+    """
+    path = os.path.join(saved_model_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as file:
+        saved_model.ParseFromString(file.read())
+    saved_model.meta_graphs[0].signature_def[signature_name].method_name = method_name
+    with tf.io.gfile.GFile(path, "wb") as file:
+        file.write(saved_model.SerializeToString())

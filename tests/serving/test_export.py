@@ -1,0 +1,127 @@
+"""Tests for serving/export.py: SavedModels reloaded and compared with the Keras models."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.data import NER_TAGS, demo_ner, demo_sentiment
+from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.text import (
+    ClassificationPreprocessor,
+    TokenClassificationPreprocessor,
+    learn_vocabulary,
+    split_words,
+)
+from serving.export import CLASSIFY_METHOD, export, next_version
+
+TEXTS = ["the movie was great.", "", "a dull, tedious plot and the cast was not moving.", "Ünïcode ünïcode " * 40]
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    texts, _ = demo_sentiment(200)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length=16)
+    encoder = TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16)
+    return TextClassifier(encoder, labels=["negative", "neutral", "positive"]), preprocessor
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    sentences, _ = demo_ner(200)
+    vocabulary = learn_vocabulary([" ".join(words) for words in sentences], 200)
+    preprocessor = TokenClassificationPreprocessor(vocabulary, sequence_length=12)
+    encoder = TransformerEncoder(len(vocabulary), num_layers=1, hidden_dim=16, max_length=12)
+    return TokenClassifier(encoder, labels=list(NER_TAGS)), preprocessor
+
+
+def example(text):
+    feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()]))
+    return tf.train.Example(features=tf.train.Features(feature={"text": feature})).SerializeToString()
+
+
+def test_versions_are_numbered_and_written_whole(classifier, tmp_path):
+    model, preprocessor = classifier
+    assert next_version(str(tmp_path / "missing")) == 1
+    assert export(model, preprocessor, str(tmp_path)).endswith("/1")
+    assert export(model, preprocessor, str(tmp_path)).endswith("/2")
+    assert export(model, preprocessor, str(tmp_path), version=7).endswith("/7")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1", "2", "7"]
+    with pytest.raises(FileExistsError, match="Version 7"):
+        export(model, preprocessor, str(tmp_path), version=7)
+
+
+def test_classifier_signatures_answer_raw_text_like_the_keras_model(classifier, tmp_path):
+    model, preprocessor = classifier
+    reloaded = tf.saved_model.load(export(model, preprocessor, str(tmp_path)))
+    expected_labels, expected_scores = model.predict_text(TEXTS, preprocessor)
+
+    predicted = reloaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    np.testing.assert_allclose(predicted["scores"], expected_scores, atol=1e-5)
+    assert [label.decode() for label in predicted["labels"].numpy()] == expected_labels
+
+    classified = reloaded.signatures["classify"](inputs=tf.constant([example(t) for t in TEXTS]))
+    np.testing.assert_allclose(classified["scores"], expected_scores, atol=1e-5)
+    assert classified["classes"].numpy()[0].tolist() == [b"negative", b"neutral", b"positive"]
+
+    features = preprocessor(TEXTS)
+    by_ids = reloaded.signatures["predict_token_ids"](**features)
+    np.testing.assert_allclose(by_ids["scores"], expected_scores, atol=1e-5)
+
+
+def test_multi_label_classifier_returns_each_label_above_one_half(classifier, tmp_path):
+    _, preprocessor = classifier
+    model = TextClassifier(
+        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16),
+        labels=["a", "b", "c"],
+        multi_label=True,
+    )
+    reloaded = tf.saved_model.load(export(model, preprocessor, str(tmp_path)))
+    predicted = reloaded.signatures["serving_default"](text=tf.constant(TEXTS))
+    expected, scores = model.predict_text(TEXTS, preprocessor)
+    np.testing.assert_allclose(predicted["scores"], scores, atol=1e-5)
+    for row, labels in zip(predicted["labels"].numpy(), expected):
+        assert [label.decode() for label in row if label] == labels
+
+
+def test_token_classifier_returns_words_tags_and_character_offsets(tagger, tmp_path):
+    model, preprocessor = tagger
+    texts = ["Anna Schmidt lives in Berlin .", "Zoë met Wei Chen in Tokyo ,  yesterday .", ""]
+    reloaded = tf.saved_model.load(export(model, preprocessor, str(tmp_path)))
+    outputs = {k: v.numpy() for k, v in reloaded.signatures["serving_default"](text=tf.constant(texts)).items()}
+    assert outputs["words"].shape == (3, 10)
+    words = [[w.decode() for w in row] for row in split_words(texts)[0].to_list()]
+    expected_tags = model.predict_word_tags(words, preprocessor)
+    for row, text in enumerate(texts):
+        count = outputs["num_words"][row]
+        assert count == min(len(words[row]), 10)
+        assert [w.decode() for w in outputs["words"][row][:count]] == words[row][:count]
+        assert [t.decode() for t in outputs["tags"][row][:count]] == expected_tags[row][:count]
+        for start, end, word in zip(outputs["starts"][row], outputs["ends"][row], words[row][:count]):
+            assert text[start:end] == word
+        assert (outputs["starts"][row][count:] == -1).all() and not any(outputs["tags"][row][count:])
+
+
+def test_saved_model_cli_shows_the_signatures(classifier, tmp_path):
+    model, preprocessor = classifier
+    path = export(model, preprocessor, str(tmp_path))
+    shown = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir", path, "--all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "signature_def['serving_default']" in shown and "signature_def['classify']" in shown
+    assert f"Method name is: {CLASSIFY_METHOD}" in shown
+    assert "inputs['text'] tensor_info:\n        dtype: DT_STRING" in shown
+    assert "outputs['scores'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 3)" in shown
+
+
+def test_other_models_are_rejected(classifier, tmp_path):
+    _, preprocessor = classifier
+    with pytest.raises(TypeError, match="TextClassifier or TokenClassifier"):
+        export(keras.Sequential([keras.layers.Dense(1)]), preprocessor, str(tmp_path))
