@@ -18,8 +18,15 @@ def feature_inputs():
 
 
 def sequence_output(backbone, features):
-    """`(batch, length, width)` from our `TransformerEncoder` or a keras-hub backbone."""
+    """`(batch, length, width)` from our `TransformerEncoder` or a keras-hub backbone.
+
+    A keras-hub BERT's pooler (`pooled_dense`) is frozen: task models pool the
+    sequence output themselves, so the pooler would get no gradient.
+    """
     if isinstance(backbone, keras_hub.models.Backbone):
+        pooler = getattr(backbone, "pooled_dense", None)
+        if pooler is not None:
+            pooler.trainable = False
         return backbone(features)["sequence_output"]
     return backbone(features["token_ids"], mask=features["padding_mask"])
 
