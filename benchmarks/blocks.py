@@ -25,19 +25,15 @@ parameters, more throughput (better) or more latency (worse) than the baseline.
 
 Usage (from the repository root):
 
-    python benchmarks/blocks.py          # d=256, 4 layers, seq 128, batch 32
-    python benchmarks/blocks.py --quick  # a tiny smoke test
+    python -m benchmarks.blocks          # d=256, 4 layers, seq 128, batch 32
+    python -m benchmarks.blocks --quick  # a tiny smoke test
 """
 
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import os
-import platform
-import statistics
 import sys
-import time
 import types
 from typing import Callable
 
@@ -49,6 +45,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 from official.nlp.modeling import layers as model_garden_layers  # noqa: E402
+
+from benchmarks.timing import describe_machine, median_ms, seconds_per_step  # noqa: E402
+from keras_simpletf.layers import EncoderBlock  # noqa: E402
 
 ACTIVATION = "gelu"
 STANDARD_NUM_HEADS = 4
@@ -144,8 +143,6 @@ def our_block(**options):
     """An `add_block` for `keras_simpletf.layers.EncoderBlock(**options)`."""
 
     def add_block(x, padding_mask, config):
-        from keras_simpletf.layers import EncoderBlock
-
         block = EncoderBlock(
             intermediate_dim=config.intermediate_dim,
             activation=ACTIVATION,
@@ -228,26 +225,18 @@ def build_classifier(candidate, config):
 
 
 def measure_train_tokens_per_second(classifier, inputs, labels, config):
-    for _ in range(config.warmup_steps):
-        classifier.train_on_batch(inputs, labels)
-    start = time.perf_counter()
-    for _ in range(config.train_steps):
-        classifier.train_on_batch(inputs, labels)
-    seconds = time.perf_counter() - start
-    return config.train_steps * config.batch_size * config.seq_len / seconds
+    seconds = seconds_per_step(
+        lambda: classifier.train_on_batch(inputs, labels),
+        config.warmup_steps,
+        config.train_steps,
+    )
+    return config.batch_size * config.seq_len / seconds
 
 
 def measure_latency_ms(classifier, inputs, config):
     """Median wall time, in ms, of a traced forward pass on `inputs`."""
     forward = tf.function(lambda inputs: classifier(inputs, training=False))
-    for _ in range(config.warmup_steps):
-        forward(inputs).numpy()
-    times = []
-    for _ in range(config.latency_calls):
-        start = time.perf_counter()
-        forward(inputs).numpy()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return median_ms(lambda: forward(inputs).numpy(), config.warmup_steps, config.latency_calls)
 
 
 def measure(candidate, policy, config):
@@ -284,23 +273,6 @@ def format_table(measurements):
     return "\n".join(lines)
 
 
-def describe_machine():
-    processor = platform.processor() or platform.machine()
-    return (
-        f"Machine: {processor}, {os.cpu_count()} CPUs; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"tf_keras {tf_keras.__version__}, keras-hub {keras_hub.__version__}"
-    )
-
-
-def ensure_repo_importable():
-    """Puts the repository root on `sys.path` if `keras_simpletf` is not
-    installed (running `python benchmarks/blocks.py` only adds `benchmarks/`)."""
-    if importlib.util.find_spec("keras_simpletf") is None:
-        repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        sys.path.insert(0, repo_root)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -309,7 +281,6 @@ def main():
         help="tiny sizes and few steps, for a smoke test",
     )
     args = parser.parse_args()
-    ensure_repo_importable()
     config = QUICK_CONFIG if args.quick else FULL_CONFIG
     runs = [(policy, c) for policy in POLICIES for c in CANDIDATES]
     measurements = []
@@ -320,7 +291,7 @@ def main():
             flush=True,
         )
         measurements.append(measure(candidate, policy, config))
-    print(describe_machine())
+    print(describe_machine(tf, keras, tf_keras, keras_hub))
     print(f"Config: {config.describe()}")
     print()
     print(format_table(measurements))

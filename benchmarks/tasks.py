@@ -35,18 +35,15 @@ trains faster. Latency below 1: ours answers faster.
 Usage (from the repository root; needs the pretrained MiniLM, the
 `pretrained` extra):
 
-    python benchmarks/tasks.py          # 20 timed steps, 50 latency calls
-    python benchmarks/tasks.py --quick  # a tiny smoke test
+    python -m benchmarks.tasks          # 20 timed steps, 50 latency calls
+    python -m benchmarks.tasks --quick  # a tiny smoke test
 """
 
 import argparse
 import dataclasses
 import importlib.util
 import os
-import platform
-import statistics
 import sys
-import time
 from typing import Callable
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -55,6 +52,10 @@ import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from benchmarks.timing import describe_machine, median_ms, seconds_per_step  # noqa: E402
+from keras_simpletf import data, layers, models, text  # noqa: E402
+from keras_simpletf.models.backbones import MINILM_INSTALL  # noqa: E402
 
 BASELINE = "MiniLM-L6-H384 (pretrained)"
 OURS = "ours: single-head TransformerEncoder"
@@ -125,7 +126,6 @@ class Candidate:
 
 
 def classification_task():
-    from keras_simpletf import data, models, text
 
     def make_batch(vocabulary, lowercase, config):
         texts, labels = data.demo_sentiment(config.batch_size, seed=1)
@@ -144,7 +144,6 @@ def classification_task():
 
 
 def ner_task():
-    from keras_simpletf import data, models, text
 
     def make_batch(vocabulary, lowercase, config):
         sentences, tags = data.demo_ner(config.batch_size, seed=1)
@@ -160,20 +159,17 @@ def ner_task():
 
 
 def minilm_candidate(preset):
-    from keras_simpletf.models import bert_vocabulary, load_bert_backbone
-    from keras_simpletf.text import read_vocabulary
 
-    vocabulary_path, lowercase = bert_vocabulary(preset)
+    vocabulary_path, lowercase = models.bert_vocabulary(preset)
     return Candidate(
         BASELINE,
-        read_vocabulary(vocabulary_path),
+        text.read_vocabulary(vocabulary_path),
         lowercase,
-        lambda vocabulary_size: load_bert_backbone(preset),
+        lambda vocabulary_size: models.load_bert_backbone(preset),
     )
 
 
 def our_candidate(task, config):
-    from keras_simpletf import layers, text
 
     def make_backbone(vocabulary_size):
         return layers.TransformerEncoder(
@@ -190,24 +186,15 @@ def our_candidate(task, config):
 
 
 def measure_train_examples_per_second(model, features, labels, config):
-    for _ in range(config.warmup_steps):
-        model.train_on_batch(features, labels)
-    start = time.perf_counter()
-    for _ in range(config.train_steps):
-        model.train_on_batch(features, labels)
-    return config.train_steps * config.batch_size / (time.perf_counter() - start)
+    seconds = seconds_per_step(
+        lambda: model.train_on_batch(features, labels), config.warmup_steps, config.train_steps
+    )
+    return config.batch_size / seconds
 
 
 def measure_latency_ms(forward, features, config):
     """Median wall time, in ms, of `forward(features)`, after warm-up."""
-    for _ in range(config.warmup_steps):
-        forward(features).numpy()
-    times = []
-    for _ in range(config.latency_calls):
-        start = time.perf_counter()
-        forward(features).numpy()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return median_ms(lambda: forward(features).numpy(), config.warmup_steps, config.latency_calls)
 
 
 def measure(task, candidate, config):
@@ -259,32 +246,12 @@ def format_table(measurements, config):
     return "\n".join(lines)
 
 
-def describe_machine():
-    processor = platform.processor() or platform.machine()
-    return (
-        f"Machine: {processor}, {os.cpu_count()} CPUs, {platform.platform()}; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}, keras-hub {keras_hub.__version__}"
-    )
-
-
-def ensure_repo_importable():
-    """Puts the repository root on `sys.path` if `keras_simpletf` is not
-    installed (running `python benchmarks/tasks.py` only adds `benchmarks/`)."""
-    if importlib.util.find_spec("keras_simpletf") is None:
-        repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        sys.path.insert(0, repo_root)
-
-
 def require_minilm():
     """The MiniLM preset directory, or exit saying how to install it."""
-    from keras_simpletf.models import minilm_preset
-    from keras_simpletf.models.backbones import MINILM_INSTALL
-
     if importlib.util.find_spec("safetensors") is None:
         sys.exit(f"This benchmark needs the pretrained MiniLM and safetensors: {MINILM_INSTALL}.")
     try:
-        return minilm_preset()
+        return models.minilm_preset()
     except (ModuleNotFoundError, FileNotFoundError) as error:
         sys.exit(f"This benchmark needs the pretrained MiniLM. {error}")
 
@@ -295,7 +262,6 @@ def main():
         "--quick", action="store_true", help="few steps and calls, for a smoke test"
     )
     args = parser.parse_args()
-    ensure_repo_importable()
     preset = require_minilm()
     config = QUICK_CONFIG if args.quick else FULL_CONFIG
     tables = []
@@ -305,7 +271,7 @@ def main():
             print(f"{task.name}: {candidate.name}", file=sys.stderr, flush=True)
             measurements.append(measure(task, candidate, config))
         tables.append((task.name, format_table(measurements, config)))
-    print(describe_machine())
+    print(describe_machine(tf, keras, keras_hub))
     print(f"Config: {config.describe()}")
     for task_name, table in tables:
         print(f"\n## {task_name}\n\n{table}")
