@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from keras_simpletf.models.encoding import TaskModel, feature_inputs, sequence_output
+from keras_simpletf.models.task import TaskModel, feature_inputs, sequence_output
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")

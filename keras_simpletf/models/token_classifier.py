@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_simpletf.metrics import extract_entities
-from keras_simpletf.models.encoding import TaskModel, feature_inputs, sequence_output
+from keras_simpletf.models.task import TaskModel, feature_inputs, sequence_output
 from keras_simpletf.text.preprocessing import split_words
 
 IGNORED_TAG_ID = -1
