@@ -1,0 +1,116 @@
+"""TensorFlow Serving's configuration files, read as TF Serving reads them.
+
+All three are protocol buffers in text format:
+- `--model_config_file`: a `tensorflow.serving.ModelServerConfig`
+  (`model_config_list { config { name base_path model_version_policy
+  version_labels } ... }`), or the one-model config built from
+  `--model_name`/`--model_base_path`.
+- `--batching_parameters_file`: a `tensorflow.serving.BatchingParameters`
+  (`max_batch_size { value: 8 }`, `allowed_batch_sizes: 4`, ...).
+- `--monitoring_config_file`: a `tensorflow.serving.MonitoringConfig`
+  (`prometheus_config { enable: true path: "..." }`).
+
+The tensorflow-serving-api wheel ships the `ModelServerConfig` message but not
+the other two, so they are declared here field for field from TF Serving's
+`session_bundle_config.proto` and `monitoring_config.proto`, in a private
+descriptor pool so they never clash with a registration of the real ones.
+"""
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import wrappers_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.model_server import errors
+
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+
+_FieldProto = descriptor_pb2.FieldDescriptorProto
+
+
+def _declare_messages():
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
+    file = descriptor_pb2.FileDescriptorProto(
+        name="keras_simpletf/serving/tensorflow_serving_configs.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+
+    def field(message, name, number, kind, type_name=None, repeated=False):
+        message.field.add(
+            name=name,
+            number=number,
+            type=kind,
+            type_name=type_name,
+            label=_FieldProto.LABEL_REPEATED if repeated else _FieldProto.LABEL_OPTIONAL,
+        )
+
+    batching = file.message_type.add(name="BatchingParameters")
+    int64_value = ".google.protobuf.Int64Value"
+    field(batching, "max_batch_size", 1, _FieldProto.TYPE_MESSAGE, int64_value)
+    field(batching, "batch_timeout_micros", 2, _FieldProto.TYPE_MESSAGE, int64_value)
+    field(batching, "max_enqueued_batches", 3, _FieldProto.TYPE_MESSAGE, int64_value)
+    field(batching, "num_batch_threads", 4, _FieldProto.TYPE_MESSAGE, int64_value)
+    field(batching, "thread_pool_name", 5, _FieldProto.TYPE_MESSAGE, ".google.protobuf.StringValue")
+    field(batching, "allowed_batch_sizes", 6, _FieldProto.TYPE_INT64, repeated=True)
+    field(batching, "pad_variable_length_inputs", 7, _FieldProto.TYPE_BOOL)
+
+    prometheus = file.message_type.add(name="PrometheusConfig")
+    field(prometheus, "enable", 1, _FieldProto.TYPE_BOOL)
+    field(prometheus, "path", 2, _FieldProto.TYPE_STRING)
+    monitoring = file.message_type.add(name="MonitoringConfig")
+    field(
+        monitoring,
+        "prometheus_config",
+        1,
+        _FieldProto.TYPE_MESSAGE,
+        ".tensorflow.serving.PrometheusConfig",
+    )
+
+    pool.Add(file)
+    return (
+        message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+        for name in ("BatchingParameters", "MonitoringConfig")
+    )
+
+
+BatchingParameters, MonitoringConfig = _declare_messages()
+
+
+def _parse(path, message):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return text_format.Parse(file.read(), message)
+    except (OSError, text_format.ParseError) as error:
+        raise errors.invalid_argument(
+            f"Cannot read {message.DESCRIPTOR.name} from {path}: {error}"
+        ) from error
+
+
+def read_model_server_config(path):
+    """The `ModelServerConfig` in the text-format file `path`."""
+    return _parse(path, model_server_config_pb2.ModelServerConfig())
+
+
+def single_model_config(model_name, model_base_path):
+    """The config TF Serving builds from `--model_name` and `--model_base_path`."""
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(name=model_name, base_path=model_base_path)
+    model.model_platform = "tensorflow"
+    return config
+
+
+def read_batching_parameters(path):
+    """The `BatchingParameters` in the text-format file `path` (all defaults if no file)."""
+    return _parse(path, BatchingParameters()) if path else BatchingParameters()
+
+
+def read_prometheus_path(path):
+    """The metrics path enabled by the `MonitoringConfig` file `path`, or None when disabled."""
+    if not path:
+        return None
+    prometheus = _parse(path, MonitoringConfig()).prometheus_config
+    if not prometheus.enable:
+        return None
+    return prometheus.path or DEFAULT_PROMETHEUS_PATH

@@ -1,0 +1,163 @@
+"""The gRPC API: TF Serving's PredictionService and ModelService on one `grpc.Server`.
+
+PredictionService: Predict, Classify, Regress, MultiInference and
+GetModelMetadata. ModelService: GetModelStatus and HandleReloadConfigRequest.
+Every call acquires the servable of its ModelSpec for exactly as long as it
+runs, and fails by aborting with the code and message of its `ServingError`;
+an unexpected exception is INTERNAL and logged, and the server carries on. The
+call's gRPC deadline bounds its wait for a batch. Messages of up to 2 GiB are
+accepted in both directions, as TF Serving sets its limit to INT32_MAX.
+"""
+
+import concurrent.futures
+import time
+
+import grpc
+from absl import logging
+from tensorflow_serving.apis import (
+    classification_pb2,
+    model_management_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    regression_pb2,
+)
+
+from serving.model_server import errors
+from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
+
+_MAX_MESSAGE_BYTES = 2**31 - 1
+
+
+def _call(context, handler):
+    """Runs `handler(deadline)`; returns (response, None) or (None, ServingError)."""
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+    try:
+        return handler(deadline), None
+    except Exception as exception:
+        error = errors.from_exception(exception)
+        if error.code == grpc.StatusCode.INTERNAL:
+            logging.exception("Internal error while serving a gRPC call")
+        return None, error
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """PredictionService over a `VersionManager` and an `Inference`."""
+
+    def __init__(self, manager, inference, metrics):
+        self._manager = manager
+        self._inference = inference
+        self._metrics = metrics
+
+    def _serve(self, api, model_name, context, handler):
+        start = time.monotonic()
+        response, error = _call(context, handler)
+        status = "OK" if error is None else error.code.name
+        self._metrics.record_request(model_name, api, "GRPC", status, time.monotonic() - start)
+        if error is not None:
+            context.abort(error.code, error.message)
+        return response
+
+    def Predict(self, request, context):
+        def predict(deadline):
+            with self._manager.acquire(request.model_spec) as servable:
+                inputs = {
+                    alias: to_ndarray(alias, proto) for alias, proto in request.inputs.items()
+                }
+                spec, outputs = self._inference.predict(
+                    servable,
+                    request.model_spec.signature_name,
+                    inputs,
+                    list(request.output_filter),
+                    deadline,
+                )
+            response = predict_pb2.PredictResponse(model_spec=spec)
+            for alias, array in outputs.items():
+                response.outputs[alias].CopyFrom(to_tensor_proto(array))
+            return response
+
+        return self._serve("Predict", request.model_spec.name, context, predict)
+
+    def Classify(self, request, context):
+        def classify(deadline):
+            with self._manager.acquire(request.model_spec) as servable:
+                spec, result = self._inference.classify(
+                    servable, request.model_spec.signature_name, request.input, deadline
+                )
+            return classification_pb2.ClassificationResponse(model_spec=spec, result=result)
+
+        return self._serve("Classify", request.model_spec.name, context, classify)
+
+    def Regress(self, request, context):
+        def regress(deadline):
+            with self._manager.acquire(request.model_spec) as servable:
+                spec, result = self._inference.regress(
+                    servable, request.model_spec.signature_name, request.input, deadline
+                )
+            return regression_pb2.RegressionResponse(model_spec=spec, result=result)
+
+        return self._serve("Regress", request.model_spec.name, context, regress)
+
+    def MultiInference(self, request, context):
+        def multi_inference(deadline):
+            if not request.tasks:
+                raise errors.invalid_argument("MultiInferenceRequest must have at least one task.")
+            with self._manager.acquire(request.tasks[0].model_spec) as servable:
+                return self._inference.multi_inference(servable, request, deadline)
+
+        model_name = request.tasks[0].model_spec.name if request.tasks else ""
+        return self._serve("MultiInference", model_name, context, multi_inference)
+
+    def GetModelMetadata(self, request, context):
+        def metadata(deadline):
+            with self._manager.acquire(request.model_spec) as servable:
+                return self._inference.metadata(servable, list(request.metadata_field))
+
+        return self._serve("GetModelMetadata", request.model_spec.name, context, metadata)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """ModelService over a `VersionManager`."""
+
+    def __init__(self, manager):
+        self._manager = manager
+
+    def GetModelStatus(self, request, context):
+        def status(deadline):
+            if not request.HasField("model_spec"):
+                raise errors.invalid_argument("Missing ModelSpec")
+            return self._manager.status(request.model_spec)
+
+        response, error = _call(context, status)
+        if error is not None:
+            context.abort(error.code, error.message)
+        return response
+
+    def HandleReloadConfigRequest(self, request, context):
+        def reload(deadline):
+            self._manager.reload_config(request.config)
+            return model_management_pb2.ReloadConfigResponse(status={"error_code": 0})
+
+        response, error = _call(context, reload)
+        if error is not None:
+            logging.error("ReloadConfig failed: %s", error)
+            context.abort(error.code, error.message)
+        return response
+
+
+def create_server(port, manager, inference, metrics, max_threads):
+    """A gRPC server with both services, bound to `port` on all interfaces (not yet started)."""
+    server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(manager, inference, metrics), server
+    )
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
+    server.add_insecure_port(f"0.0.0.0:{port}")
+    return server

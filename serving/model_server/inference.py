@@ -1,0 +1,285 @@
+"""The PredictionService methods, independent of gRPC and REST.
+
+What TF Serving's predict_util, classifier, regressor, multi_inference and
+get_model_metadata_impl do, over a `Servable` the caller has acquired from the
+`VersionManager`. The transports decode their requests into numpy arrays or
+`tensorflow.serving.Input` protos, call these, and encode the results.
+
+Signature lookup fails as in TF Serving, which differs by API: an unknown
+signature is FAILED_PRECONDITION for Predict (`Serving signature key "..." not
+found.`) and INVALID_ARGUMENT for Classify, Regress and MultiInference; a
+signature of the wrong kind is INVALID_ARGUMENT. Classify and Regress need
+TF1-style signatures (method `tensorflow/serving/classify` or `regress`) with
+one input `inputs` of serialized `tf.Example`s.
+"""
+
+import time
+
+import numpy as np
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    model_pb2,
+    regression_pb2,
+)
+
+from serving.model_server import errors
+from serving.model_server.servables import (
+    CLASSIFY_METHOD,
+    DEFAULT_SIGNATURE,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    check_inputs,
+)
+
+SIGNATURE_DEF_FIELD = "signature_def"
+_EXAMPLES_INPUT = "inputs"
+
+
+def model_spec(servable, signature_name=None):
+    """The ModelSpec of a response: model name, version and (if given) resolved signature name."""
+    spec = model_pb2.ModelSpec(name=servable.name)
+    spec.version.value = servable.version
+    if signature_name is not None:
+        spec.signature_name = signature_name or DEFAULT_SIGNATURE
+    return spec
+
+
+def serialized_examples(input_proto):
+    """The serialized tf.Examples of a `tensorflow.serving.Input`, each merged over its context."""
+    kind = input_proto.WhichOneof("kind")
+    if kind == "example_list":
+        examples = [example.SerializeToString() for example in input_proto.example_list.examples]
+    elif kind == "example_list_with_context":
+        with_context = input_proto.example_list_with_context
+        context = with_context.context.SerializeToString()
+        examples = [context + example.SerializeToString() for example in with_context.examples]
+    else:
+        examples = []
+    if not examples:
+        raise errors.invalid_argument("Input is empty.")
+    return np.array(examples, dtype=object)
+
+
+class Inference:
+    """Runs Predict, Classify, Regress, MultiInference and GetModelMetadata on servables.
+
+    Args:
+        metrics: the server's `Metrics`, which get the model run times.
+        batcher: a `Batcher` to run every signature through, or None.
+    """
+
+    def __init__(self, metrics, batcher=None):
+        self._metrics = metrics
+        self._batcher = batcher
+
+    def _run(self, servable, api, signature_name, inputs, deadline):
+        start = time.monotonic()
+        if self._batcher is None:
+            outputs = servable.run(signature_name, inputs)
+        else:
+            outputs = self._batcher.run(servable, signature_name, inputs, deadline)
+        self._metrics.record_runtime(servable.name, api, time.monotonic() - start)
+        return outputs
+
+    def predict(self, servable, signature_name, inputs, output_filter=(), deadline=None):
+        """Runs a signature: returns (response ModelSpec, dict of output alias to numpy array).
+
+        Args:
+            servable: the acquired `Servable`.
+            signature_name: the signature; empty means `serving_default`.
+            inputs: dict of input alias to numpy array.
+            output_filter: the output aliases to return; empty means all.
+            deadline: `time.monotonic()` time after which the caller gives up, or None.
+        """
+        name = signature_name or DEFAULT_SIGNATURE
+        signature = servable.signature_def(name)
+        if signature is None:
+            raise errors.failed_precondition(f'Serving signature key "{name}" not found.')
+        if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+            raise errors.internal(
+                f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
+                f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}"
+            )
+        seen = set()
+        for alias in output_filter:
+            if alias not in signature.outputs:
+                raise errors.invalid_argument(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                    f"in the set {{{','.join(sorted(signature.outputs))}}}."
+                )
+            if alias in seen:
+                raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
+        check_inputs(name, signature, inputs)
+        outputs = self._run(servable, "Predict", name, inputs, deadline)
+        if output_filter:
+            outputs = {alias: outputs[alias] for alias in output_filter}
+        return model_spec(servable, name), outputs
+
+    def _examples_signature(self, servable, signature_name, method, kind):
+        name = signature_name or DEFAULT_SIGNATURE
+        signature = servable.signature_def(name)
+        if signature is None:
+            raise errors.invalid_argument(f"No signature was found with the name: {name}")
+        if signature.method_name != method:
+            raise errors.invalid_argument(
+                f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
+            )
+        if set(signature.inputs) != {_EXAMPLES_INPUT}:
+            raise errors.failed_precondition(
+                f'No {kind} inputs found in SignatureDef "{name}": expected one input named '
+                f'"{_EXAMPLES_INPUT}", got {sorted(signature.inputs)}'
+            )
+        return name, signature
+
+    def classify(self, servable, signature_name, input_proto, deadline=None):
+        """Classifies tf.Examples: returns (response ModelSpec, ClassificationResult)."""
+        name, signature = self._examples_signature(
+            servable, signature_name, CLASSIFY_METHOD, "classification"
+        )
+        if not {"classes", "scores"} & set(signature.outputs):
+            raise errors.failed_precondition(
+                "Expected classification signature outputs to contain at least one of "
+                f'"classes" or "scores". Signature "{name}" has {sorted(signature.outputs)}'
+            )
+        examples = serialized_examples(input_proto)
+        outputs = self._run(servable, "Classify", name, {_EXAMPLES_INPUT: examples}, deadline)
+        return model_spec(servable, name), classification_result(outputs, len(examples))
+
+    def regress(self, servable, signature_name, input_proto, deadline=None):
+        """Regresses tf.Examples: returns (response ModelSpec, RegressionResult)."""
+        name, signature = self._examples_signature(
+            servable, signature_name, REGRESS_METHOD, "regression"
+        )
+        if set(signature.outputs) != {"outputs"}:
+            raise errors.failed_precondition(
+                f'No regression outputs found in SignatureDef "{name}": expected one output named '
+                f'"outputs", got {sorted(signature.outputs)}'
+            )
+        examples = serialized_examples(input_proto)
+        outputs = self._run(servable, "Regress", name, {_EXAMPLES_INPUT: examples}, deadline)
+        return model_spec(servable, name), regression_result(outputs["outputs"], len(examples))
+
+    def multi_inference(self, servable, request, deadline=None):
+        """Runs several Classify/Regress tasks of one model on the same examples.
+
+        The caller acquires `servable` for the first task's ModelSpec, as TF
+        Serving does, so the request has at least one task. Each task runs its
+        own signature (TF Serving fetches all outputs in one Session::Run; the
+        results are the same).
+        """
+        seen = set()
+        input_tensors = set()
+        for task in request.tasks:
+            if not task.model_spec.name:
+                raise errors.invalid_argument("Found ModelSpec with an empty model name.")
+            if task.model_spec.name != servable.name:
+                raise errors.invalid_argument(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                )
+            name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+            if name in seen:
+                raise errors.invalid_argument(f"Duplicate evaluation of signature: {name}")
+            seen.add(name)
+            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise errors.unimplemented(f"Unsupported signature method_name: {task.method_name}")
+            signature = servable.signature_def(name)
+            if signature is None:
+                raise errors.invalid_argument(
+                    f"Requested signature not found in model graph: {name}"
+                )
+            if _EXAMPLES_INPUT in signature.inputs:
+                input_tensors.add(signature.inputs[_EXAMPLES_INPUT].name)
+            if len(input_tensors) > 1:
+                raise errors.invalid_argument("Input tensor must be the same for all Signatures.")
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            result = response.results.add()
+            if task.method_name == CLASSIFY_METHOD:
+                spec, classifications = self.classify(
+                    servable, task.model_spec.signature_name, request.input, deadline
+                )
+                result.classification_result.CopyFrom(classifications)
+            else:
+                spec, regressions = self.regress(
+                    servable, task.model_spec.signature_name, request.input, deadline
+                )
+                result.regression_result.CopyFrom(regressions)
+            result.model_spec.CopyFrom(spec)
+        return response
+
+    def metadata(self, servable, metadata_fields):
+        """The GetModelMetadataResponse: the SignatureDefs of the servable, packed in an Any."""
+        if not metadata_fields:
+            raise errors.invalid_argument(
+                "GetModelMetadataRequest must specify at least one metadata_field"
+            )
+        for field in metadata_fields:
+            if field != SIGNATURE_DEF_FIELD:
+                raise errors.invalid_argument(f"Metadata field {field} is not supported")
+        response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(servable))
+        signature_defs = get_model_metadata_pb2.SignatureDefMap(
+            signature_def=servable.signature_defs
+        )
+        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
+        return response
+
+
+def _check_batch_output(name, array, dtype_kind, num_examples):
+    if array.ndim != 2:
+        raise errors.invalid_argument(
+            f'Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)} for "{name}"'
+        )
+    if array.dtype.kind != dtype_kind:
+        expected = "DT_STRING" if dtype_kind == "O" else "DT_FLOAT"
+        raise errors.invalid_argument(f"Expected {name} Tensor of {expected}. Got: {array.dtype}")
+    if array.shape[0] != num_examples:
+        raise errors.invalid_argument(
+            f"Expected {name} output batch size of {num_examples}. Got: {array.shape[0]}"
+        )
+
+
+def classification_result(outputs, num_examples):
+    """The ClassificationResult of the `classes` and/or `scores` outputs of a classify signature."""
+    classes = outputs.get("classes")
+    scores = outputs.get("scores")
+    if classes is not None:
+        _check_batch_output("classes", classes, "O", num_examples)
+    if scores is not None:
+        _check_batch_output("scores", scores, "f", num_examples)
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise errors.invalid_argument(
+            f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
+        )
+    num_classes = (classes if classes is not None else scores).shape[1]
+    result = classification_pb2.ClassificationResult()
+    for example in range(num_examples):
+        classifications = result.classifications.add()
+        for index in range(num_classes):
+            cls = classifications.classes.add()
+            if classes is not None:
+                cls.label = classes[example, index].decode("utf-8", errors="replace")
+            if scores is not None:
+                cls.score = scores[example, index]
+    return result
+
+
+def regression_result(values, num_examples):
+    """The RegressionResult of the `outputs` tensor of a regress signature."""
+    if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
+        raise errors.invalid_argument(
+            "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
+            f"{list(values.shape)}"
+        )
+    if values.shape[0] != num_examples:
+        raise errors.invalid_argument(
+            f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}"
+        )
+    if values.dtype != np.float32:
+        raise errors.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
+    result = regression_pb2.RegressionResult()
+    for value in values.reshape(-1):
+        result.regressions.add(value=value)
+    return result

@@ -1,0 +1,124 @@
+"""`ModelServer`: a real `python -m serving.model_server` process on free ports, with real clients.
+
+It waits until the server's gRPC ModelService reports a model AVAILABLE, and
+gives the tests TF Serving's own gRPC stubs and plain HTTP requests (urllib).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from tensorflow_serving.apis import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    prediction_service_pb2_grpc,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ModelServer:
+    """A model server process with gRPC stubs and a REST helper.
+
+    Args:
+        directory: where its log goes.
+        flags: model server flags besides --port and --rest_api_port.
+    """
+
+    def __init__(self, directory, *flags):
+        self.port = free_port()
+        self.rest_port = free_port()
+        self.log_path = Path(directory) / f"model_server_{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "serving.model_server",
+                    f"--port={self.port}",
+                    f"--rest_api_port={self.rest_port}",
+                    *flags,
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"),
+            )
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.port}",
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            ],
+        )
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_serving(self, model_name, timeout=120):
+        """Polls GetModelStatus until `model_name` has an AVAILABLE version."""
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model_name
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"model server exited with {self.process.returncode}:\n{self.log()[-5000:]}"
+                )
+            try:
+                status = self.models.GetModelStatus(request, timeout=5)
+                if any(
+                    version.state == version.AVAILABLE for version in status.model_version_status
+                ):
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(
+            f"model server did not serve {model_name} in {timeout} s:\n{self.log()[-5000:]}"
+        )
+
+    def rest(self, method, path, body=None):
+        """Sends one HTTP request; returns (status, parsed JSON body or text)."""
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.rest_port}{path}", data=data, method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, payload = response.status, response.read()
+                content_type = response.headers.get("Content-Type")
+        except urllib.error.HTTPError as error:
+            status, payload, content_type = (
+                error.code,
+                error.read(),
+                error.headers.get("Content-Type"),
+            )
+        text = payload.decode("utf-8")
+        return status, json.loads(text) if content_type == "application/json" else text
+
+    def stop(self):
+        self.channel.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

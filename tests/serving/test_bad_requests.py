@@ -1,0 +1,254 @@
+"""Bad requests get TF Serving's status and a message naming the fault, and never take the server down.
+
+Every case is followed by a valid request, which must succeed (errors.py maps
+the codes; servables.py, json_tensors.py and tensor_protos.py find the faults).
+"""
+
+import base64
+
+import grpc
+import numpy as np
+import pytest
+from tensorflow.core.framework import tensor_pb2, types_pb2
+
+from tests.serving.protos import classification_request, example_input, predict_request
+
+TEN_MB = 10 * 1024 * 1024
+
+
+def _strings(*values):
+    return np.array(values, dtype=object)
+
+
+def _float_tensor_with_too_few_bytes():
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\0" * 8)
+    proto.tensor_shape.dim.add(size=1)
+    proto.tensor_shape.dim.add(size=3)
+    return proto
+
+
+GRPC_CASES = {
+    "unknown model": (
+        predict_request("nope", {"text": _strings(b"x")}),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    ),
+    "unknown version": (
+        predict_request("text", {"text": _strings(b"x")}, version=7),
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Specific(text, 7)",
+    ),
+    "unknown label": (
+        predict_request("text", {"text": _strings(b"x")}, label="nope"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Unrecognized servable version label: nope",
+    ),
+    "unknown signature": (
+        predict_request("text", {"text": _strings(b"x")}, signature="nope"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        'Serving signature key "nope" not found.',
+    ),
+    "missing model name": (
+        predict_request("", {"text": _strings(b"x")}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "ModelSpec has no name specified.",
+    ),
+    "wrong tensor name": (
+        predict_request("text", {"txt": _strings(b"x")}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Sent extra: {txt}. Missing but required: {text}.",
+    ),
+    "empty request": (
+        predict_request("text", {}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing but required: {text}.",
+    ),
+    "wrong dtype": (
+        predict_request("text", {"text": np.array([1.0], dtype=np.float32)}),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        'input tensor "text" of signature "serving_default" has dtype float32',
+    ),
+    "wrong shape": (
+        predict_request("text", {"x": np.zeros([2, 4], np.float32)}, signature="scale"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        'input tensor "x" of signature "scale" has shape [2, 4]',
+    ),
+    "mismatched batch sizes": (
+        predict_request(
+            "text", {"a": np.ones([2], np.float32), "b": np.ones([3], np.float32)}, signature="add"
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "a: float32[2], b: float32[3]",
+    ),
+    "malformed tensor": (
+        predict_request("text", {"x": _float_tensor_with_too_few_bytes()}, signature="scale"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "tensor parsing error: x",
+    ),
+    "unknown output filter": (
+        predict_request("text", {"text": _strings(b"x")}, output_filter=["nope"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "output tensor alias not found in signature: nope",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRPC_CASES))
+def test_bad_grpc_predict_request(main_server, case):
+    request, code, message = GRPC_CASES[case]
+    with pytest.raises(grpc.RpcError) as failure:
+        main_server.prediction.Predict(request, timeout=30)
+    assert failure.value.code() == code
+    assert message in failure.value.details()
+    valid = main_server.prediction.Predict(
+        predict_request("text", {"text": _strings(b"ok")}), timeout=30
+    )
+    assert list(valid.outputs["length"].int_val) == [2]
+
+
+def test_bad_grpc_classify_requests(main_server):
+    with pytest.raises(grpc.RpcError) as failure:
+        main_server.prediction.Classify(
+            classification_request("examples", example_input()), timeout=30
+        )
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Input is empty." in failure.value.details()
+    with pytest.raises(grpc.RpcError) as failure:
+        main_server.prediction.Classify(
+            classification_request("examples", example_input(1.0), "regress"), timeout=30
+        )
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Expected classification signature method_name" in failure.value.details()
+    with pytest.raises(grpc.RpcError) as failure:
+        main_server.prediction.Classify(
+            classification_request("text", example_input(1.0), "scale"), timeout=30
+        )
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    response = main_server.prediction.Classify(
+        classification_request("examples", example_input(1.0)), timeout=30
+    )
+    assert len(response.result.classifications) == 1
+
+
+def test_a_10_mb_string_is_served_over_grpc_and_rest(main_server):
+    big = b"a" * TEN_MB
+    response = main_server.prediction.Predict(
+        predict_request("text", {"text": _strings(big, b"b")}), timeout=60
+    )
+    assert list(response.outputs["length"].int_val) == [TEN_MB, 1]
+    status, body = main_server.rest(
+        "POST", "/v1/models/text:predict", {"instances": [big.decode()]}
+    )
+    assert status == 200
+    assert body["predictions"] == [{"length": TEN_MB, "version": 2}]
+
+
+REST_CASES = {
+    "malformed JSON": (
+        "/v1/models/text:predict",
+        b'{"instances": ["a",',
+        400,
+        "JSON Parse error",
+    ),
+    "empty body": ("/v1/models/text:predict", b"", 400, "JSON Parse error: The document is empty"),
+    "not an object": ("/v1/models/text:predict", b'["a"]', 400, "Is not object"),
+    "no instances or inputs": (
+        "/v1/models/text:predict",
+        {},
+        400,
+        "Missing 'inputs' or 'instances' key",
+    ),
+    "empty instances": (
+        "/v1/models/text:predict",
+        {"instances": []},
+        400,
+        "No values in 'instances' array",
+    ),
+    "invalid base64": (
+        "/v1/models/text:predict",
+        {"instances": [{"b64": "not base64!"}]},
+        400,
+        "Unable to base64 decode",
+    ),
+    "unknown model": ("/v1/models/nope:predict", {"instances": ["a"]}, 404, "Servable not found"),
+    "unknown label": (
+        "/v1/models/text/labels/nope:predict",
+        {"instances": ["a"]},
+        400,
+        "label: nope",
+    ),
+    "unknown signature": (
+        "/v1/models/text:predict",
+        {"signature_name": "nope", "instances": ["a"]},
+        400,
+        'Serving signature name: "nope" not found',
+    ),
+    "wrong tensor name": (
+        "/v1/models/text:predict",
+        {"inputs": {"txt": ["a"]}},
+        400,
+        "Missing named input: text in 'inputs' object.",
+    ),
+    "wrong instance keys": (
+        "/v1/models/text:predict",
+        {"signature_name": "add", "instances": [{"a": 1.0, "c": 2.0}]},
+        400,
+        "key: c of 'instances' list",
+    ),
+    "wrong dtype": (
+        "/v1/models/text:predict",
+        {"instances": [1]},
+        400,
+        "is not of expected type: string",
+    ),
+    "lossy float": (
+        "/v1/models/text:predict",
+        {"signature_name": "add", "inputs": {"a": [16777217], "b": [1]}},
+        400,
+        "without loss of precision",
+    ),
+    "ragged instances": (
+        "/v1/models/text:predict",
+        {"signature_name": "scale", "instances": [[1, 2, 3], [1, 2]]},
+        400,
+        "Expecting shape [3] but got: [2]",
+    ),
+    "mismatched batch sizes": (
+        "/v1/models/text:predict",
+        {"signature_name": "add", "inputs": {"a": [1, 2], "b": [1, 2, 3]}},
+        400,
+        "a: float32[2], b: float32[3]",
+    ),
+    "no examples": (
+        "/v1/models/examples:classify",
+        {"signature_name": "classify"},
+        400,
+        "'examples'",
+    ),
+    "malformed path": (
+        "/v1/models/text:explode",
+        {"instances": ["a"]},
+        400,
+        "Malformed request: POST",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REST_CASES))
+def test_bad_rest_request(main_server, case):
+    path, body, http_status, message = REST_CASES[case]
+    status, answer = main_server.rest("POST", path, body)
+    assert status == http_status, answer
+    assert set(answer) == {"error"}
+    assert message in answer["error"]
+    status, answer = main_server.rest("POST", "/v1/models/text:predict", {"instances": ["ok"]})
+    assert status == 200, answer
+
+
+def test_b64_decoding_rejects_what_is_not_base64(main_server):
+    encoded = base64.b64encode(b"\xff\x00").decode()
+    status, body = main_server.rest(
+        "POST", "/v1/models/text:predict", {"instances": [{"b64": encoded}, {"b64": "%%%"}]}
+    )
+    assert status == 400
+    assert "Failed to process element: 1" in body["error"]

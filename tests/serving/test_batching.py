@@ -1,0 +1,142 @@
+"""Server-side batching (serving/model_server/batching.py): concurrent requests share model calls.
+
+The server batches up to 4 rows, pads batches to 2 or 4 rows, waits up to 1.5 s
+for a batch to fill, runs one batch at a time and queues at most one; REST
+requests give up after 1 s. The
+`scale` signature reports the rows of the call that served it (`batch_size`)
+and one timestamp per call (`call_time`), so requests that shared a call are
+visible from outside.
+"""
+
+import concurrent.futures
+import time
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.serving import saved_models
+from tests.serving.model_servers import ModelServer
+from tests.serving.protos import predict_request
+
+BATCHING_PARAMETERS = """
+max_batch_size { value: 4 }
+batch_timeout_micros { value: 1500000 }
+num_batch_threads { value: 1 }
+max_enqueued_batches { value: 1 }
+allowed_batch_sizes: 2
+allowed_batch_sizes: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def batching_server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("batching_server")
+    saved_models.write_text_model(directory / "text", 1)
+    parameters = directory / "batching.config"
+    parameters.write_text(BATCHING_PARAMETERS)
+    server = ModelServer(
+        directory,
+        "--model_name=text",
+        f"--model_base_path={directory / 'text'}",
+        "--enable_batching",
+        f"--batching_parameters_file={parameters}",
+        "--grpc_max_threads=16",
+        "--rest_api_timeout_in_ms=1000",
+    )
+    try:
+        server.wait_until_serving("text")
+        yield server
+    finally:
+        server.stop()
+
+
+def _grpc_scale(server, rows):
+    response = server.prediction.Predict(
+        predict_request("text", {"x": rows}, signature="scale"), timeout=30
+    )
+    return {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
+
+
+def _rest_scale(server, rows):
+    status, body = server.rest(
+        "POST",
+        "/v1/models/text:predict",
+        {"signature_name": "scale", "inputs": {"x": rows.tolist()}},
+    )
+    assert status == 200, body
+    return {name: np.array(value) for name, value in body["outputs"].items()}
+
+
+def _rows(first, count=1):
+    return np.arange(first, first + 3 * count, dtype=np.float32).reshape(count, 3)
+
+
+def test_concurrent_grpc_and_rest_requests_share_one_model_call(batching_server):
+    inputs = [_rows(3 * i) for i in range(4)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [
+            pool.submit(_grpc_scale if i % 2 else _rest_scale, batching_server, rows)
+            for i, rows in enumerate(inputs)
+        ]
+        outputs = [future.result() for future in futures]
+    for rows, output in zip(inputs, outputs):
+        np.testing.assert_allclose(output["y"], rows * 2)  # each request gets its own rows back
+        assert output["batch_size"].tolist() == [4]
+    assert len({output["call_time"].item() for output in outputs}) == 1
+
+
+def test_a_partial_batch_is_padded_to_the_next_allowed_size(batching_server):
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        outputs = list(pool.map(lambda i: _grpc_scale(batching_server, _rows(i)), range(3)))
+    assert [output["batch_size"].tolist() for output in outputs] == [[4]] * 3
+    assert len({output["call_time"].item() for output in outputs}) == 1
+    alone = _grpc_scale(batching_server, _rows(0))
+    assert alone["batch_size"].tolist() == [2]
+
+
+def test_a_full_queue_refuses_requests_as_unavailable(batching_server):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(
+            _grpc_scale, batching_server, _rows(0, count=3)
+        )  # opens the one batch, 3 of 4 rows
+        time.sleep(0.5)
+        with pytest.raises(grpc.RpcError) as failure:
+            _grpc_scale(
+                batching_server, _rows(0, count=2)
+            )  # does not fit, and no second batch may queue
+        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert (
+            "The batch scheduling queue to which this task was submitted is full"
+            in failure.value.details()
+        )
+        status, body = batching_server.rest(
+            "POST",
+            "/v1/models/text:predict",
+            {"signature_name": "scale", "inputs": {"x": _rows(0, 2).tolist()}},
+        )
+        assert status == 503
+        assert "is full" in body["error"]
+        assert waiting.result()["batch_size"].tolist() == [4, 4, 4]  # padded from 3
+    assert _grpc_scale(batching_server, _rows(0, count=2))["batch_size"].tolist() == [2, 2]
+
+
+def test_a_request_larger_than_a_batch_is_invalid(batching_server):
+    with pytest.raises(grpc.RpcError) as failure:
+        _grpc_scale(batching_server, _rows(0, count=5))
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Task size 5 is larger than maximum input batch size 4" in failure.value.details()
+
+
+def test_a_rest_request_waiting_past_its_deadline_is_deadline_exceeded(batching_server):
+    start = time.monotonic()
+    status, body = batching_server.rest(
+        "POST", "/v1/models/text:predict", {"signature_name": "scale", "instances": [[1, 2, 3]]}
+    )
+    assert status == 504, body
+    assert "Deadline exceeded" in body["error"]
+    assert (
+        time.monotonic() - start >= 0.9
+    )  # it waited for its deadline, and gave up before its batch ran
+    assert _grpc_scale(batching_server, _rows(0))["batch_size"].tolist() == [2]

@@ -1,0 +1,76 @@
+"""The config files the model server reads (serving/model_server/configs.py), as TF Serving writes them.
+
+The deployment configs in serving/deploy are written for TF Serving 2.20; our
+server must read the very same files.
+"""
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from serving.model_server import configs, errors
+from serving.model_server.batching import Batcher
+
+DEPLOY = Path(__file__).resolve().parents[2] / "serving" / "deploy"
+
+
+def test_the_deploy_configs_are_read_as_tf_serving_reads_them():
+    models = configs.read_model_server_config(DEPLOY / "models.config").model_config_list.config
+    assert [(model.name, model.model_version_policy.latest.num_versions) for model in models] == [
+        ("sentiment", 2),
+        ("ner", 1),
+    ]
+    batcher = Batcher(configs.read_batching_parameters(DEPLOY / "batching.config"))
+    assert (
+        batcher.max_batch_size,
+        batcher.batch_timeout_seconds,
+        batcher.max_enqueued_batches,
+    ) == (32, 0.002, 64)
+    assert batcher.allowed_batch_sizes == [1, 4, 8, 16, 32]
+    assert (
+        configs.read_prometheus_path(DEPLOY / "monitoring.config")
+        == "/monitoring/prometheus/metrics"
+    )
+
+
+def test_unset_batching_parameters_take_tf_serving_defaults():
+    batcher = Batcher(configs.read_batching_parameters(""))
+    assert (
+        batcher.max_batch_size,
+        batcher.batch_timeout_seconds,
+        batcher.max_enqueued_batches,
+    ) == (1000, 0, 10)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "max_batch_size { value: 8 } allowed_batch_sizes: 4",
+            "final entry in allowed_batch_sizes must equal",
+        ),
+        (
+            "max_batch_size { value: 8 } allowed_batch_sizes: 8 allowed_batch_sizes: 4",
+            "monotonically increasing",
+        ),
+        ("max_batch_size: 8", "max_batch_size"),
+        ("batch_size { value: 8 }", 'has no field named "batch_size"'),
+    ],
+)
+def test_invalid_batching_parameters_are_refused_naming_the_field(tmp_path, text, message):
+    path = tmp_path / "batching.config"
+    path.write_text(text)
+    with pytest.raises(errors.ServingError) as failure:
+        Batcher(configs.read_batching_parameters(path))
+    assert failure.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in failure.value.message
+
+
+def test_monitoring_can_be_enabled_on_the_default_path_or_left_off(tmp_path):
+    enabled, disabled = tmp_path / "on.config", tmp_path / "off.config"
+    enabled.write_text("prometheus_config { enable: true }")
+    disabled.write_text('prometheus_config { path: "/metrics" }')
+    assert configs.read_prometheus_path(enabled) == configs.DEFAULT_PROMETHEUS_PATH
+    assert configs.read_prometheus_path(disabled) is None
+    assert configs.read_prometheus_path("") is None

@@ -1,0 +1,131 @@
+"""The model server's gRPC API (serving/model_server/grpc_service.py), through TF Serving's own stubs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
+)
+
+from tests.serving.protos import (
+    classification_request,
+    example_input,
+    metadata_request,
+    predict_request,
+    regression_request,
+    status_request,
+)
+
+AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+
+def test_predict_answers_with_the_latest_version_in_typed_value_fields(main_server):
+    response = main_server.prediction.Predict(
+        predict_request("text", {"text": np.array([b"ab", b"hello"], dtype=object)}), timeout=30
+    )
+    assert response.model_spec.name == "text"
+    assert response.model_spec.version.value == 2
+    assert response.model_spec.signature_name == "serving_default"
+    # As TF Serving's AsProtoField: typed value fields, not tensor_content.
+    assert list(response.outputs["length"].int_val) == [2, 5]
+    assert list(response.outputs["version"].int64_val) == [2, 2]
+    assert tf.make_ndarray(response.outputs["length"]).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    "selector, expected_version",
+    [({"version": 1}, 1), ({"version": 2}, 2), ({"label": "stable"}, 1), ({"label": "canary"}, 2)],
+)
+def test_predict_serves_the_version_or_label_asked_for(main_server, selector, expected_version):
+    request = predict_request("text", {"text": np.array([b"x"], dtype=object)}, **selector)
+    response = main_server.prediction.Predict(request, timeout=30)
+    assert response.model_spec.version.value == expected_version
+    assert list(response.outputs["version"].int64_val) == [expected_version]
+
+
+def test_predict_with_a_named_signature_and_output_filter(main_server):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    request = predict_request("text", {"x": x}, signature="scale", output_filter=["y"])
+    response = main_server.prediction.Predict(request, timeout=30)
+    assert set(response.outputs) == {"y"}
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), x * 2)
+    assert response.model_spec.signature_name == "scale"
+
+
+def test_classify_a_tf1_classification_signature(main_server):
+    response = main_server.prediction.Classify(
+        classification_request("examples", example_input(1.5, -2.0)), timeout=30
+    )
+    assert response.model_spec.version.value == 1
+    assert response.model_spec.signature_name == "classify"
+    first, second = response.result.classifications
+    assert [c.label for c in first.classes] == ["pos", "neg"]
+    np.testing.assert_allclose(
+        [c.score for c in first.classes], tf.nn.softmax([1.5, -1.5]), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        [c.score for c in second.classes], tf.nn.softmax([-2.0, 2.0]), rtol=1e-5
+    )
+
+
+def test_each_example_is_merged_over_the_context(main_server):
+    request_input = input_pb2.Input()
+    with_context = request_input.example_list_with_context
+    with_context.context.features.feature["x"].float_list.value.append(9.0)
+    with_context.examples.add()  # no x: takes the context's
+    with_context.examples.add().features.feature["x"].float_list.value.append(0.5)
+    response = main_server.prediction.Regress(
+        regression_request("examples", request_input), timeout=30
+    )
+    assert [r.value for r in response.result.regressions] == [19.0, 2.0]
+
+
+def test_regress_a_tf1_regression_signature(main_server):
+    response = main_server.prediction.Regress(
+        regression_request("examples", example_input(1.5, 0.0)), timeout=30
+    )
+    assert [r.value for r in response.result.regressions] == [4.0, 1.0]
+    assert response.model_spec.signature_name == "regress"
+
+
+def test_multi_inference_runs_classify_and_regress_on_the_same_examples(main_server):
+    request = inference_pb2.MultiInferenceRequest(input=example_input(1.0))
+    for method, signature in (("classify", "classify"), ("regress", "regress")):
+        task = request.tasks.add(method_name=f"tensorflow/serving/{method}")
+        task.model_spec.name = "examples"
+        task.model_spec.signature_name = signature
+    response = main_server.prediction.MultiInference(request, timeout=30)
+    classification, regression = response.results
+    assert [c.label for c in classification.classification_result.classifications[0].classes] == [
+        "pos",
+        "neg",
+    ]
+    assert [r.value for r in regression.regression_result.regressions] == [3.0]
+    assert regression.model_spec.signature_name == "regress"
+
+
+def test_get_model_metadata_returns_the_signature_defs(main_server):
+    response = main_server.prediction.GetModelMetadata(
+        metadata_request("text", version=1), timeout=30
+    )
+    assert response.model_spec.version.value == 1
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    assert response.metadata["signature_def"].Unpack(signature_defs)
+    scale = signature_defs.signature_def["scale"]
+    assert scale.method_name == "tensorflow/serving/predict"
+    assert scale.inputs["x"].dtype == tf.float32.as_datatype_enum
+    assert [d.size for d in scale.inputs["x"].tensor_shape.dim] == [-1, 3]
+    assert set(scale.outputs) == {"y", "batch_size", "call_time"}
+
+
+def test_get_model_status_lists_every_version_newest_first(main_server):
+    response = main_server.models.GetModelStatus(status_request("text"), timeout=30)
+    assert [(s.version, s.state, s.status.error_code) for s in response.model_version_status] == [
+        (2, AVAILABLE, 0),
+        (1, AVAILABLE, 0),
+    ]
+    one = main_server.models.GetModelStatus(status_request("examples", version=1), timeout=30)
+    assert [(s.version, s.state) for s in one.model_version_status] == [(1, AVAILABLE)]

@@ -1,0 +1,126 @@
+"""Train on DEMO data, export, serve with our model server, call it with serving/client.py."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.data import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
+from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.text import (
+    ClassificationPreprocessor,
+    LabelEncoder,
+    TokenClassificationPreprocessor,
+    learn_vocabulary,
+)
+from serving.client import ServingClient, ServingError
+from serving.export import export
+from tests.serving.model_servers import ModelServer, free_port
+
+TEXTS = ["the movie was great and the cast superb.", "a dull plot.", "", "Zoë's film felt not awful."]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A sentiment classifier trained for one epoch and an untrained tagger, served."""
+    texts, labels = demo_sentiment(600)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length=24)
+    encode = LabelEncoder(SENTIMENT_LABELS)
+    classifier = TextClassifier(
+        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=24),
+        labels=SENTIMENT_LABELS,
+    )
+    classifier.compile("adam", classifier.default_loss())
+    classifier.fit(
+        tf.data.Dataset.from_tensor_slices((texts, labels)).batch(32).map(
+            lambda t, y: (preprocessor(t), encode(y))
+        ),
+        epochs=1,
+        verbose=0,
+    )
+    sentences, _ = demo_ner(100)
+    tag_preprocessor = TokenClassificationPreprocessor(
+        learn_vocabulary([" ".join(words) for words in sentences], 200), sequence_length=16
+    )
+    tagger = TokenClassifier(
+        TransformerEncoder(len(tag_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16),
+        labels=list(NER_TAGS),
+    )
+    directory = tmp_path_factory.mktemp("round_trip")
+    export(classifier, preprocessor, str(directory / "sentiment"))
+    export(tagger, tag_preprocessor, str(directory / "ner"))
+    config = directory / "models.config"
+    config.write_text(
+        "model_config_list {"
+        + "".join(
+            f' config {{ name: "{name}" base_path: "{directory / name}" model_platform: "tensorflow" }}'
+            for name in ("sentiment", "ner")
+        )
+        + " }"
+    )
+    server = ModelServer(directory, f"--model_config_file={config}")
+    try:
+        server.wait_until_serving("sentiment")
+        server.wait_until_serving("ner")
+        yield server, (classifier, preprocessor), (tagger, tag_preprocessor)
+    finally:
+        server.stop()
+
+
+def clients(server, model):
+    return (
+        ServingClient(f"127.0.0.1:{server.port}", model),
+        ServingClient(f"http://127.0.0.1:{server.rest_port}", model),
+    )
+
+
+def test_grpc_and_rest_predict_answer_like_the_keras_model(served):
+    server, (classifier, preprocessor), _ = served
+    expected_labels, expected_scores = classifier.predict_text(TEXTS, preprocessor)
+    for client in clients(server, "sentiment"):
+        outputs = client.predict(TEXTS)
+        np.testing.assert_allclose(outputs["scores"], expected_scores, atol=1e-5)
+        assert [label.decode() for label in outputs["labels"]] == expected_labels
+
+
+def test_grpc_and_rest_classify_answer_like_the_keras_model(served):
+    server, (classifier, preprocessor), _ = served
+    _, expected_scores = classifier.predict_text(TEXTS, preprocessor)
+    for client in clients(server, "sentiment"):
+        results = client.classify(TEXTS)
+        for result, scores in zip(results, expected_scores):
+            assert [label for label, _ in result] in (list(SENTIMENT_LABELS), [s.encode() for s in SENTIMENT_LABELS])
+            np.testing.assert_allclose([score for _, score in result], scores, atol=1e-5)
+
+
+def test_served_tagger_returns_the_keras_models_word_tags(served):
+    server, _, (tagger, preprocessor) = served
+    texts = ["Anna Schmidt lives in Berlin .", "Paul met Wei Chen in Tokyo ."]
+    words = [text.split() for text in texts]
+    expected = tagger.predict_word_tags(words, preprocessor)
+    for client in clients(server, "ner"):
+        outputs = client.predict(texts)
+        for row, sentence in enumerate(words):
+            count = int(outputs["num_words"][row])
+            assert [w.decode() for w in outputs["words"][row][:count]] == sentence
+            assert [t.decode() for t in outputs["tags"][row][:count]] == expected[row]
+
+
+def test_errors_carry_the_servers_status_code(served):
+    server, _, _ = served
+    for client in clients(server, "no_such_model"):
+        with pytest.raises(ServingError) as error:
+            client.predict(["a text"])
+        assert error.value.code == "NOT_FOUND"
+
+
+def test_client_retries_while_the_server_is_unavailable(tmp_path):
+    port = free_port()
+    client = ServingClient(f"127.0.0.1:{port}", "sentiment", timeout=0.5, retries=2)
+    with pytest.raises(ServingError) as error:
+        client.predict(["a text"])
+    assert error.value.code == "UNAVAILABLE"
+    rest_client = ServingClient(f"http://127.0.0.1:{port}", "sentiment", timeout=0.5, retries=1)
+    with pytest.raises(ServingError) as error:
+        rest_client.predict(["a text"])
+    assert error.value.code == "UNAVAILABLE"

@@ -1,0 +1,235 @@
+"""The version manager (serving/model_server/versions.py) seen from outside: versions come and go under load.
+
+One server polls a base path every second and re-reads its config file every
+second; the tests add versions to it while clients keep sending requests.
+"""
+
+import subprocess
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from tests.serving import saved_models
+from tests.serving.model_servers import ModelServer
+from tests.serving.protos import predict_request, status_request
+
+State = get_model_status_pb2.ModelVersionStatus
+CONFIG = """
+model_config_list {{
+  config {{
+    name: "live"
+    base_path: "{base_path}"
+    model_platform: "tensorflow"
+    {labels}
+  }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("live_server")
+    base_path = directory / "live"
+    saved_models.write_text_model(base_path, 1)
+    config = directory / "models.config"
+    config.write_text(CONFIG.format(base_path=base_path, labels=""))
+    server = ModelServer(
+        directory,
+        f"--model_config_file={config}",
+        "--model_config_file_poll_wait_seconds=1",
+        "--file_system_poll_wait_seconds=1",
+        "--max_num_load_retries=0",
+    )
+    server.base_path = base_path
+    server.config_path = config
+    try:
+        server.wait_until_serving("live")
+        yield server
+    finally:
+        server.stop()
+
+
+def _predict(server, timeout=10, **selector):
+    request = predict_request("live", {"text": np.array([b"abc"], dtype=object)}, **selector)
+    return server.prediction.Predict(request, timeout=timeout)
+
+
+def serving_version(server):
+    return _predict(server).outputs["version"].int64_val[0]
+
+
+def rest_serving_version(server):
+    status, body = server.rest("POST", "/v1/models/live:predict", {"instances": ["abc"]})
+    assert status == 200, body
+    return body["predictions"][0]["version"]
+
+
+def states(server):
+    response = server.models.GetModelStatus(status_request("live"), timeout=10)
+    return {status.version: status for status in response.model_version_status}
+
+
+def wait_for(condition, timeout=30, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+class _Client(threading.Thread):
+    """Sends requests in a loop and records the version of every answer, or its error."""
+
+    def __init__(self, send):
+        super().__init__(daemon=True)
+        self.send = send
+        self.versions = []
+        self.failures = []
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                self.versions.append(self.send())
+            except Exception as failure:  # every failure is a finding
+                self.failures.append(failure)
+            time.sleep(0.01)
+
+
+def test_a_new_version_is_served_without_a_failed_request(live):
+    old = serving_version(live)
+    clients = [_Client(lambda: serving_version(live)), _Client(lambda: rest_serving_version(live))]
+    for client in clients:
+        client.start()
+    saved_models.write_text_model(live.base_path, old + 1)
+    wait_for(lambda: all(old + 1 in client.versions[-3:] for client in clients))
+    for client in clients:
+        client.stopped.set()
+        client.join()
+        assert not client.failures
+        assert client.versions == sorted(client.versions)  # switched once, never back
+        assert {old, old + 1} <= set(client.versions)
+    wait_for(lambda: states(live)[old].state == State.END)
+    assert states(live)[old + 1].state == State.AVAILABLE
+
+
+def test_an_old_version_is_unloaded_only_after_its_in_flight_requests(live):
+    old = serving_version(live)
+    slow = {}
+    request = predict_request("live", {"seconds": np.array([4.0], np.float32)}, signature="wait")
+    in_flight = threading.Thread(
+        target=lambda: slow.update(response=live.prediction.Predict(request, timeout=30))
+    )
+    in_flight.start()
+    time.sleep(0.5)
+    saved_models.write_text_model(live.base_path, old + 1)
+    wait_for(lambda: states(live)[old].state == State.UNLOADING, timeout=3.4, interval=0.05)
+    assert states(live)[old + 1].state == State.AVAILABLE
+    assert serving_version(live) == old + 1  # new requests go to the new version at once
+    in_flight.join()
+    assert slow["response"].outputs["version"].int64_val[0] == old
+    wait_for(lambda: states(live)[old].state == State.END, timeout=5)
+
+
+def test_a_version_that_fails_to_load_leaves_the_serving_one_untouched(live):
+    good = serving_version(live)
+    saved_models.write_broken_model(live.base_path, good + 1)
+    wait_for(lambda: good + 1 in states(live) and states(live)[good + 1].state == State.END)
+    broken = states(live)[good + 1].status
+    assert broken.error_code == grpc.StatusCode.DATA_LOSS.value[0]
+    assert "saved_model" in broken.error_message
+    assert states(live)[good].state == State.AVAILABLE
+    assert serving_version(live) == good
+    status, body = live.rest("GET", "/v1/models/live")
+    assert body["model_version_status"][0]["status"]["error_code"] == "DATA_LOSS"
+    saved_models.write_text_model(live.base_path, good + 2)  # a later good version takes over
+    wait_for(lambda: serving_version(live) == good + 2)
+    assert states(live)[good + 1].state == State.END
+
+
+def test_labels_follow_the_config_file_and_reload_requests(live):
+    version = serving_version(live)
+    live.config_path.write_text(
+        CONFIG.format(
+            base_path=live.base_path, labels=f'version_labels {{ key: "stable" value: {version} }}'
+        )
+    )
+
+    def stable_answers():
+        try:
+            return _predict(live, label="stable").model_spec.version.value == version
+        except grpc.RpcError:
+            return False
+
+    wait_for(stable_answers, timeout=15)
+
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(
+        name="live", base_path=str(live.base_path), model_platform="tensorflow"
+    )
+    model.version_labels["next"] = version + 100
+    with pytest.raises(grpc.RpcError) as failure:
+        live.models.HandleReloadConfigRequest(
+            model_management_pb2.ReloadConfigRequest(config=config), timeout=30
+        )
+    assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"version {version + 100} of model live" in failure.value.details()
+    assert (
+        _predict(live, label="stable").model_spec.version.value == version
+    )  # the failed reload changed nothing
+
+    model.version_labels["next"] = version
+    response = live.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=30
+    )
+    assert response.status.error_code == 0
+    assert _predict(live, label="next").model_spec.version.value == version
+
+
+def test_reload_requests_add_and_remove_models(live, tmp_path):
+    saved_models.write_text_model(tmp_path / "extra", 7)
+    config = model_server_config_pb2.ModelServerConfig()
+    models = config.model_config_list.config
+    models.add(name="live", base_path=str(live.base_path), model_platform="tensorflow")
+    models.add(name="extra", base_path=str(tmp_path / "extra"), model_platform="tensorflow")
+    live.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=60
+    )
+    extra = predict_request("extra", {"text": np.array([b"abc"], dtype=object)})
+    assert (
+        live.prediction.Predict(extra, timeout=10).model_spec.version.value == 7
+    )  # available on return
+
+    del models[1]
+    live.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=60
+    )
+    with pytest.raises(grpc.RpcError) as failure:
+        live.prediction.Predict(extra, timeout=10)
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    response = live.models.GetModelStatus(status_request("extra"), timeout=10)
+    assert [(s.version, s.state) for s in response.model_version_status] == [(7, State.END)]
+    assert serving_version(live) >= 1
+
+
+def test_the_server_does_not_start_when_a_model_has_no_version_that_loads(tmp_path):
+    saved_models.write_broken_model(tmp_path / "broken", 1)
+    server = ModelServer(
+        tmp_path,
+        "--model_name=broken",
+        f"--model_base_path={tmp_path / 'broken'}",
+        "--max_num_load_retries=0",
+    )
+    try:
+        assert server.process.wait(timeout=120) != 0
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the server kept running:\n{server.log()[-3000:]}")
+    finally:
+        server.stop()
+    assert "1 model(s) did not become available" in server.log()
