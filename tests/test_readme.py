@@ -4,7 +4,6 @@ import importlib.util
 import re
 from pathlib import Path
 
-import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MINILM_INSTALLED = all(

@@ -85,10 +85,9 @@ def iter_classification(
 
     Example:
     ```python
-    # train.tsv:   text<TAB>label
-    #              a fine film<TAB>positive
-    for text, label in iter_classification("train.tsv"):
-        ...
+    with open("train.tsv", "w") as file:
+        file.write("text\\tlabel\\na fine film\\tpositive\\n")
+    list(iter_classification("train.tsv"))   # [('a fine film', 'positive')]
     ```
     """
     path = os.fspath(path)

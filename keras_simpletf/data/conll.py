@@ -49,10 +49,9 @@ def iter_conll(path, scheme="auto", token_column=0, tag_column=-1, encoding_erro
 
     Example:
     ```python
-    # train.txt:  EU NNP B-NP B-ORG
-    #             rejects VBZ B-VP O
-    for tokens, tags in iter_conll("train.txt", scheme="iob1"):
-        ...
+    with open("train.txt", "w") as file:
+        file.write("-DOCSTART- -X- -X- O\\n\\nEU NNP B-NP I-ORG\\nrejects VBZ B-VP O\\n")
+    list(iter_conll("train.txt", scheme="iob1"))   # [(['EU', 'rejects'], ['B-ORG', 'O'])]
     ```
     """
     check_choice("scheme", scheme, TAG_SCHEMES)

@@ -1,4 +1,4 @@
-"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification reports."""
+"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports."""
 
 from keras_simpletf.metrics.classification import (
     ClassificationReport,
@@ -6,12 +6,24 @@ from keras_simpletf.metrics.classification import (
 )
 from keras_simpletf.metrics.entities import EntityReport, entity_report, extract_entities
 from keras_simpletf.metrics.entity_f1 import EntityF1
+from keras_simpletf.metrics.ranking import (
+    RetrievalReport,
+    log_loss,
+    ranking_metrics,
+    retrieval_report,
+    roc_auc,
+)
 
 __all__ = [
     "ClassificationReport",
     "EntityF1",
     "EntityReport",
+    "RetrievalReport",
     "classification_report",
     "entity_report",
     "extract_entities",
+    "log_loss",
+    "ranking_metrics",
+    "retrieval_report",
+    "roc_auc",
 ]

@@ -1,15 +1,11 @@
 """Tests for keras_simpletf/metrics/classification.py: scikit-learn's numbers, in numpy."""
 
-import re
-import textwrap
 
-import keras
 import numpy as np
 import pytest
 from sklearn.metrics import classification_report as sklearn_report
 from sklearn.metrics import confusion_matrix
 
-from keras_simpletf import metrics
 from keras_simpletf.metrics import classification_report
 
 LABELS = ["negative", "neutral", "positive", "mixed"]
@@ -108,9 +104,3 @@ def test_bytes_labels_from_tensorflow_are_decoded():
 def test_invalid_inputs_raise(y_true, y_pred, labels, message):
     with pytest.raises(ValueError, match=message):
         classification_report(y_true, y_pred, labels)
-
-
-def test_docstring_example_runs():
-    docstring = metrics.ClassificationReport.__doc__
-    example = re.search(r"Example:\s*```python\n(.*?)```", docstring, re.S)
-    exec(textwrap.dedent(example.group(1)), {"keras": keras, "np": np, **vars(metrics)})

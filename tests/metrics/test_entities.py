@@ -1,16 +1,12 @@
 """Tests for keras_simpletf/metrics/entities.py: seqeval's entities, numbers and table."""
 
 import math
-import re
-import textwrap
 
-import keras
 import numpy as np
 import pytest
 from seqeval.metrics import classification_report as seqeval_report
 from seqeval.metrics.sequence_labeling import get_entities
 
-from keras_simpletf import metrics
 from keras_simpletf.metrics import entity_report, extract_entities
 
 # seqeval warns about undefined ratios and about tags it does not know.
@@ -143,9 +139,3 @@ def test_report_rejects_differently_shaped_inputs():
         entity_report([["O"], ["O", "B-PER"]], [["O"], ["O"]])
     with pytest.raises(ValueError, match="same number of sentences"):
         entity_report([["O"], ["O"]], [["O"]])
-
-
-def test_docstring_example_runs():
-    docstring = metrics.EntityReport.__doc__
-    example = re.search(r"Example:\s*```python\n(.*?)```", docstring, re.S)
-    exec(textwrap.dedent(example.group(1)), {"keras": keras, "np": np, **vars(metrics)})

