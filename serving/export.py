@@ -16,6 +16,19 @@ model was trained with). Signatures:
 - `predict_token_ids`: `token_ids`, `segment_ids`, `padding_mask` -> `scores`,
   for clients that tokenize themselves.
 
+`TextTwoTowerRetrieval` (recommendation; `k` and `item_texts` are required):
+- `serving_default` = `recommend`: `user_id` string `[batch]` and `history`
+  string `[batch, None]` (recent item ids, `""`-padded) -> the top `k`
+  `item_ids`, their `titles` (the `item_texts` given) and `scores`, by exact
+  scoring against an item-embedding index stored in the SavedModel. Unknown
+  users fall back to their history, no usable query to popularity; history
+  items are never recommended (see `keras_simpletf.models.recommender`).
+- `rank`: `user_id`, `history` and `candidate_texts` string `[batch, C]` ->
+  `scores` `[batch, C]`: the query's cosine with each candidate's text vector,
+  so candidates need not be in the catalogue.
+- `embed_items`: `text` `[batch]` -> `embeddings` `[batch, dim]`, to build an
+  external approximate-nearest-neighbour index for very large catalogues.
+
 `TokenClassifier`:
 - `serving_default`: `text` string `[batch]` -> `words`, `tags` (string),
   `starts`, `ends` (character offsets of each word in its text) and
@@ -32,7 +45,7 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import split_words
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -53,18 +66,23 @@ def next_version(export_dir):
     return max(versions, default=0) + 1
 
 
-def export(model, preprocessor, export_dir, version=None):
+def export(model, preprocessor, export_dir, version=None, k=None, item_texts=None):
     """Writes `model` with `preprocessor` as version `version` of `export_dir`.
 
     The version is written under a temporary name and renamed into place, so
     a server polling `export_dir` never loads a half-written version.
 
     Args:
-        model: a `keras_simpletf.models.TextClassifier` or `TokenClassifier`.
+        model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier` or
+            `TextTwoTowerRetrieval`.
         preprocessor: the `ClassificationPreprocessor` or
             `TokenClassificationPreprocessor` the model was trained with.
         export_dir: the model's base path (local or `gs://`).
         version: int, or `None` for `next_version(export_dir)`.
+        k: int, for recommenders: how many items `recommend` returns (at
+            most the catalogue size).
+        item_texts: list of str, for recommenders: the text (title) of each
+            catalogue item, in the order of `model.item_ids`.
 
     Returns:
         The path of the written version directory.
@@ -83,9 +101,12 @@ def export(model, preprocessor, export_dir, version=None):
         add_endpoints = _add_classifier_endpoints
     elif isinstance(model, TokenClassifier):
         add_endpoints = _add_token_classifier_endpoints
+    elif isinstance(model, TextTwoTowerRetrieval):
+        add_endpoints = _retrieval_endpoints_adder(model, k, item_texts)
     else:
         raise TypeError(
-            f"`model` must be a TextClassifier or TokenClassifier, got {type(model).__name__}."
+            "`model` must be a TextClassifier, TokenClassifier or TextTwoTowerRetrieval, "
+            f"got {type(model).__name__}."
         )
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -175,6 +196,53 @@ def _add_token_classifier_endpoints(archive, model, preprocessor):
 
     archive.add_endpoint("serving_default", serve, _TEXT_SPEC)
     archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
+
+
+def _retrieval_endpoints_adder(model, k, item_texts):
+    """Checks the recommender-only arguments now, before anything is written."""
+    if k is None or not 1 <= k <= model.num_items:
+        raise ValueError(
+            f"`k` must be an int in [1, {model.num_items}] (the catalogue size), got {k!r}."
+        )
+    if item_texts is None or len(item_texts) != model.num_items:
+        raise ValueError(
+            f"`item_texts` must hold one text per catalogue item ({model.num_items}), "
+            f"got {None if item_texts is None else len(item_texts)}."
+        )
+
+    def add_endpoints(archive, model, preprocessor):
+        _add_retrieval_endpoints(archive, model, preprocessor, k, list(item_texts))
+
+    return add_endpoints
+
+
+def _add_retrieval_endpoints(archive, model, preprocessor, k, item_texts):
+    index = model.catalogue_embeddings()
+    titles = tf.constant(item_texts)
+    query_specs = [
+        tf.TensorSpec([None], tf.string, name="user_id"),
+        tf.TensorSpec([None, None], tf.string, name="history"),
+    ]
+
+    def recommend(user_id, history):
+        top = model.recommend({"user_id": user_id, "history": history}, k, index)
+        positions = model.catalogue_positions(top["item_ids"])
+        return {**top, "titles": tf.gather(titles, positions)}
+
+    def rank(user_id, history, candidate_texts):
+        queries = model.encode_queries({"user_id": user_id, "history": history})
+        flat = model.encode_items(preprocessor(tf.reshape(candidate_texts, [-1])))
+        candidates = tf.reshape(flat, tf.concat([tf.shape(candidate_texts), [-1]], axis=0))
+        return {"scores": tf.einsum("bd,bcd->bc", queries, tf.cast(candidates, queries.dtype))}
+
+    def embed_items(text):
+        return {"embeddings": model.encode_items(preprocessor(text))}
+
+    archive.add_endpoint("serving_default", recommend, query_specs)
+    archive.add_endpoint(
+        "rank", rank, [*query_specs, tf.TensorSpec([None, None], tf.string, name="candidate_texts")]
+    )
+    archive.add_endpoint("embed_items", embed_items, _TEXT_SPEC)
 
 
 def _set_method_name(saved_model_dir, signature_name, method_name):

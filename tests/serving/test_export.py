@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_simpletf.data import NER_TAGS, demo_ner, demo_sentiment
 from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import (
     ClassificationPreprocessor,
     TokenClassificationPreprocessor,
@@ -123,5 +123,57 @@ def test_saved_model_cli_shows_the_signatures(classifier, tmp_path):
 
 def test_other_models_are_rejected(classifier, tmp_path):
     _, preprocessor = classifier
-    with pytest.raises(TypeError, match="TextClassifier or TokenClassifier"):
+    with pytest.raises(TypeError, match="TextClassifier, TokenClassifier or TextTwoTowerRetrieval"):
         export(keras.Sequential([keras.layers.Dense(1)]), preprocessor, str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def recommender():
+    item_ids = ["i1", "i2", "i3", "i4"]
+    texts = ["a rocket to the moon", "a bread recipe", "the moon and the stars", "sourdough bread"]
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 60), sequence_length=8)
+    model = TextTwoTowerRetrieval(
+        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=8),
+        item_ids,
+        preprocessor(texts)["token_ids"],
+        user_ids=["u1", "u2"],
+        item_counts=[3, 1, 2, 0],
+        embedding_dim=8,
+    )
+    return model, preprocessor, texts
+
+
+def test_recommender_signatures_recommend_rank_and_embed_like_the_model(recommender, tmp_path):
+    model, preprocessor, texts = recommender
+    reloaded = tf.saved_model.load(export(model, preprocessor, str(tmp_path), k=3, item_texts=texts))
+    # A known user, an unknown user with a history, and no usable query (popularity).
+    user_id = tf.constant(["u1", "stranger", "stranger"])
+    history = tf.constant([["i3", ""], ["i2", "i4"], ["", ""]])
+    served = reloaded.signatures["serving_default"](user_id=user_id, history=history)
+    expected = model.recommend({"user_id": user_id, "history": history}, 3)
+    np.testing.assert_array_equal(served["item_ids"], expected["item_ids"])
+    np.testing.assert_allclose(served["scores"], expected["scores"], atol=1e-5)
+    titles = dict(zip(model.item_ids, texts))
+    assert [[t.decode() for t in row] for row in served["titles"].numpy()] == [
+        [titles[i.decode()] for i in row] for row in served["item_ids"].numpy()
+    ]
+    assert b"i3" not in served["item_ids"].numpy()[0]  # history items are not recommended
+
+    new_texts = tf.constant(["a brand-new space book"])
+    embeddings = reloaded.signatures["embed_items"](text=new_texts)["embeddings"]
+    np.testing.assert_allclose(embeddings, model.encode_items(preprocessor(new_texts)), atol=1e-5)
+
+    candidates = tf.constant([["a brand-new space book", "sourdough bread"]] * 3)
+    ranked = reloaded.signatures["rank"](user_id=user_id, history=history, candidate_texts=candidates)
+    queries = model.encode_queries({"user_id": user_id, "history": history}).numpy()
+    vectors = model.encode_items(preprocessor(candidates.numpy().reshape(-1))).numpy().reshape(3, 2, -1)
+    np.testing.assert_allclose(ranked["scores"], np.einsum("bd,bcd->bc", queries, vectors), atol=1e-5)
+
+
+def test_recommender_export_needs_k_within_the_catalogue_and_every_title(recommender, tmp_path):
+    model, preprocessor, texts = recommender
+    with pytest.raises(ValueError, match=r"`k` must be an int in \[1, 4\]"):
+        export(model, preprocessor, str(tmp_path), k=5, item_texts=texts)
+    with pytest.raises(ValueError, match="`item_texts`"):
+        export(model, preprocessor, str(tmp_path), k=2, item_texts=texts[:3])
+    assert not any(tmp_path.iterdir())
