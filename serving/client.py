@@ -101,18 +101,27 @@ class ServingClient:
             )
             self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
-    def predict(self, texts, input_name="text"):
-        """The signature's outputs for `texts`, as a dict of NumPy arrays."""
-        texts = list(texts)
+    def predict(self, inputs, input_name="text"):
+        """The signature's outputs, as a dict of NumPy arrays.
+
+        Args:
+            inputs: a list of texts (sent as `input_name`), or a dict of input
+                names to (nested) lists of strings, e.g. a recommender's
+                `{"user_id": [...], "history": [[...], ...]}`.
+            input_name: the input a plain list is sent as.
+        """
+        if not isinstance(inputs, dict):
+            inputs = {input_name: list(inputs)}
         if self.uses_rest:
-            body = {"signature_name": self.signature, "inputs": {input_name: texts}}
+            body = {"signature_name": self.signature, "inputs": inputs}
             outputs = self._post("predict", body)["outputs"]
             if not isinstance(outputs, dict):
                 outputs = {"outputs": outputs}
             return {name: _from_json(value) for name, value in outputs.items()}
         request = predict_pb2.PredictRequest()
         self._fill_model_spec(request.model_spec, self.signature)
-        request.inputs[input_name].CopyFrom(tf.make_tensor_proto(texts, dtype=tf.string))
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=tf.string))
         response = self._call(self._stub.Predict, request)
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
 

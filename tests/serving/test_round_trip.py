@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_simpletf.data import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
 from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import (
     ClassificationPreprocessor,
     LabelEncoder,
@@ -46,15 +46,26 @@ def served(tmp_path_factory):
         TransformerEncoder(len(tag_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16),
         labels=list(NER_TAGS),
     )
+    item_texts = ["a rocket to the moon", "a bread recipe", "the moon and the stars", "rye bread"]
+    item_preprocessor = ClassificationPreprocessor(learn_vocabulary(item_texts, 60), sequence_length=8)
+    recommender = TextTwoTowerRetrieval(
+        TransformerEncoder(len(item_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=8),
+        ["i1", "i2", "i3", "i4"],
+        item_preprocessor(item_texts)["token_ids"],
+        user_ids=["u1", "u2"],
+        item_counts=[3, 1, 2, 0],
+        embedding_dim=8,
+    )
     directory = tmp_path_factory.mktemp("round_trip")
     export(classifier, preprocessor, str(directory / "sentiment"))
     export(tagger, tag_preprocessor, str(directory / "ner"))
+    export(recommender, item_preprocessor, str(directory / "recommend"), k=2, item_texts=item_texts)
     config = directory / "models.config"
     config.write_text(
         "model_config_list {"
         + "".join(
             f' config {{ name: "{name}" base_path: "{directory / name}" model_platform: "tensorflow" }}'
-            for name in ("sentiment", "ner")
+            for name in ("sentiment", "ner", "recommend")
         )
         + " }"
     )
@@ -62,7 +73,8 @@ def served(tmp_path_factory):
     try:
         server.wait_until_serving("sentiment")
         server.wait_until_serving("ner")
-        yield server, (classifier, preprocessor), (tagger, tag_preprocessor)
+        server.wait_until_serving("recommend")
+        yield server, (classifier, preprocessor), (tagger, tag_preprocessor), recommender
     finally:
         server.stop()
 
@@ -75,7 +87,7 @@ def clients(server, model):
 
 
 def test_grpc_and_rest_predict_answer_like_the_keras_model(served):
-    server, (classifier, preprocessor), _ = served
+    server, (classifier, preprocessor), _, _ = served
     expected_labels, expected_scores = classifier.predict_text(TEXTS, preprocessor)
     for client in clients(server, "sentiment"):
         outputs = client.predict(TEXTS)
@@ -84,7 +96,7 @@ def test_grpc_and_rest_predict_answer_like_the_keras_model(served):
 
 
 def test_grpc_and_rest_classify_answer_like_the_keras_model(served):
-    server, (classifier, preprocessor), _ = served
+    server, (classifier, preprocessor), _, _ = served
     _, expected_scores = classifier.predict_text(TEXTS, preprocessor)
     for client in clients(server, "sentiment"):
         results = client.classify(TEXTS)
@@ -94,7 +106,7 @@ def test_grpc_and_rest_classify_answer_like_the_keras_model(served):
 
 
 def test_served_tagger_returns_the_keras_models_word_tags(served):
-    server, _, (tagger, preprocessor) = served
+    server, _, (tagger, preprocessor), _ = served
     texts = ["Anna Schmidt lives in Berlin .", "Paul met Wei Chen in Tokyo ."]
     words = [text.split() for text in texts]
     expected = tagger.predict_word_tags(words, preprocessor)
@@ -106,8 +118,18 @@ def test_served_tagger_returns_the_keras_models_word_tags(served):
             assert [t.decode() for t in outputs["tags"][row][:count]] == expected[row]
 
 
+def test_served_recommender_returns_the_models_top_items(served):
+    server, _, _, recommender = served
+    query = {"user_id": ["u1", "stranger", "stranger"], "history": [["i3", ""], ["i2", "i4"], ["", ""]]}
+    expected = recommender.recommend(query, 2)
+    for client in clients(server, "recommend"):
+        outputs = client.predict(query)
+        np.testing.assert_array_equal(outputs["item_ids"], expected["item_ids"].numpy())
+        np.testing.assert_allclose(outputs["scores"], expected["scores"], atol=1e-5)
+
+
 def test_errors_carry_the_servers_status_code(served):
-    server, _, _ = served
+    server, _, _, _ = served
     for client in clients(server, "no_such_model"):
         with pytest.raises(ServingError) as error:
             client.predict(["a text"])
