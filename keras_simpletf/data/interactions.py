@@ -27,15 +27,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-# The row readers of the classification files, shared so both kinds of file
-# parse and fail alike.
-from keras_simpletf.data.classification import (
-    _check_arguments,
-    _delimited_rows,
-    _file_format,
-    _jsonl_rows,
-)
-from keras_simpletf.data.errors import DataError, read_lines
+from keras_simpletf.data.errors import DataError
+from keras_simpletf.data.tables import iter_rows
 from keras_simpletf.layers.validation import check_choice, check_positive_int
 
 UNKNOWN_ITEM_POLICIES = ("report", "error")
@@ -600,32 +593,6 @@ def _counted(count, noun):
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _check_columns(columns):
-    for column in columns:
-        if isinstance(column, bool) or not isinstance(column, (str, int)):
-            raise ValueError(
-                f"Columns are chosen by name (str) or index (int), got {column!r}."
-            )
-
-
-def _rows(path, columns, file_format, header, encoding_errors):
-    """`(line_number, [value of each column])` per record; checks arguments at once."""
-    path = os.fspath(path)
-    file_format = _file_format(path, file_format)
-    _check_columns(columns)
-    _check_arguments(file_format, columns, header, None, encoding_errors)
-    has_header = any(isinstance(column, str) for column in columns) if header is None else header
-
-    def rows():
-        lines = read_lines(path, encoding_errors)
-        if file_format == "jsonl":
-            yield from _jsonl_rows(path, lines, columns)
-        else:
-            yield from _delimited_rows(path, lines, columns, file_format, has_header)
-
-    return path, rows()
-
-
 def _identifier(path, line_number, column, value, what):
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise DataError(
@@ -657,7 +624,8 @@ def _numbered_interactions(
 ):
     columns = [user_column, item_column] + [
         column for column in (label_column, timestamp_column) if column is not None]
-    path, rows = _rows(path, columns, file_format, header, encoding_errors)
+    path = os.fspath(path)
+    rows = iter_rows(path, columns, file_format, header, encoding_errors)
 
     def records():
         for line_number, values in rows:
@@ -697,7 +665,8 @@ def _numbered_items(
     text_columns = list(text_columns)
     if not text_columns:
         raise ValueError("`text_columns` must name at least one column.")
-    path, rows = _rows(path, [item_column, *text_columns], file_format, header, encoding_errors)
+    path = os.fspath(path)
+    rows = iter_rows(path, [item_column, *text_columns], file_format, header, encoding_errors)
 
     def records():
         for line_number, (item_id, *fields) in rows:
