@@ -531,6 +531,32 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
             positions = -tf.ones(tf.shape(token_ids)[:1], tf.int64)
         return self._text_vectors(token_ids, positions, training)
 
+    def with_catalogue(self, item_ids, item_token_ids, item_counts=None):
+        """This model over another catalogue, without retraining (re-indexing).
+
+        The new model uses this one's item encoder and a copy of its trained
+        projections and user embeddings; only the catalogue (ids, their
+        token ids, popularity) changes, so items added since training are
+        recommended from their text. Item id embeddings cannot follow a new
+        catalogue: a model with `item_id_embedding=True` is refused.
+
+        Args:
+            item_ids: list of str, the new catalogue (old items may stay).
+            item_token_ids: int `(num_items, sequence_length)` token ids of
+                their texts, from the same preprocessor.
+            item_counts: popularity counts for the new catalogue, or `None`.
+        """
+        if self.item_id_embedding:
+            raise ValueError(
+                "A model with `item_id_embedding=True` cannot move to a new catalogue."
+            )
+        model = TextTwoTowerRetrieval(
+            self.item_encoder, item_ids, item_token_ids, self.user_ids, item_counts,
+            self.embedding_dim, self.temperature, self.user_id_dropout)
+        for name in ("item_projection", "history_projection", "user_embedding"):
+            getattr(model, name).set_weights(getattr(self, name).get_weights())
+        return model
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -177,3 +177,22 @@ def test_recommender_export_needs_k_within_the_catalogue_and_every_title(recomme
     with pytest.raises(ValueError, match="`item_texts`"):
         export(model, preprocessor, str(tmp_path), k=2, item_texts=texts[:3])
     assert not any(tmp_path.iterdir())
+
+
+def test_new_items_are_served_by_a_new_version_without_retraining(recommender, tmp_path):
+    model, preprocessor, texts = recommender
+    export(model, preprocessor, str(tmp_path), k=4, item_texts=texts)
+    new_texts = [*texts, "a galaxy far away"]
+    reindexed = model.with_catalogue(
+        [*model.item_ids, "i5"], preprocessor(new_texts)["token_ids"], item_counts=[3, 1, 2, 0, 0]
+    )
+    path = export(reindexed, preprocessor, str(tmp_path), k=5, item_texts=new_texts)
+    assert path.endswith("/2")
+    query = {"user_id": tf.constant(["u1"]), "history": tf.constant([[""]])}
+    served = tf.saved_model.load(path).signatures["serving_default"](**query)
+    assert b"i5" in served["item_ids"].numpy()[0]
+    np.testing.assert_allclose(served["scores"], reindexed.recommend(query, 5)["scores"], atol=1e-5)
+    # The old items keep the vectors the trained model gave them.
+    np.testing.assert_allclose(
+        reindexed.catalogue_embeddings()[:4], model.catalogue_embeddings(), atol=1e-6
+    )
