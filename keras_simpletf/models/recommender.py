@@ -163,8 +163,13 @@ class _CatalogueRecommender(keras.Model):
             )
         scores = self.scores(features, item_embeddings)
         _, history = _as_query_features(features)
-        seen = tf.reduce_max(
-            tf.one_hot(self.catalogue_positions(history), self.num_items), axis=1)
+        positions = self.catalogue_positions(history)
+        known = tf.where(positions >= 0)  # (row, slot) of each known history item
+        seen = tf.scatter_nd(
+            tf.stack([known[:, 0], tf.gather_nd(positions, known)], axis=1),
+            tf.ones(tf.shape(known)[:1]),
+            tf.shape(scores, out_type=tf.int64),
+        )
         scores = tf.where(seen > 0, -math.inf, scores)
         top_scores, top_positions = tf.math.top_k(scores, k=k)
         return {"item_ids": tf.gather(self._item_id_table, top_positions), "scores": top_scores}
