@@ -22,6 +22,7 @@ setup(
         "tensorflow-serving-api>=2.20,<2.21",
         "tf-models-official==2.20.0",
         "absl-py>=1.4",
+        "pyyaml",
     ],
     extras_require={
         # Reference implementations the tests compare against.

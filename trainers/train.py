@@ -1,112 +1,155 @@
-"""Trains a simplified-Transformer text classifier; with no flags, on DEMO data.
+"""Trains a simplified-Transformer text model; with no flags, a sentiment classifier on DEMO data.
 
     python -m trainers.train            # the README's main job
     python -m trainers.train --epochs=5 --num_heads=2 --layout=parallel
+    python -m trainers.train --strategy=mirrored --cpu_replicas=2 --model_dir=/tmp/job
+    python -m trainers.train --config=job.yaml --task=ner --loop=custom
+
+The same command runs on one CPU, a multi-GPU machine, several workers
+(`--strategy=multi_worker_mirrored` and `TF_CONFIG`) or a Cloud TPU; with a
+`--model_dir`, a job that is stopped and started again resumes where it was.
 """
 
+import dataclasses
+import hashlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from trainers import flags as job_flags  # noqa: E402
+from trainers.config import SettingsError, plan_steps, settings_from_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("train_examples", 4000, "DEMO training examples to generate.")
-flags.DEFINE_integer("eval_examples", 1000, "DEMO evaluation examples to generate.")
-flags.DEFINE_integer("vocabulary_size", 400, "Largest WordPiece vocabulary to learn.")
-flags.DEFINE_integer("sequence_length", 32, "Tokens per example, [CLS] and [SEP] included.")
-flags.DEFINE_integer("hidden_dim", 64, "Model width.")
-flags.DEFINE_integer("num_layers", 2, "Encoder blocks.")
-flags.DEFINE_integer("num_heads", 1, "Attention heads.")
-flags.DEFINE_integer("num_kv_heads", None, "Key/value heads (1 = multi-query).")
-flags.DEFINE_enum("layout", "sequential", ["sequential", "parallel"], "Block layout.")
-flags.DEFINE_enum("norm", "post", ["post", "pre", "none"], "Layer-norm placement.")
-flags.DEFINE_enum("residual", "add", ["add", "rezero", "scaled"], "Residual mode.")
-flags.DEFINE_boolean("value_free", False, "Attention without value/output projections.")
-flags.DEFINE_float("dropout", 0.1, "Dropout rate in the blocks and before the head.")
-flags.DEFINE_integer("batch_size", 32, "Global batch size.")
-flags.DEFINE_integer("epochs", 4, "Passes over the training data.")
-flags.DEFINE_float("learning_rate", 2e-3, "Peak learning rate of the warm-up/decay schedule.")
-flags.DEFINE_integer("seed", 0, "Seed for data generation and initialisation.")
 
 
-def _dataset(preprocessor, label_encoder, texts, labels, batch_size, shuffle_seed=None):
-    import tensorflow as tf
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished job leaves behind.
 
-    dataset = tf.data.Dataset.from_tensor_slices((texts, labels))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(texts), seed=shuffle_seed)
-    return (
-        dataset.batch(batch_size)
-        .map(
-            lambda text, label: (preprocessor(text), label_encoder(label)),
-            num_parallel_calls=-1,
-        )
-        .prefetch(-1)
+    Attributes:
+        model: the trained Keras model.
+        task: the `trainers.tasks` task (examples, preprocessor, labels).
+        results: the final evaluation results, `{}` without evaluation data.
+        losses: `(step, training loss)` of each logging interval this run trained.
+        steps: optimizer steps taken, including those of earlier runs resumed from.
+        export_paths: the files `trainers.export` wrote, or `None`.
+    """
+
+    model: object
+    task: object
+    results: dict
+    losses: list
+    steps: int
+    export_paths: tuple = None
+
+
+def train(settings):
+    """Runs the training job that `settings` describe.
+
+    Creates the strategy first (it must precede every other TensorFlow
+    call), then sets the precision policy, reads the data, builds and
+    compiles the model under the strategy, checks the `--model_dir` it
+    resumes from, trains with the chosen loop and exports. Every bad setting
+    fails before the first training step.
+
+    Args:
+        settings: the job's settings, from `trainers.config.settings_from_flags`
+            or `trainers.config.parse_settings`.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        SettingsError: a setting, file or `--model_dir` that cannot work.
+    """
+    import keras
+
+    from trainers import checkpointing, custom_loop, export, fit_loop, strategy, tasks
+
+    distribution = strategy.create_strategy(
+        settings.strategy,
+        num_gpus=settings.num_gpus,
+        cpu_replicas=settings.cpu_replicas,
+        tpu=settings.tpu,
+        tpu_timeout_s=settings.tpu_timeout_s,
     )
+    policy = strategy.set_precision(settings.mixed_precision)
+    keras.utils.set_random_seed(settings.seed)
+    task = tasks.create_task(settings)
+    replicas = distribution.num_replicas_in_sync
+    if settings.batch_size % replicas:
+        raise SettingsError(
+            f"--batch_size={settings.batch_size} does not divide evenly across the {replicas} "
+            f"replicas of --strategy={settings.strategy}; use a multiple of {replicas}."
+        )
+    plan = plan_steps(settings, len(task.train_examples))
+    dirs = checkpointing.OutputDirs(settings.model_dir, settings.export_dir, distribution)
+    with distribution.scope():
+        model = task.build_model()
+        optimizer = model.default_optimizer(plan.total_steps, settings.learning_rate)
+        if policy.name == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(
+            optimizer=optimizer,
+            loss=model.default_loss(),
+            # Weighted: evaluation batches are padded with examples of weight 0.
+            weighted_metrics=task.metrics(),
+            steps_per_execution=fit_loop.steps_per_execution(distribution, plan),
+        )
+        # Optimizer variables exist before a checkpoint is restored into them.
+        optimizer.build(model.trainable_variables)
+    checkpointing.check_same_model(dirs, model)
+    print(
+        f"{type(distribution).__name__}: {replicas} replica(s), global batch "
+        f"{settings.batch_size} ({settings.batch_size // replicas} per replica), "
+        f"{settings.loop} loop, {policy.name}, {plan.total_steps} steps.",
+        flush=True,
+    )
+    loop = fit_loop.train_with_fit if settings.loop == "fit" else custom_loop.train_with_orbit
+    try:
+        results, losses = loop(model, task, plan, dirs, settings)
+        export_paths = None
+        if dirs.export:
+            export_paths = export.export_trained_model(model, task.preprocessor, dirs.export)
+    finally:
+        dirs.clean_up()
+    return TrainResult(
+        model, task, results, losses, int(optimizer.iterations.numpy()), export_paths
+    )
+
+
+def weights_digest(model):
+    """A short SHA-256 of the model's trainable weights, to compare replicas and runs."""
+    digest = hashlib.sha256()
+    for weight in model.trainable_weights:
+        digest.update(weight.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import keras
-
-    from keras_simpletf import data, layers, models, text
-
-    keras.utils.set_random_seed(FLAGS.seed)
-    train_texts, train_labels = data.demo_sentiment(FLAGS.train_examples, seed=FLAGS.seed)
-    eval_texts, eval_labels = data.demo_sentiment(FLAGS.eval_examples, seed=FLAGS.seed + 1)
-
-    vocabulary = text.learn_vocabulary(train_texts, FLAGS.vocabulary_size)
-    preprocessor = text.ClassificationPreprocessor(
-        vocabulary, sequence_length=FLAGS.sequence_length
-    )
-    label_encoder = text.LabelEncoder(data.SENTIMENT_LABELS)
-    train = _dataset(
-        preprocessor,
-        label_encoder,
-        train_texts,
-        train_labels,
-        FLAGS.batch_size,
-        shuffle_seed=FLAGS.seed,
-    )
-    evaluation = _dataset(
-        preprocessor, label_encoder, eval_texts, eval_labels, FLAGS.batch_size
-    )
-
-    encoder = layers.TransformerEncoder(
-        vocabulary_size=len(vocabulary),
-        num_layers=FLAGS.num_layers,
-        hidden_dim=FLAGS.hidden_dim,
-        max_length=FLAGS.sequence_length,
-        num_heads=FLAGS.num_heads,
-        num_kv_heads=FLAGS.num_kv_heads,
-        layout=FLAGS.layout,
-        norm=FLAGS.norm,
-        residual=FLAGS.residual,
-        value_free=FLAGS.value_free,
-        dropout=FLAGS.dropout,
-    )
-    model = models.TextClassifier(
-        encoder, labels=data.SENTIMENT_LABELS, dropout=FLAGS.dropout
-    )
-    model.compile(
-        optimizer=model.default_optimizer(
-            total_steps=FLAGS.epochs * len(train), learning_rate=FLAGS.learning_rate
-        ),
-        loss=model.default_loss(),
-        metrics=["accuracy"],
-    )
-    # The dataset shuffles itself; `shuffle=False` only tells Keras not to warn.
-    model.fit(
-        train, validation_data=evaluation, epochs=FLAGS.epochs, shuffle=False, verbose=2
-    )
-    _, accuracy = model.evaluate(evaluation, verbose=0)
-    print(f"DEMO sentiment accuracy on {FLAGS.eval_examples} held-out examples: {accuracy:.4f}")
+    try:
+        result = train(settings_from_flags(FLAGS))
+    except SettingsError as error:
+        raise app.UsageError(str(error)) from None
+    if result.results:
+        print(result.task.report(result.results))
+    print(f"Trained {result.steps} steps; weights digest {weights_digest(result.model)}.")
+    if result.export_paths:
+        print(f"Exported {' and '.join(result.export_paths)}.")
 
 
 def run():
     """Console-script entry point (`simpletf-train`)."""
+    job_flags.define_flags(FLAGS)
+    # `--help` lists the key flags of the module named `sys.argv[0]`: this
+    # file under `python -m`, the console script's wrapper otherwise.
+    for flag in FLAGS.get_flags_for_module(job_flags.__name__):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main)
 
 

@@ -1,10 +1,13 @@
-"""Tests for trainers/train.py, run as the README runs it: a separate process."""
+"""Tests for trainers/train.py: the README's job as a separate process, and bad input
+failing before the first training step, naming the flag or the path."""
 
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,3 +35,76 @@ def test_unknown_flag_value_is_rejected_naming_the_flag():
     result = train("--layout=diagonal")
     assert result.returncode != 0
     assert "layout" in result.stderr and "diagonal" in result.stderr
+
+
+# Bad input fails before the first training step, naming the flag or the path.
+# These run train() in process; --model_dir shows that no step ran.
+
+TINY = [
+    "--train_examples=64", "--eval_examples=16", "--batch_size=16", "--vocabulary_size=100",
+    "--sequence_length=16", "--hidden_dim=16", "--num_layers=1", "--train_steps=4",
+]
+
+
+def train_in_process(*flags):
+    from trainers.config import parse_settings
+    from trainers.train import train as run_job
+
+    return run_job(parse_settings([*TINY, *flags]))
+
+
+def assert_nothing_trained(model_dir):
+    trained = [path.name for path in model_dir.glob("*") if path.name != "model_variables.json"]
+    assert not trained, f"{model_dir} holds {trained}: a training step ran"
+
+
+def test_a_missing_data_file_is_named(tmp_path):
+    from trainers.config import SettingsError
+
+    missing = tmp_path / "train.tsv"
+    with pytest.raises(SettingsError, match=f"--train_data={missing}: no such file"):
+        train_in_process(f"--train_data={missing}", f"--model_dir={tmp_path / 'model'}")
+    assert_nothing_trained(tmp_path)
+
+
+def test_a_malformed_data_file_is_named_with_its_line(tmp_path):
+    from trainers.config import SettingsError
+
+    data = tmp_path / "train.tsv"
+    data.write_text("text\tlabel\na fine film\tpositive\na dull\tfilm\tnegative\n")
+    with pytest.raises(SettingsError, match=rf"--train_data={data}: .*train\.tsv:3: expected 2"):
+        train_in_process(f"--train_data={data}")
+
+
+def test_evaluation_labels_unseen_in_training_are_named(tmp_path):
+    from trainers.config import SettingsError
+
+    (tmp_path / "train.tsv").write_text("text\tlabel\n" + "a fine film\tpositive\n" * 20)
+    (tmp_path / "eval.tsv").write_text("text\tlabel\na dull film\tnegative\n")
+    with pytest.raises(SettingsError, match=r"--eval_data=.*\['negative'\] do not occur"):
+        train_in_process(
+            f"--train_data={tmp_path / 'train.tsv'}", f"--eval_data={tmp_path / 'eval.tsv'}"
+        )
+
+
+def test_a_batch_that_does_not_divide_across_replicas_is_named(tmp_path):
+    from trainers.config import SettingsError
+
+    with pytest.raises(SettingsError, match=r"--batch_size=15 does not divide evenly across the 2"):
+        train_in_process(
+            "--strategy=mirrored", "--cpu_replicas=2", "--batch_size=15",
+            f"--model_dir={tmp_path}",
+        )
+    assert_nothing_trained(tmp_path)
+
+
+def test_a_model_dir_of_a_different_model_is_named(tmp_path):
+    from trainers.config import SettingsError
+
+    model_dir = tmp_path / "model"
+    train_in_process(f"--model_dir={model_dir}")
+    backup = (model_dir / "backup" / "training_metadata.json").read_text()
+    different = rf"--model_dir={model_dir} holds a checkpoint of a different model"
+    with pytest.raises(SettingsError, match=different):
+        train_in_process(f"--model_dir={model_dir}", "--hidden_dim=32")
+    assert (model_dir / "backup" / "training_metadata.json").read_text() == backup

@@ -1,0 +1,93 @@
+"""Tests for trainers/config.py: flags over a --config file, checks across flags, the step plan."""
+
+import json
+
+import pytest
+
+from trainers.config import SettingsError, parse_settings, plan_steps
+
+
+def test_defaults_are_the_readme_job():
+    settings = parse_settings([])
+    assert (settings.task, settings.strategy, settings.loop) == ("classification", "default", "fit")
+    assert (settings.batch_size, settings.epochs, settings.mixed_precision) == (32, 4, "float32")
+    assert settings.train_data is None and settings.model_dir is None
+
+
+def test_auto_loop_is_custom_for_multi_worker_and_fit_otherwise():
+    assert parse_settings(["--strategy=multi_worker_mirrored"]).loop == "custom"
+    assert parse_settings(["--strategy=mirrored"]).loop == "fit"
+    assert parse_settings(["--strategy=mirrored", "--loop=custom"]).loop == "custom"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_config_file_sets_flags_and_the_command_line_overrides_it(tmp_path, suffix):
+    values = {"batch_size": 8, "strategy": "mirrored", "cpu_replicas": 2, "layout": "parallel"}
+    path = tmp_path / f"job{suffix}"
+    path.write_text(json.dumps(values))  # JSON is YAML too.
+    settings = parse_settings([f"--config={path}", "--batch_size=16"])
+    assert settings.batch_size == 16
+    assert settings.strategy == "mirrored" and settings.cpu_replicas == 2
+    assert settings.layout == "parallel"
+
+
+def test_an_unknown_key_in_the_config_file_is_named_with_a_suggestion(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("batch_size: 8\nbatchsize: 16\n")
+    with pytest.raises(SettingsError, match=r"job\.yaml: unknown setting 'batchsize'.*batch_size"):
+        parse_settings([f"--config={path}"])
+
+
+def test_a_bad_value_in_the_config_file_fails_as_on_the_command_line(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("layout: diagonal\n")
+    with pytest.raises(SettingsError, match=r"job\.yaml.*--layout=diagonal"):
+        parse_settings([f"--config={path}"])
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    with pytest.raises(SettingsError, match="no such file"):
+        parse_settings([f"--config={tmp_path / 'absent.yaml'}"])
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--layout=diagonal"], "--layout=diagonal"),
+        (["--batch_size=0"], "--batch_size=0"),
+        (["--strategy=tpu", "--cpu_replicas=2"], "--cpu_replicas"),
+        (["--num_gpus=1"], "--num_gpus"),
+        (["--tpu=local"], "--tpu"),
+        (["--strategy=multi_worker_mirrored", "--loop=fit"], "--loop=fit"),
+        (["--eval_data=eval.tsv"], "--eval_data"),
+    ],
+)
+def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):
+    with pytest.raises(SettingsError) as error:
+        parse_settings(argv)
+    assert named in str(error.value)
+
+
+def test_the_plan_of_the_readme_job_evaluates_and_checkpoints_every_pass():
+    plan = plan_steps(parse_settings([]), train_size=4000)
+    assert (plan.steps_per_epoch, plan.total_steps) == (125, 500)
+    assert (plan.eval_every, plan.checkpoint_every, plan.steps_per_loop) == (125, 125, 25)
+    assert plan.fit_epochs == 4
+
+
+def test_train_steps_that_are_not_whole_passes_evaluate_at_the_end():
+    plan = plan_steps(parse_settings(["--train_steps=300"]), train_size=4000)
+    assert (plan.total_steps, plan.eval_every, plan.checkpoint_every) == (300, 300, 300)
+
+
+def test_the_fit_loop_needs_intervals_that_fall_on_keras_epochs():
+    settings = parse_settings(["--train_steps=30", "--checkpoint_every_steps=20"])
+    with pytest.raises(SettingsError, match=r"--checkpoint_every_steps.*--loop=custom"):
+        plan_steps(settings, train_size=4000)
+    custom = parse_settings(["--train_steps=30", "--checkpoint_every_steps=20", "--loop=custom"])
+    assert plan_steps(custom, train_size=4000).checkpoint_every == 20
+
+
+def test_a_batch_larger_than_the_data_is_rejected():
+    with pytest.raises(SettingsError, match="--batch_size=32 is larger than the 10"):
+        plan_steps(parse_settings([]), train_size=10)

@@ -1,0 +1,236 @@
+"""The job's settings: parsed flags over an optional `--config` file, checked together.
+
+A `--config` file (YAML or JSON) maps flag names to values, e.g.
+
+    strategy: mirrored
+    cpu_replicas: 2
+    batch_size: 64
+
+Flags given on the command line override the file. Values go through the
+flags' own parsers, so a bad value in the file fails exactly as on the
+command line. `plan_steps` turns the settings and the size of the training
+data into the step counts the loops run.
+"""
+
+import dataclasses
+import difflib
+import json
+import os
+import types
+
+import yaml
+from absl import flags
+
+from trainers.flags import define_flags
+
+FLAGS_MODULE = "trainers.flags"
+CONFIG_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+# The longest host loop `steps_per_loop` picks by itself.
+MAX_DEFAULT_STEPS_PER_LOOP = 100
+
+
+class SettingsError(ValueError):
+    """A setting, a combination of settings, or what a setting names (a data
+    file, a model_dir) that cannot work.
+
+    The message names the flags (or the file) involved and what would work.
+    """
+
+
+def settings_from_flags(flag_values):
+    """The job's settings from parsed `flag_values`, with `--config` applied.
+
+    Args:
+        flag_values: `absl.flags.FlagValues` on which `define_flags` defined
+            the job's flags, already parsed.
+
+    Returns:
+        A `types.SimpleNamespace` with one attribute per flag of
+        `trainers.flags`, plus `loop` resolved from `"auto"`.
+
+    Raises:
+        SettingsError: an unreadable or invalid `--config` file, or settings
+            that do not work together.
+    """
+    names = [flag.name for flag in flag_values.get_flags_for_module(FLAGS_MODULE)]
+    if flag_values["config"].value:
+        _apply_config_file(flag_values, names, flag_values["config"].value)
+    settings = types.SimpleNamespace(**{name: flag_values[name].value for name in names})
+    return _checked(settings)
+
+
+def parse_settings(argv):
+    """The settings of the command line `argv` (flags only, no program name).
+
+    Parses into a fresh `FlagValues`, so it can run any number of times in a
+    process (tests, notebooks) without touching absl's global `FLAGS`.
+
+    Example:
+
+    ```python
+    settings = parse_settings(["--strategy=mirrored", "--cpu_replicas=2"])
+    settings.loop   # "fit"
+    ```
+    """
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    try:
+        flag_values(["train", *argv])
+    except flags.Error as error:
+        raise SettingsError(str(error)) from None
+    return settings_from_flags(flag_values)
+
+
+def _apply_config_file(flag_values, names, path):
+    """Sets each flag the file names and the command line does not."""
+    for name, value in _read_config_file(path).items():
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingsError(
+                f"--config={path}: unknown setting {name!r}{hint}; the keys are flag names "
+                "as `python -m trainers.train --help` lists them."
+            )
+        flag = flag_values[name]
+        if flag.present or name == "config":
+            continue
+        try:
+            if value is None:
+                flag.value = None
+            else:
+                flag.parse(value)
+        except (flags.Error, ValueError) as error:
+            raise SettingsError(f"--config={path}: {error}") from None
+
+
+def _read_config_file(path):
+    import tensorflow as tf  # Only for tf.io.gfile, so that gs:// configs work.
+
+    config_format = CONFIG_FORMATS.get(os.path.splitext(path)[1].lower())
+    if config_format is None:
+        raise SettingsError(
+            f"--config={path}: expected a file ending in one of {sorted(CONFIG_FORMATS)}."
+        )
+    if not tf.io.gfile.exists(path):
+        raise SettingsError(f"--config={path}: no such file.")
+    with tf.io.gfile.GFile(path) as file:
+        text = file.read()
+    try:
+        values = yaml.safe_load(text) if config_format == "yaml" else json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise SettingsError(
+            f"--config={path}: not valid {config_format.upper()}: {error}"
+        ) from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise SettingsError(
+            f"--config={path}: expected a mapping of flag names to values, "
+            f"got a {type(values).__name__}."
+        )
+    return values
+
+
+def _checked(settings):
+    """Checks the combinations one flag's parser cannot see; resolves `loop`."""
+    multi_worker = settings.strategy == "multi_worker_mirrored"
+    if settings.loop == "auto":
+        settings.loop = "custom" if multi_worker else "fit"
+    elif settings.loop == "fit" and multi_worker:
+        raise SettingsError(
+            "--loop=fit does not run under --strategy=multi_worker_mirrored: Keras 3's "
+            "model.fit fails there (keras-team/keras#20585); use --loop=custom or --loop=auto."
+        )
+    only_with = {
+        "cpu_replicas": ("mirrored",),
+        "num_gpus": ("one_device", "mirrored"),
+        "tpu": ("tpu",),
+    }
+    for name, strategies in only_with.items():
+        if getattr(settings, name) is not None and settings.strategy not in strategies:
+            raise SettingsError(
+                f"--{name} applies to --strategy={'/'.join(strategies)}, "
+                f"not --strategy={settings.strategy}."
+            )
+    if settings.eval_data and not settings.train_data:
+        raise SettingsError(
+            "--eval_data needs --train_data: the labels and vocabulary come from the training file."
+        )
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class StepPlan:
+    """How many steps the job trains and where it stops to evaluate and checkpoint.
+
+    Attributes:
+        total_steps: optimizer steps of the whole job.
+        steps_per_epoch: batches in one pass over the training data.
+        eval_every: steps between evaluations.
+        checkpoint_every: steps between checkpoints; the Keras epoch of `fit`.
+        steps_per_loop: steps per host loop / `steps_per_execution`.
+    """
+
+    total_steps: int
+    steps_per_epoch: int
+    eval_every: int
+    checkpoint_every: int
+    steps_per_loop: int
+
+    @property
+    def fit_epochs(self):
+        """Keras epochs of `model.fit`, each `checkpoint_every` steps long."""
+        return self.total_steps // self.checkpoint_every
+
+
+def plan_steps(settings, train_size):
+    """The `StepPlan` of `settings` for `train_size` training examples.
+
+    Raises:
+        SettingsError: the batch is larger than the data, or (for the fit
+            loop) the intervals do not line up with Keras epochs.
+    """
+    steps_per_epoch = train_size // settings.batch_size
+    if steps_per_epoch == 0:
+        raise SettingsError(
+            f"--batch_size={settings.batch_size} is larger than the {train_size} training "
+            "examples; every batch is full (static shapes), so use a smaller batch."
+        )
+    total = settings.train_steps or settings.epochs * steps_per_epoch
+    eval_every = settings.eval_every_steps or (
+        steps_per_epoch if total % steps_per_epoch == 0 else total
+    )
+    eval_every = min(eval_every, total)
+    checkpoint_every = min(settings.checkpoint_every_steps or eval_every, total)
+    steps_per_loop = settings.steps_per_loop or max(
+        d for d in range(1, MAX_DEFAULT_STEPS_PER_LOOP + 1) if checkpoint_every % d == 0
+    )
+    plan = StepPlan(total, steps_per_epoch, eval_every, checkpoint_every, steps_per_loop)
+    if settings.loop == "fit":
+        _check_fit_plan(plan)
+    return plan
+
+
+def _check_fit_plan(plan):
+    """`fit` runs whole Keras epochs of `checkpoint_every` steps, `steps_per_loop` at a time.
+
+    BackupAndRestore resumes a Keras 3 fit at the start of the epoch it last
+    saved in, so backups are taken at epoch ends and an epoch is one
+    checkpoint interval; evaluation (`validation_freq`) and the end of
+    training must fall on epoch ends too.
+    """
+    checkpoint_interval = "the checkpoint interval (--checkpoint_every_steps)"
+    pairs = (
+        ("--steps_per_loop", plan.steps_per_loop, checkpoint_interval, plan.checkpoint_every),
+        (checkpoint_interval, plan.checkpoint_every,
+         "the evaluation interval (--eval_every_steps)", plan.eval_every),
+        (checkpoint_interval, plan.checkpoint_every,
+         "the training length (--train_steps, or --epochs passes)", plan.total_steps),
+    )
+    for divisor_name, divisor, dividend_name, dividend in pairs:
+        if dividend % divisor:
+            raise SettingsError(
+                f"With --loop=fit, {dividend_name}, {dividend} steps, must be a multiple of "
+                f"{divisor_name}, {divisor}: a Keras epoch is one checkpoint interval, run "
+                "steps_per_loop steps at a time. Change the flags, or use --loop=custom."
+            )

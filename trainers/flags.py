@@ -1,0 +1,98 @@
+"""The training job's flags, all defined in one place.
+
+`define_flags` registers them on a `FlagValues` (absl's global `FLAGS` in the
+app); `trainers.config` turns the parsed values, and a `--config` file, into
+the job's settings. Every setting a `--config` file may hold is one of these
+flags, under the same name.
+"""
+
+from absl import flags
+
+TASKS = ("classification", "ner")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+LOOPS = ("auto", "fit", "custom")
+
+
+def define_flags(flag_values):
+    """Defines the job's flags on `flag_values` (e.g. `absl.flags.FLAGS`)."""
+
+    def define(kind, name, default, help_text, **kwargs):
+        getattr(flags, f"DEFINE_{kind}")(
+            name, default, help=help_text, flag_values=flag_values, **kwargs
+        )
+
+    # What to learn, and from which data.
+    define("enum", "task", "classification", "What to train: a text classifier or an NER tagger.",
+           enum_values=TASKS)
+    define("string", "train_data", None,
+           "Training file: TSV/CSV/JSONL with `text` and `label` columns (classification) or "
+           "CoNLL (ner); any path tf.io.gfile reads, gs:// included. Unset: DEMO data.")
+    define("string", "eval_data", None,
+           "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
+           "training data, no evaluation with a --train_data file.")
+    define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
+    define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
+    define("integer", "vocabulary_size", 400, "Largest WordPiece vocabulary to learn.",
+           lower_bound=8)
+    define("integer", "sequence_length", 32, "Tokens per example, [CLS] and [SEP] included.",
+           lower_bound=3)
+
+    # The model.
+    define("integer", "hidden_dim", 64, "Model width.", lower_bound=1)
+    define("integer", "num_layers", 2, "Encoder blocks.", lower_bound=1)
+    define("integer", "num_heads", 1, "Attention heads.", lower_bound=1)
+    define("integer", "num_kv_heads", None, "Key/value heads (1 = multi-query).", lower_bound=1)
+    define("enum", "layout", "sequential", "Block layout.", enum_values=["sequential", "parallel"])
+    define("enum", "norm", "post", "Layer-norm placement.", enum_values=["post", "pre", "none"])
+    define("enum", "residual", "add", "Residual mode.", enum_values=["add", "rezero", "scaled"])
+    define("boolean", "value_free", False, "Attention without value/output projections.")
+    define("float", "dropout", 0.1, "Dropout rate in the blocks and before the head.",
+           lower_bound=0.0, upper_bound=0.99)
+
+    # Optimisation.
+    define("integer", "batch_size", 32,
+           "Global batch size, split evenly across all replicas of all workers.", lower_bound=1)
+    define("integer", "epochs", 4, "Passes over the training data (unless --train_steps).",
+           lower_bound=1)
+    define("integer", "train_steps", None, "Optimizer steps to train for; overrides --epochs.",
+           lower_bound=1)
+    define("float", "learning_rate", 2e-3,
+           "Peak learning rate of the model's warm-up/linear-decay schedule.", lower_bound=0.0)
+    define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
+
+    # Where and how to run.
+    define("enum", "strategy", "default",
+           "tf.distribute strategy; multi_worker_mirrored reads the cluster from TF_CONFIG.",
+           enum_values=STRATEGIES)
+    define("integer", "num_gpus", None, "GPUs for one_device/mirrored (unset: all there are).",
+           lower_bound=0)
+    define("integer", "cpu_replicas", None,
+           "With --strategy=mirrored and no GPU: split the CPU into this many replicas.",
+           lower_bound=1)
+    define("string", "tpu", None,
+           "With --strategy=tpu: the TPU name, grpc://host:port address, or `local` (TPU VM).")
+    define("float", "tpu_timeout_s", 300.0,
+           "Seconds to wait for the TPU system to come up before failing.", lower_bound=0.0)
+    define("enum", "mixed_precision", "float32", "Keras dtype policy of the model.",
+           enum_values=PRECISIONS)
+
+    # The loop, checkpoints and outputs.
+    define("enum", "loop", "auto",
+           "fit: model.fit; custom: an Orbit loop around a tf.function train step; "
+           "auto: custom for multi_worker_mirrored, fit otherwise.", enum_values=LOOPS)
+    define("string", "model_dir", None,
+           "Checkpoints (resume from here), TensorBoard summaries. Unset: neither.")
+    define("integer", "checkpoint_every_steps", None,
+           "Steps between checkpoints; with --loop=fit also the length of a Keras epoch. "
+           "Unset: --eval_every_steps.", lower_bound=1)
+    define("integer", "eval_every_steps", None,
+           "Steps between evaluations. Unset: one pass over the training data.", lower_bound=1)
+    define("integer", "steps_per_loop", None,
+           "Train steps per host loop (custom loop; progress line after each) and fit's "
+           "steps_per_execution. Unset: the largest divisor of the checkpoint interval up to 100.",
+           lower_bound=1)
+    define("string", "export_dir", None, "Where the chief saves the trained model for serving.")
+    define("string", "config", None,
+           "YAML or JSON file of flag values (keys are flag names); command-line flags "
+           "override it.")

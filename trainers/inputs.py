@@ -1,0 +1,102 @@
+"""The input pipelines both loops train and evaluate on.
+
+Batches are global batches of a fixed shape: full batches only and the
+preprocessors' fixed sequence length, as TPUs and XLA need; boolean features
+(the padding mask) travel as int32. The strategy splits each global batch
+evenly across its replicas (`model.fit` distributes the dataset itself; the
+custom loop calls `experimental_distribute_dataset`).
+
+Training data is one endless stream of batches in which pass `p` over the
+examples visits them in the order `stateless_shuffle(seed=(seed, p))`: the
+stream is a pure function of the seed, however often and wherever the
+dataset is iterated, so a resumed job skips exactly the batches its restored
+step count consumed and carries on in the middle of a pass. (Under
+`mixed_float16` a step whose gradients overflow consumes a batch without
+counting as a step, so a resumed job may see a few batches again.)
+"""
+
+import tensorflow as tf
+
+
+def training_batches(task, global_batch_size, seed, start_step=0):
+    """The stream of `(features, label_ids)` training batches, from batch `start_step` on.
+
+    Args:
+        task: a `trainers.tasks` task.
+        global_batch_size: int, examples per step across all replicas.
+        seed: int, the shuffling seed.
+        start_step: int, batches to skip: the optimizer steps already taken.
+    """
+    columns = task.columns(task.train_examples)
+    size = len(task.train_examples)
+
+    def data_pass(index):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), index])
+        )
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    positions = tf.data.Dataset.counter().flat_map(data_pass)
+    # Batches of example positions are skipped before they are tokenized: cheaply.
+    batches = positions.batch(global_batch_size, drop_remainder=True).skip(start_step)
+    return _finish(
+        batches.map(lambda rows: task.preprocess(*_gather(columns, rows)), tf.data.AUTOTUNE),
+        global_batch_size,
+    )
+
+
+def evaluation_batches(task, global_batch_size):
+    """Every evaluation example once, as `(features, label_ids, weights)` batches.
+
+    `weights` has the shape of `label_ids`. The last batch is filled up with
+    copies of the first example whose weight is 0, so every batch is full and
+    every metric counts each real example exactly once.
+    """
+    columns = task.columns(task.eval_examples)
+    size = len(task.eval_examples)
+    padding = evaluation_steps(task, global_batch_size) * global_batch_size - size
+    positions_and_weights = tf.data.Dataset.from_tensor_slices(
+        ([*range(size)] + [0] * padding, [1.0] * size + [0.0] * padding)
+    )
+
+    def weighted(rows, weights):
+        features, labels = task.preprocess(*_gather(columns, rows))
+        # One weight per label (per example, or per piece tag for NER): the
+        # shape Keras's losses and metrics need next to masked labels.
+        weights = tf.reshape(weights, [-1] + [1] * (labels.shape.rank - 1))
+        return features, labels, weights * tf.ones_like(labels, tf.float32)
+
+    return _finish(
+        positions_and_weights.batch(global_batch_size).map(weighted, tf.data.AUTOTUNE),
+        global_batch_size,
+    )
+
+
+def evaluation_steps(task, global_batch_size):
+    """The number of batches `evaluation_batches` yields."""
+    return -(-len(task.eval_examples) // global_batch_size)
+
+
+def _gather(columns, rows):
+    return tuple(tf.gather(column, rows) for column in columns)
+
+
+def _finish(dataset, global_batch_size):
+    """Static batch dimensions, no booleans, sharding by data, prefetching."""
+
+    def fixed(tensor):
+        # Tokenizers lose the batch dimension's static size; put it back.
+        tensor = tf.ensure_shape(tensor, [global_batch_size, *tensor.shape[1:]])
+        # Keras 3's fit under a multi-replica strategy averages the first
+        # batch across replicas to build the model, which fails on booleans;
+        # the models cast their inputs back to the declared dtype.
+        return tf.cast(tensor, tf.int32) if tensor.dtype == tf.bool else tensor
+
+    def static_batch(*batch):
+        return tf.nest.map_structure(fixed, batch)
+
+    options = tf.data.Options()
+    # Every worker holds the same examples and keeps its share of each batch;
+    # there are no files to shard.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.map(static_batch).with_options(options).prefetch(tf.data.AUTOTUNE)
