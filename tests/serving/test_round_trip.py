@@ -1,10 +1,21 @@
-"""Train on DEMO data, export, serve with our model server, call it with serving/client.py."""
+"""Train on DEMO data, export, serve with our model server, call it with serving/client.py.
+
+The sentiment classifier and the recommender train briefly on DEMO data (the
+answers must equal the in-process model's, whatever their quality); the
+tagger is untrained.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_simpletf.data import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
+from keras_simpletf.data import (
+    NER_TAGS,
+    SENTIMENT_LABELS,
+    demo_ner,
+    demo_recommendation,
+    demo_sentiment,
+)
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import (
@@ -46,20 +57,30 @@ def served(tmp_path_factory):
         TransformerEncoder(len(tag_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16),
         labels=list(NER_TAGS),
     )
-    item_texts = ["a rocket to the moon", "a bread recipe", "the moon and the stars", "rye bread"]
-    item_preprocessor = ClassificationPreprocessor(learn_vocabulary(item_texts, 60), sequence_length=8)
+    log = demo_recommendation(num_users=40, num_items=30, events_per_user=10)
+    clicks = log.select(log.labels > 0)
+    item_texts = log.catalogue.texts
+    item_preprocessor = ClassificationPreprocessor(learn_vocabulary(item_texts, 100), sequence_length=12)
     recommender = TextTwoTowerRetrieval(
-        TransformerEncoder(len(item_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=8),
-        ["i1", "i2", "i3", "i4"],
+        TransformerEncoder(len(item_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=12),
+        log.catalogue.item_ids,
         item_preprocessor(item_texts)["token_ids"],
-        user_ids=["u1", "u2"],
-        item_counts=[3, 1, 2, 0],
+        user_ids=clicks.users(),
+        item_counts=clicks.item_counts(),
         embedding_dim=8,
+    )
+    recommender.compile("adam")
+    recommender.fit(
+        tf.data.Dataset.from_tensor_slices(
+            {"user_id": clicks.user_ids, "history": clicks.histories(3), "item_id": clicks.item_ids}
+        ).batch(32),
+        epochs=1,
+        verbose=0,
     )
     directory = tmp_path_factory.mktemp("round_trip")
     export(classifier, preprocessor, str(directory / "sentiment"))
     export(tagger, tag_preprocessor, str(directory / "ner"))
-    export(recommender, item_preprocessor, str(directory / "recommend"), k=2, item_texts=item_texts)
+    export(recommender, item_preprocessor, str(directory / "recommend"), k=5, item_texts=item_texts)
     config = directory / "models.config"
     config.write_text(
         "model_config_list {"
@@ -120,8 +141,12 @@ def test_served_tagger_returns_the_keras_models_word_tags(served):
 
 def test_served_recommender_returns_the_models_top_items(served):
     server, _, _, recommender = served
-    query = {"user_id": ["u1", "stranger", "stranger"], "history": [["i3", ""], ["i2", "i4"], ["", ""]]}
-    expected = recommender.recommend(query, 2)
+    items = recommender.item_ids
+    query = {
+        "user_id": [recommender.user_ids[0], "stranger", "stranger"],
+        "history": [[items[3], ""], [items[1], items[4]], ["", ""]],
+    }
+    expected = recommender.recommend(query, 5)
     for client in clients(server, "recommend"):
         outputs = client.predict(query)
         np.testing.assert_array_equal(outputs["item_ids"], expected["item_ids"].numpy())
