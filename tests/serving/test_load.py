@@ -18,13 +18,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import get_model_status_pb2
 
-from keras_simpletf.data import SENTIMENT_LABELS, demo_sentiment
-from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models import TextClassifier
-from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_vocabulary
+from keras_simpletf.data import demo_sentiment
 from serving.client import ServingClient
 from serving.export import export
 from tests.serving.model_servers import ModelServer
+from tests.serving.trained_models import sentiment_classifier
 
 MODEL = "sentiment"
 GRPC_CLIENTS = 8
@@ -45,21 +43,7 @@ allowed_batch_sizes: 8
 @pytest.fixture(scope="module")
 def loaded_server(tmp_path_factory):
     """The served classifier's export path and its batching server."""
-    texts, labels = demo_sentiment(600)
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length=24)
-    encode = LabelEncoder(SENTIMENT_LABELS)
-    classifier = TextClassifier(
-        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=24),
-        labels=SENTIMENT_LABELS,
-    )
-    classifier.compile("adam", classifier.default_loss())
-    classifier.fit(
-        tf.data.Dataset.from_tensor_slices((texts, labels)).batch(32).map(
-            lambda t, y: (preprocessor(t), encode(y))
-        ),
-        epochs=1,
-        verbose=0,
-    )
+    classifier, preprocessor = sentiment_classifier()
     directory = tmp_path_factory.mktemp("load")
     version_path = export(classifier, preprocessor, str(directory / MODEL))
     parameters = directory / "batching.config"

@@ -14,19 +14,18 @@ from keras_simpletf.data import (
     SENTIMENT_LABELS,
     demo_ner,
     demo_recommendation,
-    demo_sentiment,
 )
 from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
+from keras_simpletf.models import TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import (
     ClassificationPreprocessor,
-    LabelEncoder,
     TokenClassificationPreprocessor,
     learn_vocabulary,
 )
 from serving.client import ServingClient, ServingError
 from serving.export import export
 from tests.serving.model_servers import ModelServer, free_port
+from tests.serving.trained_models import sentiment_classifier
 
 TEXTS = ["the movie was great and the cast superb.", "a dull plot.", "", "Zoë's film felt not awful."]
 
@@ -34,21 +33,7 @@ TEXTS = ["the movie was great and the cast superb.", "a dull plot.", "", "Zoë's
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A sentiment classifier trained for one epoch and an untrained tagger, served."""
-    texts, labels = demo_sentiment(600)
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length=24)
-    encode = LabelEncoder(SENTIMENT_LABELS)
-    classifier = TextClassifier(
-        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=24),
-        labels=SENTIMENT_LABELS,
-    )
-    classifier.compile("adam", classifier.default_loss())
-    classifier.fit(
-        tf.data.Dataset.from_tensor_slices((texts, labels)).batch(32).map(
-            lambda t, y: (preprocessor(t), encode(y))
-        ),
-        epochs=1,
-        verbose=0,
-    )
+    classifier, preprocessor = sentiment_classifier()
     sentences, _ = demo_ner(100)
     tag_preprocessor = TokenClassificationPreprocessor(
         learn_vocabulary([" ".join(words) for words in sentences], 200), sequence_length=16
