@@ -196,9 +196,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logging.vlog(1, "REST %s", format % args)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5, which refuses connections as
+    # soon as a few dozen clients connect at once (every urllib request is a
+    # new connection); TensorFlow Serving's server takes them.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def create_server(port, rest_api):
     """A threaded HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving)."""
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), _Handler)
-    server.daemon_threads = True
+    server = _Server(("0.0.0.0", port), _Handler)
     server.rest_api = rest_api
     return server

@@ -2,7 +2,7 @@
 
 A small DEMO sentiment classifier is trained for one epoch, exported with
 `serving.export.export` and served by `python -m serving.model_server
---enable_batching`. 8 gRPC clients and 2 REST clients (threads, each with its
+--enable_batching`. 8 gRPC clients and 24 REST clients (threads, each with its
 own `serving.client.ServingClient`, no retries) send 1 to 3 texts per request
 for a few seconds, so the server merges requests of different sizes into
 batches. No request may fail, every answer must be the in-process
@@ -26,7 +26,7 @@ from tests.serving.trained_models import sentiment_classifier
 
 MODEL = "sentiment"
 GRPC_CLIENTS = 8
-REST_CLIENTS = 2
+REST_CLIENTS = 24
 LOAD_SECONDS = 3.0
 BATCHING_PARAMETERS = """
 max_batch_size { value: 8 }
