@@ -38,6 +38,7 @@ model was trained with). Signatures:
 - `predict_token_ids`: the features -> per-piece tag `scores`.
 """
 
+import functools
 import os
 import uuid
 
@@ -102,7 +103,10 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
     elif isinstance(model, TokenClassifier):
         add_endpoints = _add_token_classifier_endpoints
     elif isinstance(model, TextTwoTowerRetrieval):
-        add_endpoints = _retrieval_endpoints_adder(model, k, item_texts)
+        _check_retrieval_arguments(model, k, item_texts)
+        add_endpoints = functools.partial(
+            _add_retrieval_endpoints, k=k, item_texts=list(item_texts)
+        )
     else:
         raise TypeError(
             "`model` must be a TextClassifier, TokenClassifier or TextTwoTowerRetrieval, "
@@ -198,8 +202,8 @@ def _add_token_classifier_endpoints(archive, model, preprocessor):
     archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
 
 
-def _retrieval_endpoints_adder(model, k, item_texts):
-    """Checks the recommender-only arguments now, before anything is written."""
+def _check_retrieval_arguments(model, k, item_texts):
+    """Checks the recommender-only arguments before anything is written."""
     if k is None or not 1 <= k <= model.num_items:
         raise ValueError(
             f"`k` must be an int in [1, {model.num_items}] (the catalogue size), got {k!r}."
@@ -209,11 +213,6 @@ def _retrieval_endpoints_adder(model, k, item_texts):
             f"`item_texts` must hold one text per catalogue item ({model.num_items}), "
             f"got {None if item_texts is None else len(item_texts)}."
         )
-
-    def add_endpoints(archive, model, preprocessor):
-        _add_retrieval_endpoints(archive, model, preprocessor, k, list(item_texts))
-
-    return add_endpoints
 
 
 def _add_retrieval_endpoints(archive, model, preprocessor, k, item_texts):
