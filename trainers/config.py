@@ -21,7 +21,7 @@ import types
 import yaml
 from absl import flags
 
-from trainers.flags import define_flags
+from trainers.flags import COLUMN_FLAGS, OUR_BACKBONE_FLAGS, define_flags
 
 FLAGS_MODULE = "trainers.flags"
 CONFIG_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -56,7 +56,7 @@ def settings_from_flags(flag_values):
     if flag_values["config"].value:
         _apply_config_file(flag_values, names, flag_values["config"].value)
     settings = types.SimpleNamespace(**{name: flag_values[name].value for name in names})
-    return _checked(settings)
+    return _checked(settings, {name: flag_values[name].default for name in names})
 
 
 def parse_settings(argv):
@@ -131,8 +131,12 @@ def _read_config_file(path):
     return values
 
 
-def _checked(settings):
-    """Checks the combinations one flag's parser cannot see; resolves `loop`."""
+def _checked(settings, defaults):
+    """Checks the combinations one flag's parser cannot see; resolves `loop`.
+
+    A flag that does not apply is an error only when it differs from its
+    `defaults` value: a value equal to the default cannot be told from unset.
+    """
     multi_worker = settings.strategy == "multi_worker_mirrored"
     if settings.loop == "auto":
         settings.loop = "custom" if multi_worker else "fit"
@@ -156,7 +160,30 @@ def _checked(settings):
         raise SettingsError(
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."
         )
+    _check_applies(settings, defaults, COLUMN_FLAGS, settings.task == "classification",
+                   f"to --task={settings.task}: CoNLL files have no columns to choose")
+    _check_applies(settings, defaults, COLUMN_FLAGS, settings.train_data,
+                   "without --train_data: they choose the columns of its file")
+    _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
+                   f"to --backbone={settings.backbone}: a pretrained backbone has its own size "
+                   "and vocabulary")
+    if settings.text_pair_column is not None and settings.export_dir:
+        raise SettingsError(
+            f"--export_dir cannot serve --text_pair_column={settings.text_pair_column}: the "
+            "exported classifier's signatures take one text per example."
+        )
     return settings
+
+
+def _check_applies(settings, defaults, names, applies, where_not):
+    """Refuses any of the flags `names` set away from its default where it does not apply."""
+    if applies:
+        return
+    changed = [f"--{name}={getattr(settings, name)}" for name in names
+               if getattr(settings, name) != defaults[name]]
+    if changed:
+        verb = "does" if len(changed) == 1 else "do"
+        raise SettingsError(f"{', '.join(changed)} {verb} not apply {where_not}.")
 
 
 @dataclasses.dataclass(frozen=True)

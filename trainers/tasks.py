@@ -1,18 +1,23 @@
 """The tasks the job trains: what the examples are, how they become tensors, the model, the metrics.
 
 A task reads its training and evaluation examples (files named by flags, or
-DEMO data), learns the WordPiece vocabulary from the training texts, and owns
-the preprocessor and label encoder that turn a batch of raw examples into
-`(features, label_ids)`; `trainers.inputs` shapes those into the batches both
-loops train on.
+DEMO data), takes its WordPiece vocabulary from the backbone
+(`trainers.backbones`: learned from the training texts, or a pretrained
+model's), and owns the preprocessor and label encoder that turn a batch of raw
+examples into `(features, label_ids)`; `trainers.inputs` shapes those into the
+batches both loops train on. After training, `final_results` scores the model
+as a user meets it (NER: every word of every sentence, however long).
 """
 
 import dataclasses
+import re
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from keras_simpletf import data, layers, metrics, models, text
+from keras_simpletf import data, metrics, models, text
+from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
 
 
@@ -24,11 +29,13 @@ class Examples:
         inputs: texts (classification) or lists of words (NER).
         labels: label strings, or lists of tags (NER).
         source: where they come from: a path, or the DEMO data's name.
+        pairs: the second texts of sentence pairs (classification), or `None`.
     """
 
     inputs: list
     labels: list
     source: str
+    pairs: list = None
 
     def __len__(self):
         return len(self.inputs)
@@ -41,13 +48,15 @@ class _Task:
     metric_name = None  # The key of the reported metric in evaluation results.
     metric_label = None  # How `report` calls that metric.
     unit = None  # What one example is.
+    lowercase = None  # Our backbone's casing when --lowercase is unset.
 
     def __init__(self, settings):
         self.settings = settings
+        self.backbone = JobBackbone(settings, default_lowercase=self.lowercase)
         self.train_examples, self.eval_examples = self._read_examples(settings)
         self.labels = self._label_names()
         self._check_eval_labels()
-        self.vocabulary = text.learn_vocabulary(self._texts(), settings.vocabulary_size)
+        self.vocabulary = self.backbone.vocabulary(self._texts)
         self.label_encoder = text.LabelEncoder(self.labels)
 
     def _read_examples(self, settings):
@@ -60,17 +69,25 @@ class _Task:
         return train, evaluation
 
     def _read_file(self, flag, path):
-        """All examples of `path`; a missing, malformed or empty file names the flag."""
+        """All examples of `path`; a missing, malformed or empty file names the flag.
+
+        The readers' Python iterators, not their `tf.data` datasets: a
+        `DataError` ("path:line: problem") then reaches the user as it is,
+        not inside the traceback of a TensorFlow op.
+        """
         if not tf.io.gfile.exists(path):
             raise SettingsError(f"--{flag}={path}: no such file.")
         try:
-            records = list(self._reader(path).as_numpy_iterator())
-        except (ValueError, tf.errors.OpError) as error:
-            message = getattr(error, "message", None) or str(error)
-            raise SettingsError(f"--{flag}={path}: {message}") from None
+            records = list(self._records(path))
+        except ValueError as error:  # DataError, or reader arguments that cannot work.
+            raise SettingsError(f"--{flag}={path}: {error}{self._reading_hint()}") from None
         if not records:
             raise SettingsError(f"--{flag}={path}: the file holds no examples.")
         return self._examples(records, path)
+
+    def _reading_hint(self):
+        """What to add to an error in a data file: the flags that say how it is read."""
+        return ""
 
     def _check_eval_labels(self):
         if self.eval_examples is None or self.settings.train_data is None:
@@ -83,20 +100,11 @@ class _Task:
             )
 
     def _encoder(self):
-        settings = self.settings
-        return layers.TransformerEncoder(
-            vocabulary_size=len(self.vocabulary),
-            num_layers=settings.num_layers,
-            hidden_dim=settings.hidden_dim,
-            max_length=settings.sequence_length,
-            num_heads=settings.num_heads,
-            num_kv_heads=settings.num_kv_heads,
-            layout=settings.layout,
-            norm=settings.norm,
-            residual=settings.residual,
-            value_free=settings.value_free,
-            dropout=settings.dropout,
-        )
+        return self.backbone.build(len(self.vocabulary))
+
+    def final_results(self, model, results):
+        """The final evaluation `results` of the loop, with what the task adds."""
+        return results
 
     def report(self, results):
         """One line on the final evaluation `results` (a dict of metric values)."""
@@ -108,22 +116,26 @@ class _Task:
 
 
 class ClassificationTask(_Task):
-    """Text classification (one label per text) with `models.TextClassifier`.
+    """Text (or text pair) classification, one label per example, with `models.TextClassifier`.
 
-    Files are read with `keras_simpletf.data.read_classification` (TSV, CSV or
-    JSON Lines with `text` and `label` columns); the labels are those of the
-    training file, sorted. DEMO data is `data.demo_sentiment`.
+    Files are read with `keras_simpletf.data.iter_classification` (TSV, CSV or
+    JSON Lines; the columns `--text_column`, `--label_column` and
+    `--text_pair_column` name); the labels are those of the training file,
+    sorted. DEMO data is `data.demo_sentiment`.
     """
 
     name = "classification"
     metric_name = "accuracy"
     metric_label = "accuracy"
     unit = "examples"
+    lowercase = True
 
     def __init__(self, settings):
         super().__init__(settings)
         self.preprocessor = text.ClassificationPreprocessor(
-            self.vocabulary, sequence_length=settings.sequence_length
+            self.vocabulary,
+            sequence_length=settings.sequence_length,
+            lowercase=self.backbone.lowercase,
         )
 
     def _demo_examples(self, settings):
@@ -131,15 +143,29 @@ class ClassificationTask(_Task):
         evaluation = data.demo_sentiment(settings.eval_examples, seed=settings.seed + 1)
         return Examples(*train, "DEMO sentiment"), Examples(*evaluation, "DEMO sentiment")
 
-    def _reader(self, path):
-        return data.read_classification(path)
+    def _records(self, path):
+        settings = self.settings
+        pair_column = settings.text_pair_column
+        return data.iter_classification(
+            path,
+            text_column=_column(settings.text_column),
+            label_column=_column(settings.label_column),
+            text_pair_column=None if pair_column is None else _column(pair_column),
+        )
+
+    def _reading_hint(self):
+        settings = self.settings
+        pair = settings.text_pair_column
+        return (
+            f" (read with --text_column={settings.text_column}, "
+            f"--label_column={settings.label_column}"
+            + ("" if pair is None else f", --text_pair_column={pair}")
+            + ")"
+        )
 
     def _examples(self, records, path):
-        return Examples(
-            [record["text"].decode("utf-8") for record in records],
-            [record["label"].decode("utf-8") for record in records],
-            path,
-        )
+        columns = [list(column) for column in zip(*records)]
+        return Examples(columns[0], columns[-1], path, columns[1] if len(columns) == 3 else None)
 
     def _label_names(self):
         if self.settings.train_data is None:
@@ -150,15 +176,17 @@ class ClassificationTask(_Task):
         return examples.labels
 
     def _texts(self):
-        return self.train_examples.inputs
+        return self.train_examples.inputs + (self.train_examples.pairs or [])
 
     def columns(self, examples):
-        """`(texts, labels)`: string tensors with one row per example."""
-        return tf.constant(examples.inputs), tf.constant(examples.labels)
+        """`(texts, labels)` or `(texts, text_pairs, labels)`: string tensors, a row per example."""
+        texts = [examples.inputs] + ([] if examples.pairs is None else [examples.pairs])
+        return (*map(tf.constant, texts), tf.constant(examples.labels))
 
-    def preprocess(self, texts, labels):
+    def preprocess(self, *columns):
         """A batch of `columns` rows as `(features, label_ids)`."""
-        return self.preprocessor(texts), self.label_encoder(labels)
+        *texts, labels = columns
+        return self.preprocessor(*texts), self.label_encoder(labels)
 
     def build_model(self):
         return models.TextClassifier(
@@ -172,20 +200,28 @@ class ClassificationTask(_Task):
 class NerTask(_Task):
     """Named-entity recognition with `models.TokenClassifier`, scored by entity F1.
 
-    Files are CoNLL, read with `keras_simpletf.data.read_conll` (tags become
+    Files are CoNLL, read with `keras_simpletf.data.iter_conll` (tags become
     IOB2); the tags are `"O"` then the training file's others, sorted. DEMO
-    data is `data.demo_ner`.
+    data is `data.demo_ner`. Our backbone keeps case unless `--lowercase`.
+
+    During training `metrics.EntityF1` (`progress_entity_f1`) follows the
+    entities within `--sequence_length`; `final_results` scores every gold
+    entity, word by word, the words past the cut predicted `"O"`.
     """
 
     name = "ner"
     metric_name = "entity_f1"
     metric_label = "NER entity F1"
+    progress_metric_name = "progress_entity_f1"
     unit = "sentences"
+    lowercase = False
 
     def __init__(self, settings):
         super().__init__(settings)
         self.preprocessor = text.TokenClassificationPreprocessor(
-            self.vocabulary, sequence_length=settings.sequence_length
+            self.vocabulary,
+            sequence_length=settings.sequence_length,
+            lowercase=self.backbone.lowercase,
         )
 
     def _demo_examples(self, settings):
@@ -193,18 +229,12 @@ class NerTask(_Task):
         evaluation = data.demo_ner(settings.eval_examples, seed=settings.seed + 1)
         return Examples(*train, "DEMO"), Examples(*evaluation, "DEMO")
 
-    def _reader(self, path):
-        return data.read_conll(path)
+    def _records(self, path):
+        return data.iter_conll(path)
 
     def _examples(self, records, path):
-        def strings(values):
-            return [value.decode("utf-8") for value in values]
-
-        return Examples(
-            [strings(record["tokens"]) for record in records],
-            [strings(record["tags"]) for record in records],
-            path,
-        )
+        words, tags = zip(*records)
+        return Examples(list(words), list(tags), path)
 
     def _label_names(self):
         if self.settings.train_data is None:
@@ -231,7 +261,71 @@ class NerTask(_Task):
         )
 
     def metrics(self):
-        return [metrics.EntityF1(self.labels, name=self.metric_name)]
+        return [metrics.EntityF1(self.labels, name=self.progress_metric_name)]
+
+    def final_results(self, model, results):
+        """`results` with entity scores over every word of every evaluation sentence.
+
+        Adds `entity_f1`, `entity_precision`, `entity_recall` and
+        `entity_f1_<TYPE>` (seqeval's, via `metrics.entity_report`), the
+        number of gold `entities`, and the `truncated_sentences` and
+        `truncated_entities` that run past `--sequence_length`, whose words
+        beyond it `TokenClassifier.predict_word_tags` tags `"O"`.
+        """
+        sentences, gold = self.eval_examples.inputs, self.eval_examples.labels
+        predicted = model.predict_word_tags(
+            sentences, self.preprocessor, batch_size=self.settings.batch_size
+        )
+        scores = metrics.entity_report(gold, predicted).as_dict()
+        kept = self._words_within_cut(sentences)
+        truncated_entities = sum(
+            last >= words
+            for tags, words in zip(gold, kept)
+            for _, _, last in metrics.extract_entities(tags)
+        )
+        overall = scores.pop("micro avg")
+        for average in ("macro avg", "weighted avg"):
+            scores.pop(average)
+        return {
+            **results,
+            "entity_f1": overall["f1-score"],
+            "entity_precision": overall["precision"],
+            "entity_recall": overall["recall"],
+            **{f"entity_f1_{name}": row["f1-score"] for name, row in scores.items()},
+            "entities": overall["support"],
+            "truncated_sentences": sum(
+                words < len(sentence) for words, sentence in zip(kept, sentences)
+            ),
+            "truncated_entities": truncated_entities,
+        }
+
+    def _words_within_cut(self, sentences):
+        """How many words of each sentence have their first piece within the sequence length."""
+        word_index = self.preprocessor(sentences)["word_index"]
+        return np.sum(keras.ops.convert_to_numpy(word_index) >= 0, axis=1).tolist()
+
+    def report(self, results):
+        """Entity F1 over all gold entities, what was truncated, and the progress metric."""
+        length = f"--sequence_length={self.settings.sequence_length}"
+        types = ", ".join(
+            f"{name.removeprefix('entity_f1_')} {value:.2f}"
+            for name, value in results.items()
+            if name.startswith("entity_f1_")
+        )
+        return (
+            f"{super().report(results)} (all {results['entities']} gold entities, words past "
+            f"{length} predicted O; precision {results['entity_precision']:.4f}, recall "
+            f"{results['entity_recall']:.4f}; {types})\n"
+            f"Past {length}: {results['truncated_sentences']} of {len(self.eval_examples)} "
+            f"sentences, {results['truncated_entities']} of {results['entities']} gold "
+            f"entities. Progress metric in training, entities within {length} only: "
+            f"{results[self.progress_metric_name]:.4f}"
+        )
+
+
+def _column(flag_value):
+    """A column flag's value: an int index if it is an integer, else a name."""
+    return int(flag_value) if re.fullmatch(r"-?[0-9]+", flag_value) else flag_value
 
 
 TASKS = {task.name: task for task in (ClassificationTask, NerTask)}
@@ -241,7 +335,8 @@ def create_task(settings):
     """The task `settings.task` names, with its examples read and vocabulary learned.
 
     Raises:
-        SettingsError: a data file is missing, malformed or empty, or the
-            evaluation file has labels the training file does not.
+        SettingsError: a data file is missing, malformed or empty, the
+            evaluation file has labels the training file does not, or the
+            pretrained backbone cannot be found or read.
     """
     return TASKS[settings.task](settings)

@@ -79,6 +79,7 @@ def train(settings):
     policy = strategy.set_precision(settings.mixed_precision)
     keras.utils.set_random_seed(settings.seed)
     task = tasks.create_task(settings)
+    print(task.backbone.describe(task.vocabulary), flush=True)
     replicas = distribution.num_replicas_in_sync
     if settings.batch_size % replicas:
         raise SettingsError(
@@ -105,12 +106,15 @@ def train(settings):
     print(
         f"{type(distribution).__name__}: {replicas} replica(s), global batch "
         f"{settings.batch_size} ({settings.batch_size // replicas} per replica), "
-        f"{settings.loop} loop, {policy.name}, {plan.total_steps} steps.",
+        f"{settings.loop} loop, {policy.name}, {plan.total_steps} steps, learning rate "
+        f"{describe_learning_rate(optimizer)}.",
         flush=True,
     )
     loop = fit_loop.train_with_fit if settings.loop == "fit" else custom_loop.train_with_orbit
     try:
         results, losses = loop(model, task, plan, dirs, settings)
+        if task.eval_examples is not None:
+            results = task.final_results(model, results)
         export_paths = None
         if dirs.export:
             export_paths = export.export_trained_model(model, task.preprocessor, dirs.export)
@@ -119,6 +123,22 @@ def train(settings):
     return TrainResult(
         model, task, results, losses, int(optimizer.iterations.numpy()), export_paths
     )
+
+
+def describe_learning_rate(optimizer):
+    """The optimizer's learning rate, or its schedule's class and arguments, as text.
+
+    Example:
+
+    ```python
+    describe_learning_rate(keras.optimizers.AdamW(1e-3))   # '0.001'
+    ```
+    """
+    rate = getattr(optimizer, "inner_optimizer", optimizer).get_config()["learning_rate"]
+    if not isinstance(rate, dict):
+        return f"{rate:g}"
+    arguments = ", ".join(f"{name}={value}" for name, value in rate["config"].items())
+    return f"{rate['class_name']}({arguments})"
 
 
 def weights_digest(model):
@@ -135,7 +155,8 @@ def main(argv):
     try:
         result = train(settings_from_flags(FLAGS))
     except SettingsError as error:
-        raise app.UsageError(str(error)) from None
+        # One line, not the flag listing a UsageError prints: the message names what is wrong.
+        sys.exit(f"trainers.train: error: {error}")
     if result.results:
         print(result.task.report(result.results))
     print(f"Trained {result.steps} steps; weights digest {weights_digest(result.model)}.")

@@ -14,6 +14,11 @@ def test_defaults_are_the_readme_job():
     assert settings.train_data is None and settings.model_dir is None
 
 
+def test_the_learning_rate_is_left_to_the_backbone_unless_given():
+    assert parse_settings([]).learning_rate is None
+    assert parse_settings(["--learning_rate=1e-4"]).learning_rate == 1e-4
+
+
 def test_auto_loop_is_custom_for_multi_worker_and_fit_otherwise():
     assert parse_settings(["--strategy=multi_worker_mirrored"]).loop == "custom"
     assert parse_settings(["--strategy=mirrored"]).loop == "fit"
@@ -60,6 +65,14 @@ def test_a_missing_config_file_is_named(tmp_path):
         (["--tpu=local"], "--tpu"),
         (["--strategy=multi_worker_mirrored", "--loop=fit"], "--loop=fit"),
         (["--eval_data=eval.tsv"], "--eval_data"),
+        (["--task=ner", "--train_data=a.txt", "--text_column=sentence"],
+         "--text_column=sentence does not apply to --task=ner"),
+        (["--label_column=y"], "--label_column=y does not apply without --train_data"),
+        (["--backbone=minilm", "--hidden_dim=128", "--num_layers=4"],
+         "--hidden_dim=128, --num_layers=4 do not apply to --backbone=minilm"),
+        (["--backbone=minilm", "--vocabulary_size=8000"], "--vocabulary_size=8000"),
+        (["--train_data=a.tsv", "--text_pair_column=hypothesis", "--export_dir=out"],
+         "--text_pair_column=hypothesis"),
     ],
 )
 def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):

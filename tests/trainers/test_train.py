@@ -1,30 +1,15 @@
 """Tests for trainers/train.py: the README's job as a separate process, and bad input
 failing before the first training step, naming the flag or the path."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def train(*flags):
-    return subprocess.run(
-        [sys.executable, "-m", "trainers.train", *flags],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
+from tests.trainers.jobs import run_job
 
 
 def test_default_job_trains_a_classifier_that_learns_the_demo_data():
-    result = train("--train_examples=2000", "--eval_examples=500", "--epochs=3")
+    result = run_job("--train_examples=2000", "--eval_examples=500", "--epochs=3", timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"DEMO sentiment accuracy on 500 held-out examples: ([0-9.]+)", result.stdout)
     assert match, result.stdout[-3000:]
@@ -32,25 +17,33 @@ def test_default_job_trains_a_classifier_that_learns_the_demo_data():
 
 
 def test_unknown_flag_value_is_rejected_naming_the_flag():
-    result = train("--layout=diagonal")
+    result = run_job("--layout=diagonal")
     assert result.returncode != 0
     assert "layout" in result.stderr and "diagonal" in result.stderr
+
+
+def test_a_data_error_reaches_the_user_as_one_line_naming_flag_file_and_line(tmp_path):
+    data = tmp_path / "train.tsv"
+    data.write_text("sentence\tlabel\na fine film\t1\n")  # SST-2's header
+    result = run_job(f"--train_data={data}")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "PyFunc" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"trainers.train: error: --train_data={data}: {data}:1: the header has no column "
+        "['text']; expected a header row naming the columns, got the names ['sentence', "
+        "'label'] (read with --text_column=text, --label_column=label)"
+    )
 
 
 # Bad input fails before the first training step, naming the flag or the path.
 # These run train() in process; --model_dir shows that no step ran.
 
-TINY = [
-    "--train_examples=64", "--eval_examples=16", "--batch_size=16", "--vocabulary_size=100",
-    "--sequence_length=16", "--hidden_dim=16", "--num_layers=1", "--train_steps=4",
-]
-
-
 def train_in_process(*flags):
+    from tests.trainers.jobs import TINY
     from trainers.config import parse_settings
-    from trainers.train import train as run_job
+    from trainers.train import train
 
-    return run_job(parse_settings([*TINY, *flags]))
+    return train(parse_settings([*TINY, "--train_steps=4", *flags]))
 
 
 def assert_nothing_trained(model_dir):
