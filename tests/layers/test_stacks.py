@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_simpletf.layers import TransformerDecoder, TransformerEncoder
+from keras_simpletf.layers.position import sinusoid_table
 
 TOKENS = np.array([[5, 6, 7, 8, 0, 0], [9, 3, 0, 0, 0, 0]])
 
@@ -18,6 +19,19 @@ def test_encoder_masks_token_zero_and_the_output_carries_the_mask():
     np.testing.assert_allclose(
         encoder(changed, mask=TOKENS != 0)[0, :4], outputs[0, :4], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("hidden_dim", [32, 128, 512])
+def test_token_vectors_start_as_long_as_the_sinusoids_they_are_added_to(hidden_dim):
+    # At BERT's 0.02 the sinusoids were 35x longer at width 128: the blocks saw
+    # positions and hardly any words, and SST-2 trained to chance.
+    encoder = TransformerEncoder(vocabulary_size=2000, num_layers=1, hidden_dim=hidden_dim)
+    token_ids = np.arange(1, 2000)[:, None]
+    encoder(token_ids)
+    tokens = keras.ops.convert_to_numpy(encoder.token_embedding(token_ids)) * encoder.embedding_scale
+    positions = sinusoid_table(1, hidden_dim)
+    ratio = np.linalg.norm(tokens, axis=-1).mean() / np.linalg.norm(positions)
+    assert 1.2 < ratio < 1.6  # unit-variance entries: sqrt(width) against sqrt(width / 2)
 
 
 def test_explicit_mask_overrides_token_zero():
