@@ -69,5 +69,13 @@ def train_with_fit(model, task, plan, dirs, settings):
     ]
     if evaluation is None:
         return {}, losses
-    results = model.evaluate(evaluation, return_dict=True, verbose=0)
+    if history.epoch and history.epoch[-1] + 1 == plan.fit_epochs and "val_loss" in history.history:
+        # fit validated after the last step: evaluating again would repeat the same pass.
+        results = {
+            name.removeprefix("val_"): values[-1]
+            for name, values in history.history.items()
+            if name.startswith("val_")
+        }
+    else:  # Resumed with nothing left to train, or the last epoch was not validated.
+        results = model.evaluate(evaluation, return_dict=True, verbose=0)
     return {name: float(value) for name, value in results.items()}, losses

@@ -65,3 +65,11 @@ def test_evaluation_counts_every_held_out_example_once():
     result = tiny_job("--train_steps=4")
     correct = result.results["accuracy"] * 40
     assert correct == pytest.approx(round(correct), abs=1e-4)
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_a_finished_job_run_again_evaluates_without_training(tmp_path, loop):
+    flags = [f"--loop={loop}", "--train_steps=4", f"--model_dir={tmp_path}"]
+    first, again = tiny_job(*flags), tiny_job(*flags)
+    assert again.steps == 4 and again.losses == []
+    assert again.results == pytest.approx(first.results, rel=1e-5)
