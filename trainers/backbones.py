@@ -114,11 +114,16 @@ class JobBackbone:
 
         Args:
             texts: a function returning the training texts (called for ours only).
+
+        Raises:
+            SettingsError: the texts cannot give a vocabulary of `--vocabulary_size`.
         """
         if self.preset is None:
-            return text.learn_vocabulary(
-                texts(), self.settings.vocabulary_size, lowercase=self.lowercase
-            )
+            size = self.settings.vocabulary_size
+            try:
+                return text.learn_vocabulary(texts(), size, lowercase=self.lowercase)
+            except ValueError as error:
+                raise SettingsError(f"--vocabulary_size={size}: {error}") from None
         return text.read_vocabulary(self._vocabulary_path)
 
     def build(self, vocabulary_size):
