@@ -34,7 +34,10 @@ def ranking_metrics(scores, relevant, excluded=None, k_values=DEFAULT_K_VALUES):
     - Recall@K: relevant items in the top K / relevant items;
     - HitRate@K: 1 if any relevant item is in the top K, else 0;
     - NDCG@K: sum over top-K positions i (from 0) of `rel_i / log2(i + 2)`,
-      divided by its best value, `sum_{i < min(K, relevant)} 1 / log2(i + 2)`.
+      divided by its best value, `sum_{i < min(K, relevant)} 1 / log2(i + 2)`;
+    - random Recall@K: the Recall@K a uniformly random ranking of the same
+      candidates gets on average, `min(K, candidates) / candidates`, the
+      floor any model must clear.
 
     Each is averaged over the rows with at least one relevant item that is
     not excluded; other rows are skipped. A K larger than the number of
@@ -48,8 +51,9 @@ def ranking_metrics(scores, relevant, excluded=None, k_values=DEFAULT_K_VALUES):
         k_values: positive ints.
 
     Returns:
-        A dict: `"recall@K"`, `"hit_rate@K"`, `"ndcg@K"` for each K (floats;
-        `nan` when no row is scored) and `"users"`, the number of rows scored.
+        A dict: `"recall@K"`, `"hit_rate@K"`, `"ndcg@K"` and
+        `"random_recall@K"` for each K (floats; `nan` when no row is scored)
+        and `"users"`, the number of rows scored.
 
     Example:
 
@@ -80,6 +84,7 @@ def ranking_metrics(scores, relevant, excluded=None, k_values=DEFAULT_K_VALUES):
     top = np.argsort(ranking_keys, axis=1, kind="stable")[:, :depth]
     hits = np.take_along_axis(relevant, top, axis=1).astype(np.float64)
     relevant_counts = relevant.sum(axis=1)
+    candidate_counts = candidates - excluded.sum(axis=1)
     discounts = 1.0 / np.log2(np.arange(2, depth + 2))
     results = {}
     for k in k_values:
@@ -89,6 +94,7 @@ def ranking_metrics(scores, relevant, excluded=None, k_values=DEFAULT_K_VALUES):
             f"recall@{k}": k_hits.sum(axis=1) / relevant_counts,
             f"hit_rate@{k}": k_hits.max(axis=1, initial=0.0),
             f"ndcg@{k}": (k_hits * discounts[: k_hits.shape[1]]).sum(axis=1) / ideal,
+            f"random_recall@{k}": np.minimum(k, candidate_counts) / candidate_counts,
         }
         for name, values in per_user.items():
             results[name] = float(values.mean()) if len(values) else math.nan
@@ -111,8 +117,10 @@ class RetrievalReport:
 
     ```python
     report = RetrievalReport(
-        {"recall@10": 0.3, "hit_rate@10": 0.5, "ndcg@10": 0.2, "users": 40},
-        {"recall@10": 0.1, "hit_rate@10": 0.1, "ndcg@10": 0.05, "users": 12}, [10])
+        {"recall@10": 0.3, "hit_rate@10": 0.5, "ndcg@10": 0.2, "random_recall@10": 0.06,
+         "users": 40},
+        {"recall@10": 0.1, "hit_rate@10": 0.1, "ndcg@10": 0.05, "random_recall@10": 0.06,
+         "users": 12}, [10])
     print(report)
     report.overall["recall@10"]  # 0.3
     ```
@@ -124,8 +132,8 @@ class RetrievalReport:
         self.k_values = _check_k_values(k_values)
 
     def __str__(self):
-        names = [f"{metric}@{k}" for metric in ("recall", "hit_rate", "ndcg")
-                 for k in self.k_values]
+        names = [f"{metric}@{k}" for metric in ("recall", "hit_rate", "ndcg", "random_recall")
+                 for k in self.k_values if f"{metric}@{k}" in self.overall]
         width = max(len(name) for name in names)
         lines = [f"{'':>{width}}  {'overall':>10}  {'cold-start':>10}"]
         lines += [

@@ -51,6 +51,21 @@ def test_matches_the_reference_on_random_data(seed):
             assert ours[f"{name}@{k}"] == pytest.approx(expected[f"{name}@{k}"], abs=1e-12)
 
 
+def test_random_recall_is_what_shuffled_scores_get_on_average():
+    rng = np.random.default_rng(0)
+    relevant = rng.random((20, 40)) < 0.1
+    excluded = rng.random((20, 40)) < 0.5
+    expected = ranking_metrics(np.zeros((20, 40)), relevant, excluded, k_values=(5,))["random_recall@5"]
+    shuffled = np.mean([
+        ranking_metrics(rng.random((20, 40)), relevant, excluded, k_values=(5,))["recall@5"]
+        for _ in range(400)])
+    assert shuffled == pytest.approx(expected, abs=0.01)
+    # One row: 3 candidates left after exclusion, K=2.
+    one = ranking_metrics([[0.0, 0.0, 0.0, 0.0]], [[True, False, False, False]], [[False, True, False, False]],
+                          k_values=(2,))
+    assert one["random_recall@2"] == pytest.approx(2 / 3)
+
+
 def test_k_larger_than_the_catalogue_ranks_everything():
     scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]])
     relevant = np.array([[True, False, False], [False, False, True]])
