@@ -24,6 +24,8 @@ from keras_simpletf.data.interactions import (
 )
 from keras_simpletf.data.movielens import (
     MOVIELENS_GENRES,
+    MOVIELENS_SPLITS,
+    MovieLensRatings,
     load_movielens_100k,
     load_movielens_items,
     load_movielens_ratings,

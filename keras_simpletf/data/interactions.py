@@ -209,6 +209,46 @@ class InteractionLog:
         histories[order] = ordered_histories
         return histories.astype(str)
 
+    def sequence_examples(self, history_length, stride=None):
+        """Training windows for next-item models: every `stride`-th interaction with its history.
+
+        For each user, the latest interaction and every `stride`-th one
+        before it (counting back) becomes an example: that item, and the
+        `history_length` items just before it (as `histories` gives them).
+        A model that predicts each history item from the ones before it
+        (`SequentialRetrieval`) then sees every interaction but each user's
+        first as a target once per window covering it: at least once when
+        `stride <= history_length`.
+
+        Args:
+            history_length: int.
+            stride: int, default `history_length`.
+
+        Returns:
+            A dict of numpy str arrays: `"user_id"` `(n,)`, `"history"`
+            `(n, history_length)` (most recent first, `""`-padded) and
+            `"item_id"` `(n,)`, ordered by user then time.
+
+        Example:
+
+        ```python
+        catalogue = ItemCatalogue(["i1", "i2", "i3"], ["a", "b", "c"])
+        log = InteractionLog(["u1"] * 3, ["i1", "i2", "i3"], catalogue)
+        log.sequence_examples(history_length=2, stride=2)["item_id"]  # ['i1', 'i3']
+        ```
+        """
+        check_positive_int("history_length", history_length)
+        stride = check_positive_int("stride", history_length if stride is None else stride)
+        order = self._time_order()
+        users = self.user_ids[order]
+        later = np.searchsorted(users, users, side="right") - 1 - np.arange(len(self))
+        chosen = order[later % stride == 0]
+        return {
+            "user_id": self.user_ids[chosen],
+            "history": self.histories(history_length)[chosen],
+            "item_id": self.item_ids[chosen],
+        }
+
     def recent_items(self, user_ids, history_length):
         """Each user's latest `history_length` items in this log.
 

@@ -1,9 +1,14 @@
-"""MovieLens 100K files: `u.item` (movies, Latin-1, `|`-separated) and `u.data` (ratings).
+"""MovieLens 100K files: `u.item` (movies, Latin-1, `|`-separated), `u.data` and its splits (ratings).
 
 The layout is GroupLens's `ml-100k` directory (see its README):
 
 - `u.data`: `user id <TAB> item id <TAB> rating <TAB> timestamp`, no header,
   ratings 1-5, timestamps in Unix seconds;
+- the standard splits of `u.data`, in the same format: `ua.base`/`ua.test`
+  and `ub.base`/`ub.test` (exactly 10 ratings of each user in the test
+  part, `ua.test` and `ub.test` disjoint), `u1.base`/`u1.test` to
+  `u5.base`/`u5.test` (80%/20%, five disjoint test parts for
+  cross-validation);
 - `u.item`: `movie id | title | release date | video release date | IMDb URL |`
   then 19 genre flags (0/1) in the order of `MOVIELENS_GENRES`, encoded
   Latin-1 (titles such as "Lumière" are not UTF-8).
@@ -13,12 +18,15 @@ Each movie's text is its title and the names of its genres, e.g.
 adds no name.
 """
 
+import collections
+import logging
 import os
 
 import tensorflow as tf
 
 from keras_simpletf.data.errors import DataError
 from keras_simpletf.data.interactions import ItemCatalogue, load_interactions
+from keras_simpletf.layers.validation import check_choice
 
 MOVIELENS_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -26,7 +34,15 @@ MOVIELENS_GENRES = (
     "Romance", "Sci-Fi", "Thriller", "War", "Western",
 )
 
+MOVIELENS_SPLITS = ("ua", "ub", "u1", "u2", "u3", "u4", "u5")
+
 _ITEM_FIELDS = 5 + len(MOVIELENS_GENRES)
+
+MovieLensRatings = collections.namedtuple("MovieLensRatings", ["base", "test", "reports"])
+MovieLensRatings.__doc__ = """What `load_movielens_100k` read: `base` (an `InteractionLog`: all of
+`u.data`, or a split's `.base` part), `test` (the split's `.test` part over
+the same catalogue, or `None`: no split asked, or its file is absent) and
+`reports` (the `UnknownItemReport` of each file read, in that order)."""
 
 
 def load_movielens_items(path):
@@ -109,17 +125,31 @@ def load_movielens_ratings(path, catalogue, on_unknown_items="report"):
     )
 
 
-def load_movielens_100k(directory, on_unknown_items="report"):
-    """Reads an `ml-100k` directory: `u.item` and `u.data`.
+def load_movielens_100k(directory, split=None, on_unknown_items="report"):
+    """Reads an `ml-100k` directory: `u.item`, and `u.data` or one of its standard splits.
+
+    Every log shares one catalogue, `u.item`'s, so a base part and its test
+    part go straight into `keras_simpletf.metrics.retrieval_report`. A
+    split's test file may be absent (test parts are often held out for a
+    final evaluation): the result's `test` is then `None`, and a warning
+    names the missing file.
 
     Args:
-        directory: str or path-like, holding `u.item` and `u.data`.
+        directory: str or path-like, holding `u.item` and the ratings files.
+        split: `None` (read `u.data`, every rating) or one of
+            `MOVIELENS_SPLITS` (`"ua"`, `"ub"`, `"u1"` ... `"u5"`): read
+            `<split>.base` and, if present, `<split>.test`.
         on_unknown_items: `"report"` or `"error"`, for ratings of movies that
             are not in `u.item`.
 
     Returns:
-        `(log, report)` as `load_movielens_ratings` returns them; the log's
-        catalogue is `u.item`'s.
+        A `MovieLensRatings(base, test, reports)`: the logs as
+        `load_movielens_ratings` returns them (labels the ratings,
+        timestamps Unix seconds) and one `UnknownItemReport` per file read.
+
+    Raises:
+        FileNotFoundError: if `u.item` or the base file is absent.
+        DataError: for a malformed line (naming file and line).
 
     Example:
 
@@ -129,15 +159,31 @@ def load_movielens_100k(directory, on_unknown_items="report"):
     genre_flags = "|".join("0001100000000000000")
     with open(os.path.join(directory, "u.item"), "w", encoding="latin-1") as file:
         file.write(f"1|Toy Story (1995)|01-Jan-1995||http://x|{genre_flags}\\n")
-    with open(os.path.join(directory, "u.data"), "w") as file:
+    with open(os.path.join(directory, "ua.base"), "w") as file:
         file.write("196\\t1\\t3\\t881250949\\n")
-    log, report = load_movielens_100k(directory)
+    ratings = load_movielens_100k(directory, split="ua")  # warns: ua.test is absent
+    len(ratings.base), ratings.test  # (1, None)
     ```
     """
     directory = os.fspath(directory)
+    if split is not None:
+        check_choice("split", split, MOVIELENS_SPLITS)
+    base_name, test_name = ("u.data", None) if split is None else (f"{split}.base", f"{split}.test")
+    for name in ("u.item", base_name):
+        if not tf.io.gfile.exists(os.path.join(directory, name)):
+            raise FileNotFoundError(f"{os.path.join(directory, name)} does not exist.")
     catalogue = load_movielens_items(os.path.join(directory, "u.item"))
-    return load_movielens_ratings(
-        os.path.join(directory, "u.data"), catalogue, on_unknown_items)
+    base, base_report = load_movielens_ratings(
+        os.path.join(directory, base_name), catalogue, on_unknown_items)
+    if test_name is None:
+        return MovieLensRatings(base, None, [base_report])
+    test_path = os.path.join(directory, test_name)
+    if not tf.io.gfile.exists(test_path):
+        logging.getLogger(__name__).warning(
+            "%s is absent: read %s only (the test part is None).", test_path, base_name)
+        return MovieLensRatings(base, None, [base_report])
+    test, test_report = load_movielens_ratings(test_path, catalogue, on_unknown_items)
+    return MovieLensRatings(base, test, [base_report, test_report])
 
 
 def _movie(path, line_number, line):

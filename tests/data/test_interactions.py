@@ -221,3 +221,17 @@ def test_histories_hold_each_users_earlier_items_most_recent_first():
 def test_histories_of_tiny_logs():
     assert InteractionLog([], [], CATALOGUE).histories(3).shape == (0, 3)
     np.testing.assert_array_equal(InteractionLog(["u"], ["i1"], CATALOGUE).histories(2), [["", ""]])
+
+
+def test_sequence_examples_take_every_strideth_interaction_back_from_each_users_latest():
+    catalogue = ItemCatalogue([f"i{i}" for i in range(6)], [""] * 6)
+    log = InteractionLog(["u1"] * 5 + ["u2"] * 2, ["i4", "i0", "i1", "i2", "i3", "i5", "i0"], catalogue,
+                         timestamps=[9, 1, 2, 3, 4, 2, 1])
+    examples = log.sequence_examples(history_length=2, stride=2)
+    # u1 in time order: i0 i1 i2 i3 i4; u2: i0 i5.
+    assert examples["user_id"].tolist() == ["u1", "u1", "u1", "u2"]
+    assert examples["item_id"].tolist() == ["i0", "i2", "i4", "i5"]
+    np.testing.assert_array_equal(examples["history"], [["", ""], ["i1", "i0"], ["i3", "i2"], ["i0", ""]])
+    assert log.sequence_examples(history_length=3)["item_id"].tolist() == ["i1", "i4", "i5"]
+    with pytest.raises(ValueError, match="`stride` must be a positive integer"):
+        log.sequence_examples(2, stride=0)

@@ -1,5 +1,6 @@
-"""Tests for keras_simpletf/data/movielens.py: MovieLens 100K u.item and u.data, on small files."""
+"""Tests for keras_simpletf/data/movielens.py: MovieLens 100K u.item, u.data and its splits, on small files."""
 
+import logging
 import re
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from keras_simpletf.data.errors import DataError
 from keras_simpletf.data.movielens import (
     MOVIELENS_GENRES,
+    MOVIELENS_SPLITS,
     load_movielens_100k,
     load_movielens_items,
     load_movielens_ratings,
@@ -47,7 +49,9 @@ def test_u_item_texts_are_title_and_genres(tmp_path):
 
 
 def test_u_data_ratings_and_unknown_movies_are_reported(tmp_path):
-    log, report = load_movielens_100k(write_ml_100k(tmp_path))
+    ratings = load_movielens_100k(write_ml_100k(tmp_path))
+    log, [report] = ratings.base, ratings.reports
+    assert ratings.test is None
     assert list(log.user_ids) == ["196", "186", "22"]
     assert list(log.item_ids) == ["1", "3", "2"]
     np.testing.assert_array_equal(log.labels, [3, 4, 1])
@@ -56,6 +60,35 @@ def test_u_data_ratings_and_unknown_movies_are_reported(tmp_path):
     problem = "left out 1 interaction whose item is not in the item catalogue (1 distinct item)"
     with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'u.data'}:4: {problem}")):
         load_movielens_100k(tmp_path, on_unknown_items="error")
+
+
+@pytest.mark.parametrize("split", MOVIELENS_SPLITS)
+def test_a_standard_split_reads_its_base_and_test_parts_over_one_catalogue(tmp_path, split):
+    write_ml_100k(tmp_path)
+    (tmp_path / f"{split}.base").write_text("196\t1\t3\t881250949\n186\t3\t4\t891717742\n")
+    (tmp_path / f"{split}.test").write_text("22\t2\t1\t878887116\n196\t999\t5\t881250950\n")
+    ratings = load_movielens_100k(tmp_path, split=split)
+    assert list(ratings.base.item_ids) == ["1", "3"] and list(ratings.test.item_ids) == ["2"]
+    assert ratings.base.catalogue is ratings.test.catalogue
+    assert [report.interactions for report in ratings.reports] == [0, 1]
+    assert ratings.reports[1].path == str(tmp_path / f"{split}.test")
+
+
+def test_a_split_whose_test_part_is_held_out_reads_the_base_and_says_so(tmp_path, caplog):
+    write_ml_100k(tmp_path)
+    (tmp_path / "ua.base").write_text("196\t1\t3\t881250949\n")
+    with caplog.at_level(logging.WARNING):
+        ratings = load_movielens_100k(tmp_path, split="ua")
+    assert len(ratings.base) == 1 and ratings.test is None and len(ratings.reports) == 1
+    assert f"{tmp_path / 'ua.test'} is absent: read ua.base only" in caplog.text
+
+
+def test_a_missing_base_file_or_an_unknown_split_is_an_error(tmp_path):
+    write_ml_100k(tmp_path)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / 'ub.base'} does not exist")):
+        load_movielens_100k(tmp_path, split="ub")
+    with pytest.raises(ValueError, match="`split`"):
+        load_movielens_100k(tmp_path, split="u6")
 
 
 @pytest.mark.parametrize("line, problem", [
