@@ -26,21 +26,62 @@ import tensorflow_text as tf_text
 
 from keras_simpletf.text.wordpiece import read_vocabulary, wordpiece_tokenizer
 
-# Words are whitespace-separated runs, with every punctuation character a word
-# of its own: BERT's basic tokenization, and how CoNLL files split text.
-_WORD_SPLIT_PATTERN = r"\s+|[\p{P}]"
-_KEPT_DELIMITERS = r"[\p{P}]"
+# Words as CoNLL-2003 (Penn Treebank style) writes them: whitespace-separated,
+# with punctuation at either end a word of its own, but abbreviations
+# ("U.S.", "J.", "Mr."), hyphenated words and numbers ("Bosnian-Serb",
+# "1996-08-22", "1,000.5", "+44", ".500"), currencies ("US$") and names with an
+# apostrophe ("O'Neill", "don't") whole, and clitics ("'s", "'re") apart.
+# RE2 has no look-around, so the text is split on one pattern that matches
+# whitespace (dropped) or a word (kept); English-only parts stay ASCII, which
+# keeps RE2's automaton small enough to run as a DFA.
+_ABBREVIATIONS = (
+    "Mr|Mrs|Ms|Dr|Prof|Gen|Gov|Sen|Rep|Col|Lt|Capt|Sgt|St|Mt|Jr|Sr|Rev|Inc|Corp|Co|Ltd|Bros|"
+    "No|vs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_LETTER_OR_DIGIT = r"[\p{L}\p{M}\p{N}]"
+_WORD_PATTERN = "|".join(
+    [
+        r"[A-Z]\.(?:[A-Za-z]\.)*|[a-z]\.(?:[A-Za-z]\.)+",  # U.S., J., a.m.
+        rf"(?:{_ABBREVIATIONS})\.",
+        r"[A-Z]{1,3}\$",  # US$, C$
+        r"['’](?:[sSmMdD]|re|RE|ve|VE|ll|LL)\b",  # clitics
+        rf"(?:[+-]?\.?[0-9]|{_LETTER_OR_DIGIT}){_LETTER_OR_DIGIT}*"
+        rf"(?:(?:[-./:,&@_]|['’](?:[A-Z]|[a-z]{{2}})){_LETTER_OR_DIGIT}+|['’]t\b)*",
+        r"-{2,}|\.{2,}|\*{2,}",  # --, ...
+        r"[^\s\p{Z}]",  # any other character: a word of its own
+    ]
+)
+_WHITESPACE_PATTERN = r"[\s\p{Z}]+"
 
 
 def split_words(texts):
-    """Splits raw strings into words, keeping each word's byte offsets.
+    """Splits raw strings into words as CoNLL-2003 writes them, with byte offsets.
+
+    Whitespace separates words, and punctuation at either end of one is a
+    word of its own, as in the Penn Treebank tokenization of CoNLL files.
+    Kept whole: abbreviations (`U.S.`, `J.`, `a.m.`, `Mr.`, `Inc.`, `Oct.`),
+    words joined by `-./:,&@_` (`Bosnian-Serb`, `1996-08-22`, `1,000.5`,
+    `AT&T`), signed numbers (`+44`, `.500`), currencies (`US$`) and
+    apostrophes inside words (`O'Neill`, `don't`); clitics (`'s`, `'re`,
+    `'ll`) are split off, and a run of `-`, `.` or `*` is one word.
+
+    Args:
+        texts: string `(batch,)` tensor or list of strings.
 
     Returns:
         `(words, starts, ends)`: ragged `(batch, None)` tensors; `starts` and
         `ends` are UTF-8 byte offsets into each text.
+
+    Example:
+
+    ```python
+    words, starts, ends = split_words(["Bosnian-Serb troops left the U.S., he said."])
+    assert words.to_list() == [[b"Bosnian-Serb", b"troops", b"left", b"the", b"U.S.",
+                                b",", b"he", b"said", b"."]]
+    ```
     """
     return tf_text.regex_split_with_offsets(
-        tf.convert_to_tensor(texts), _WORD_SPLIT_PATTERN, _KEPT_DELIMITERS
+        tf.convert_to_tensor(texts), f"{_WHITESPACE_PATTERN}|{_WORD_PATTERN}", _WORD_PATTERN
     )
 
 
@@ -137,7 +178,7 @@ class ClassificationPreprocessor(_WordPiecePreprocessor):
 
     ```python
     texts = ["a great film.", "a dull plot."] * 10
-    vocabulary = learn_vocabulary(texts, vocabulary_size=500)
+    vocabulary = learn_vocabulary(texts, vocabulary_size=35)
     preprocessor = ClassificationPreprocessor(vocabulary, sequence_length=32)
     features = preprocessor(["a great film."])   # features["token_ids"]: int32 (1, 32)
     ```
@@ -201,7 +242,7 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
     Example:
 
     ```python
-    vocabulary = learn_vocabulary(["John lives in Berlin ."] * 5, vocabulary_size=100)
+    vocabulary = learn_vocabulary(["John lives in Berlin ."] * 5, vocabulary_size=33)
     preprocessor = TokenClassificationPreprocessor(vocabulary, sequence_length=16)
     features, tags = preprocessor([["John", "lives", "in", "Berlin"]], [[1, 0, 0, 2]])
     ```
@@ -216,19 +257,26 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
 
     def _pack(self, pieces, boundary_value, pad_value):
         """`boundary + pieces[:length - 2] + boundary`, padded to `sequence_length`."""
-        pieces = pieces[:, : self.sequence_length - 2]
-        batch = pieces.nrows()
-        start = tf.fill([batch, 1], boundary_value[0])
-        end = tf.fill([batch, 1], boundary_value[1])
-        packed = tf.concat([start, pieces, end], axis=1)
-        return packed.to_tensor(pad_value, shape=[None, self.sequence_length])
+        body = pieces.to_tensor(pad_value, shape=[None, self.sequence_length - 2])
+        start = tf.fill([tf.shape(body)[0], 1], tf.constant(boundary_value[0], body.dtype))
+        pad = tf.fill([tf.shape(body)[0], 1], tf.constant(pad_value, body.dtype))
+        packed = tf.concat([start, body, pad], axis=1)
+        lengths = tf.minimum(pieces.row_lengths(), self.sequence_length - 2)
+        end = tf.equal(tf.range(self.sequence_length, dtype=lengths.dtype), lengths[:, None] + 1)
+        return tf.where(end, tf.constant(boundary_value[1], body.dtype), packed)
 
     def _first_pieces_or_minus_one(self, word_pieces, word_values):
-        """Each word's value on its first piece, -1 on its other pieces."""
-        first_piece = tf.equal(tf.ragged.range(word_pieces.row_lengths()), 0)
-        ones = tf.ones_like(word_pieces)
-        word_values = tf.expand_dims(tf.cast(word_values, ones.dtype), 1)
-        return tf.where(first_piece, ones * word_values, -ones)
+        """Each word's value on its first piece, -1 on its other pieces.
+
+        Every word has a piece (see `_word_pieces`), so a word's first piece
+        is at its row start; flat updates keep this cheap in eager mode too.
+        """
+        values = tf.tensor_scatter_nd_update(
+            tf.fill(tf.shape(word_pieces.flat_values), tf.constant(-1, word_pieces.dtype)),
+            tf.expand_dims(word_pieces.row_starts(), 1),
+            tf.cast(word_values, word_pieces.dtype),
+        )
+        return word_pieces.with_flat_values(values)
 
     def call(self, words, tag_ids=None):
         unbatched = words.shape.rank == 1
@@ -240,7 +288,7 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
         word_pieces = self._word_pieces(words.flat_values)
 
         def packed(per_piece, boundary, pad):
-            sentences = tf.RaggedTensor.from_row_splits(per_piece, words.row_splits)
+            sentences = tf.RaggedTensor.from_row_splits(per_piece, words.row_splits, validate=False)
             return self._pack(sentences.merge_dims(1, 2), boundary, pad)
 
         token_ids = packed(word_pieces, (self.cls_id, self.sep_id), self.pad_id)

@@ -1,5 +1,7 @@
 """Tests for keras_simpletf/text/preprocessing.py and wordpiece.py."""
 
+import itertools
+
 import keras
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from keras_simpletf.text import (
     TokenClassificationPreprocessor,
     learn_vocabulary,
     split_words,
+    wordpiece_tokenizer,
 )
 
 CORPUS = ["The film was great.", "The plot was dull and far too long."] * 20
@@ -22,10 +25,54 @@ def numpy(features):
     return {name: keras.ops.convert_to_numpy(value) for name, value in features.items()}
 
 
-def test_learned_vocabulary_starts_with_the_special_tokens_padding_first():
-    vocabulary = learn_vocabulary(CORPUS, vocabulary_size=100)
-    assert tuple(vocabulary[: len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS
-    assert "film" in vocabulary and len(vocabulary) <= 100
+# 216 made-up words seen twice each, and "story" five times: no word reaches
+# the count of 10 that keras-hub's learner requires of a piece.
+RARE_WORDS = ["".join(s) for s in itertools.product(["ka", "lo", "mi", "ne", "ru", "ti"], repeat=3)]
+RARE_CORPUS = [" ".join(RARE_WORDS[i : i + 6]) for i in range(0, 216, 6)] * 2 + ["a story"] * 5
+
+
+def pieces(vocabulary, word, lowercase=True):
+    ids = wordpiece_tokenizer(vocabulary, lowercase).tokenize(tf.constant([word]))
+    return [vocabulary[i] for i in ids.flat_values.numpy()]
+
+
+def test_learned_vocabulary_has_the_size_asked_for_special_tokens_first():
+    for size in (60, 100, 200, 248):
+        vocabulary = learn_vocabulary(RARE_CORPUS, vocabulary_size=size)
+        assert len(vocabulary) == len(set(vocabulary)) == size
+        assert tuple(vocabulary[: len(SPECIAL_TOKENS)]) == SPECIAL_TOKENS
+        # Every character alone and as a continuation: no word becomes [UNK].
+        assert {"k", "##k", "y", "##y"} <= set(vocabulary)
+    assert pieces(learn_vocabulary(RARE_CORPUS, 200), "story") == ["story"]
+
+
+def test_learner_thresholds_are_arguments_and_a_too_large_size_is_refused_saying_why():
+    # keras-hub's fixed lower_thresh=10 capped this corpus at 67 tokens.
+    too_large = "at most 67 tokens.*at least 10 times.*lower `lower_thresh`"
+    with pytest.raises(ValueError, match=too_large):
+        learn_vocabulary(RARE_CORPUS, vocabulary_size=200, lower_thresh=10)
+    assert len(learn_vocabulary(RARE_CORPUS, vocabulary_size=67, lower_thresh=10)) == 67
+    with pytest.raises(ValueError, match="at most 248 tokens.*learn from more text"):
+        learn_vocabulary(RARE_CORPUS, vocabulary_size=249)
+    with pytest.raises(ValueError, match="at least 31 .* 13 distinct characters"):
+        learn_vocabulary(RARE_CORPUS, vocabulary_size=30)
+    # Words with characters beyond the `max_unique_chars` most frequent are not learned.
+    assert "y" not in learn_vocabulary(RARE_CORPUS, vocabulary_size=30, max_unique_chars=11)
+    with pytest.raises(ValueError, match="no words"):
+        learn_vocabulary(["", "  "], vocabulary_size=30)
+
+
+def test_a_cased_vocabulary_keeps_case_through_both_preprocessors():
+    vocabulary = learn_vocabulary(["Washington is in washington ."] * 5, 31, lowercase=False)
+    assert pieces(vocabulary, "Washington", lowercase=False) == ["Washington"]
+    washington, lower = vocabulary.index("Washington"), vocabulary.index("washington")
+    for layer, inputs in (
+        (ClassificationPreprocessor(vocabulary, 5, lowercase=False), ["Washington washington"]),
+        (TokenClassificationPreprocessor(vocabulary, 5, lowercase=False), [["Washington", "washington"]]),
+    ):
+        restored = type(layer).from_config(layer.get_config())
+        assert restored.get_config()["lowercase"] is False
+        np.testing.assert_array_equal(restored(inputs)["token_ids"], [[2, washington, lower, 3, 0]])
 
 
 def test_vocab_txt_is_read_and_missing_special_tokens_are_named(tmp_path):
@@ -65,7 +112,7 @@ def test_pairs_get_segment_ids_and_round_robin_truncation():
 
 
 def test_keras_file_round_trip_keeps_the_vocabulary(tmp_path):
-    layer = ClassificationPreprocessor(learn_vocabulary(CORPUS, vocabulary_size=100), 8)
+    layer = ClassificationPreprocessor(learn_vocabulary(CORPUS, vocabulary_size=50), 8)
     texts = keras.Input(shape=(), dtype="string")
     keras.Model(texts, layer(texts)).save(tmp_path / "preprocessor.keras")
     restored = keras.saving.load_model(tmp_path / "preprocessor.keras")
@@ -109,11 +156,31 @@ def test_token_classification_truncation_drops_the_last_words_tags():
     np.testing.assert_array_equal(tags, [[-1, 1, 0, 0, -1]])
 
 
-def test_split_words_keeps_byte_offsets_and_isolates_punctuation():
-    words, starts, ends = split_words(["Hi, Wörld  U.S."])
-    assert words.to_list() == [[b"Hi", b",", "Wörld".encode(), b"U", b".", b"S", b"."]]
-    assert starts.to_list() == [[0, 2, 4, 12, 13, 14, 15]]
-    assert ends.to_list() == [[2, 3, 10, 13, 14, 15, 16]]
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("Hi, Wörld  U.S.", ["Hi", ",", "Wörld", "U.S."]),
+        ("U.S. troops left Bosnia.", ["U.S.", "troops", "left", "Bosnia", "."]),
+        ('Bosnian-Serb leader Karadzic\'s party (SDS) said: "no".',
+         ["Bosnian-Serb", "leader", "Karadzic", "'s", "party", "(", "SDS", ")", "said", ":", '"', "no", '"', "."]),
+        ("Mr. Doe of Acme Inc., the U.N.'s envoy, met J. Roe at 10:30 a.m. on 1996-08-22.",
+         ["Mr.", "Doe", "of", "Acme", "Inc.", ",", "the", "U.N.", "'s", "envoy", ",", "met", "J.",
+          "Roe", "at", "10:30", "a.m.", "on", "1996-08-22", "."]),
+        ("It cost US$ 1,000.50 -- or C$1.5m ... they're O'Neill's; don't!",
+         ["It", "cost", "US$", "1,000.50", "--", "or", "C$", "1.5m", "...", "they", "'re", "O'Neill",
+          "'s", ";", "don't", "!"]),
+        ("rose 5.5% to +44 and .500, won 6-3 6-2.",
+         ["rose", "5.5", "%", "to", "+44", "and", ".500", ",", "won", "6-3", "6-2", "."]),
+        ("\u00abZürich\u00bb\u00a0AT&T\u2019s 'Sarajevo'",
+         ["\u00ab", "Zürich", "\u00bb", "AT&T", "\u2019s", "'", "Sarajevo", "'"]),
+        (" \t ", []),
+    ],
+)
+def test_split_words_splits_as_conll_and_keeps_exact_byte_offsets(text, words):
+    found, starts, ends = (values.to_list()[0] for values in split_words([text]))
+    assert [word.decode() for word in found] == words
+    encoded = text.encode()
+    assert [encoded[start:end] for start, end in zip(starts, ends)] == found
 
 
 def test_sequence_length_below_three_is_rejected():
