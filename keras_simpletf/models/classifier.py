@@ -65,6 +65,9 @@ class TextClassifier(TaskModel):
     def predict_text(self, texts, preprocessor, text_pairs=None, threshold=0.5, batch_size=32):
         """Labels of raw texts: a label per text, or a list per text if multi-label.
 
+        The model runs through `predict_on_batch`, Keras' traced predict
+        function (kept by the model, so it is traced once, not per call).
+
         Args:
             texts: list of strings.
             preprocessor: the `ClassificationPreprocessor` the model was trained with.
@@ -76,12 +79,23 @@ class TextClassifier(TaskModel):
             `(labels, scores)`: label strings (lists of them if multi-label)
             and the `(len(texts), len(labels))` probabilities.
         """
-        scores = []
-        for start in range(0, len(texts), batch_size):
-            pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
-            features = preprocessor(texts[start : start + batch_size], pairs)
-            scores.append(self.scores(self(features, training=False)))
-        scores = np.concatenate(scores) if scores else np.zeros((0, len(self.labels)))
+        if text_pairs is not None and len(text_pairs) != len(texts):
+            raise ValueError(
+                f"`text_pairs` must have one text per text: got {len(text_pairs)} for "
+                f"{len(texts)} texts."
+            )
+        logits = [
+            self.predict_on_batch(
+                preprocessor(
+                    texts[start : start + batch_size],
+                    None if text_pairs is None else text_pairs[start : start + batch_size],
+                )
+            )
+            for start in range(0, len(texts), batch_size)
+        ]
+        if not logits:
+            return [], np.zeros((0, len(self.labels)), "float32")
+        scores = self.scores(np.concatenate(logits))
         names = np.asarray(self.labels, dtype=object)
         if self.multi_label:
             return [list(names[row >= threshold]) for row in scores], scores

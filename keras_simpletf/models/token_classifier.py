@@ -55,16 +55,25 @@ class TokenClassifier(TaskModel):
     def predict_word_tags(self, words, preprocessor, batch_size=32):
         """IOB2 tags of pre-split words: a list of tag lists, one per sentence.
 
+        The model runs through `predict_on_batch`, Keras' traced predict
+        function (kept by the model, so it is traced once, not per call).
         Words beyond the preprocessor's sequence length are tagged `"O"`.
+
+        Args:
+            words: list of sentences, each a list of word strings.
+            preprocessor: the `TokenClassificationPreprocessor` the model was
+                trained with.
+            batch_size: sentences per model call.
+
+        Returns:
+            A list, per sentence, of one tag per word.
         """
         tags = []
         for start in range(0, len(words), batch_size):
             batch = words[start : start + batch_size]
             features = preprocessor(batch)
             word_index = keras.ops.convert_to_numpy(features.pop("word_index"))
-            predicted = keras.ops.convert_to_numpy(
-                keras.ops.argmax(self(features, training=False), axis=-1)
-            )
+            predicted = self.predict_on_batch(features).argmax(axis=-1)
             for row, sentence in enumerate(batch):
                 sentence_tags = ["O"] * len(sentence)
                 for position in np.flatnonzero(word_index[row] >= 0):
@@ -77,10 +86,17 @@ class TokenClassifier(TaskModel):
     def predict_entities(self, texts, preprocessor, batch_size=32):
         """Entities in raw texts, with character offsets into each text.
 
-        Texts are split into words as `keras_simpletf.text.split_words` does
-        (whitespace, and punctuation as words of its own), tagged, and each
-        entity (chunked as seqeval does) becomes `{"type", "text", "start", "end"}` where
-        `text == texts[i][start:end]`.
+        Texts are split into words as CoNLL-2003 writes them
+        (`keras_simpletf.text.split_words`: "U.S." and "Bosnian-Serb" are one
+        word, punctuation around words is split off), tagged, and each entity
+        (chunked as seqeval does) becomes `{"type", "text", "start", "end"}`
+        where `text == texts[i][start:end]`.
+
+        Args:
+            texts: list of strings.
+            preprocessor: the `TokenClassificationPreprocessor` the model was
+                trained with.
+            batch_size: texts per model call.
 
         Returns:
             A list, per text, of entity dicts.

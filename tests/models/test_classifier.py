@@ -2,12 +2,18 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_simpletf.data import SENTIMENT_LABELS, demo_sentiment
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.models import TextClassifier
-from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_vocabulary
+from keras_simpletf.text import (
+    SPECIAL_TOKENS,
+    ClassificationPreprocessor,
+    LabelEncoder,
+    learn_vocabulary,
+)
 
 TOKENS = np.array([[2, 5, 6, 3, 0, 0], [2, 7, 3, 0, 0, 0]], "int32")
 FEATURES = {
@@ -49,7 +55,8 @@ def test_learns_demo_sentiment_from_raw_text_and_predicts_labels():
     # at about 0.93 on them, with this one (and most) it learns them.
     keras.utils.set_random_seed(0)
     texts, labels = demo_sentiment(4000, seed=0)
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 300), sequence_length=24)
+    # 115: every token the DEMO texts yield.
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 115), sequence_length=24)
     encode_labels = LabelEncoder(SENTIMENT_LABELS)
     train = (
         tf.data.Dataset.from_tensor_slices((texts, labels))
@@ -88,3 +95,23 @@ def test_multi_label_learns_independent_labels():
     model.compile(keras.optimizers.Adam(1e-2), model.default_loss(), metrics=["binary_accuracy"])
     history = model.fit(features, targets, epochs=15, batch_size=32, verbose=0)
     assert history.history["binary_accuracy"][-1] > 0.9
+
+
+def test_predict_text_gives_the_models_own_scores_through_one_traced_function():
+    model = classifier()
+    preprocessor = ClassificationPreprocessor([*SPECIAL_TOKENS, "good", "bad", "film", "plot", "dull"], 8)
+    texts, pairs = ["good film", "bad plot", "dull", ""] * 10, ["film", "plot"] * 20
+    for text_pairs in (None, pairs):
+        labels, scores = model.predict_text(texts, preprocessor, text_pairs, batch_size=16)
+        expected = keras.ops.convert_to_numpy(
+            keras.ops.softmax(model(preprocessor(texts, text_pairs), training=False))
+        )
+        np.testing.assert_allclose(scores, expected, atol=1e-6)
+        assert labels == [model.labels[i] for i in expected.argmax(axis=-1)]
+    traces = model.predict_function.experimental_get_tracing_count()
+    model.predict_text(texts, preprocessor, batch_size=16)
+    assert model.predict_function.experimental_get_tracing_count() == traces
+    labels, scores = model.predict_text([], preprocessor)
+    assert labels == [] and scores.shape == (0, 3)
+    with pytest.raises(ValueError, match="`text_pairs` must have one text per text: got 2 for 40"):
+        model.predict_text(texts, preprocessor, text_pairs=["a", "b"])

@@ -17,7 +17,8 @@ def trained():
     """A tiny single-head NER model trained from scratch on DEMO sentences."""
     keras.utils.set_random_seed(0)
     sentences, tags = demo_ner(1200, seed=0)
-    vocabulary = learn_vocabulary([" ".join(words) for words in sentences], 400)
+    # 129: every token the DEMO sentences yield.
+    vocabulary = learn_vocabulary([" ".join(words) for words in sentences], 129)
     preprocessor = TokenClassificationPreprocessor(vocabulary, sequence_length=32)
     encode_tags = LabelEncoder(NER_TAGS)
     train = (
@@ -47,7 +48,7 @@ def test_reaches_entity_f1_of_0_9_on_held_out_demo_sentences(trained):
 
 def test_predicts_entities_with_character_offsets_in_raw_text(trained):
     model, preprocessor = trained
-    texts = ["Anna Schmidt works for Acme Corp in Buenos Aires .", "Ünïcode first: Wei Chen lives in Oslo ."]
+    texts = ["Anna Schmidt works for Acme Corp in Buenos Aires.", "Ünïcode first: Wei Chen lives in Oslo ."]
     entities = model.predict_entities(texts, preprocessor)
     assert {(e["type"], e["text"]) for e in entities[0]} == {
         ("PER", "Anna Schmidt"), ("ORG", "Acme Corp"), ("LOC", "Buenos Aires")
@@ -57,6 +58,22 @@ def test_predicts_entities_with_character_offsets_in_raw_text(trained):
             assert text[entity["start"] : entity["end"]] == entity["text"]
     # Character offsets stay right after multi-byte characters.
     assert ("PER", "Wei Chen") in {(e["type"], e["text"]) for e in entities[1]}
+
+
+def test_word_tags_are_the_models_own_through_one_traced_function(trained):
+    model, preprocessor = trained
+    sentences, _ = demo_ner(40, seed=5)
+    tags = model.predict_word_tags(sentences, preprocessor, batch_size=16)
+    features = preprocessor(sentences)
+    word_index = keras.ops.convert_to_numpy(features.pop("word_index"))
+    predicted = keras.ops.convert_to_numpy(model(features, training=False)).argmax(axis=-1)
+    for row, sentence in enumerate(sentences):
+        # Every DEMO sentence fits: its first pieces are its words, in order.
+        assert tags[row] == [model.labels[i] for i in predicted[row][word_index[row] >= 0]]
+        assert len(tags[row]) == len(sentence)
+    traces = model.predict_function.experimental_get_tracing_count()
+    model.predict_word_tags(sentences, preprocessor, batch_size=16)
+    assert model.predict_function.experimental_get_tracing_count() == traces
 
 
 def test_words_beyond_the_sequence_length_are_tagged_o(trained):
