@@ -148,7 +148,7 @@ def build_and_export(export_dir):
     keras.utils.set_random_seed(0)
     texts, labels = demo_sentiment(TRAIN_TEXTS)
     preprocessor = ClassificationPreprocessor(
-        learn_vocabulary(texts, VOCABULARY_SIZE), sequence_length=SEQUENCE_LENGTH
+        learn_vocabulary(texts, VOCABULARY_SIZE, allow_smaller=True), sequence_length=SEQUENCE_LENGTH
     )
     encode = LabelEncoder(SENTIMENT_LABELS)
     classifier = TextClassifier(

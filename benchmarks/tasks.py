@@ -181,7 +181,7 @@ def our_candidate(task, config):
             dropout=DROPOUT,
         )
 
-    vocabulary = text.learn_vocabulary(task.corpus, config.our_vocabulary_size)
+    vocabulary = text.learn_vocabulary(task.corpus, config.our_vocabulary_size, allow_smaller=True)
     return Candidate(OURS, vocabulary, True, make_backbone)
 
 

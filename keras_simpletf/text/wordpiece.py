@@ -26,6 +26,7 @@ def learn_vocabulary(
     max_token_length=50,
     max_unique_chars=1000,
     slack_ratio=0.05,
+    allow_smaller=False,
 ):
     """Learns a WordPiece vocabulary of exactly `vocabulary_size` tokens from `texts`.
 
@@ -59,9 +60,14 @@ def learn_vocabulary(
         slack_ratio: float, the search stops at a vocabulary at most this
             fraction larger than `vocabulary_size`, whose rarest pieces are
             then left out; 0 searches for the closest.
+        allow_smaller: bool; `True` makes `vocabulary_size` a maximum: a
+            corpus that yields fewer tokens gives all it yields (every piece
+            seen at least `lower_thresh` times) instead of an error. For
+            jobs whose default size must also suit a small corpus.
 
     Returns:
-        A list of `vocabulary_size` distinct strings.
+        A list of `vocabulary_size` distinct strings (with `allow_smaller`,
+        at most that many).
 
     Raises:
         ValueError: `texts` hold no words, or the corpus yields fewer tokens
@@ -117,7 +123,10 @@ def learn_vocabulary(
         )
     upper, lower = learner.get_search_threshs(word_counts, upper_thresh, lower_thresh)
     vocabulary, largest = _search_threshold(kept_words, lower, max(lower, upper), params)
-    if vocabulary is None:
+    if vocabulary is None and allow_smaller:
+        vocabulary = learner.learn_with_thresh(kept_words, lower, params)
+        vocabulary_size = min(vocabulary_size, len(vocabulary))
+    elif vocabulary is None:
         rarest = min(count for _, count in word_counts)
         raise ValueError(
             f"The corpus yields at most {largest} tokens, fewer than `vocabulary_size="

@@ -11,7 +11,7 @@ from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_
 def sentiment_classifier(examples=600, sequence_length=24):
     """`(classifier, preprocessor)`: a one-layer classifier after one epoch on DEMO reviews."""
     texts, labels = demo_sentiment(examples)
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 115), sequence_length)
     encode = LabelEncoder(SENTIMENT_LABELS)
     classifier = TextClassifier(
         TransformerEncoder(

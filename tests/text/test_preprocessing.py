@@ -62,6 +62,13 @@ def test_learner_thresholds_are_arguments_and_a_too_large_size_is_refused_saying
         learn_vocabulary(["", "  "], vocabulary_size=30)
 
 
+def test_allow_smaller_gives_all_a_small_corpus_yields():
+    everything = learn_vocabulary(RARE_CORPUS, vocabulary_size=8000, allow_smaller=True)
+    assert len(everything) == 248
+    assert everything == learn_vocabulary(RARE_CORPUS, vocabulary_size=248)
+    assert len(learn_vocabulary(RARE_CORPUS, vocabulary_size=100, allow_smaller=True)) == 100
+
+
 def test_a_cased_vocabulary_keeps_case_through_both_preprocessors():
     vocabulary = learn_vocabulary(["Washington is in washington ."] * 5, 31, lowercase=False)
     assert pieces(vocabulary, "Washington", lowercase=False) == ["Washington"]
