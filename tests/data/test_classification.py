@@ -5,6 +5,7 @@ import re
 import pytest
 import tensorflow as tf
 
+from keras_simpletf.data import errors
 from keras_simpletf.data.classification import iter_classification, read_classification
 from keras_simpletf.data.errors import DataError
 
@@ -259,3 +260,105 @@ def test_dataset_elements_with_text_pairs_and_multi_labels(tmp_path):
 def test_dataset_checks_its_arguments_when_built(tmp_path):
     with pytest.raises(ValueError, match="`encoding_errors` must be one of"):
         read_classification(str(tmp_path / "a.tsv"), encoding_errors="ignore")
+
+
+def dataset_records(dataset):
+    """The elements of a `read_classification` dataset as tuples of str (lists for multi-label)."""
+    def text(value):
+        return value.decode("utf-8") if isinstance(value, bytes) else [
+            part.decode("utf-8") for part in value]
+
+    return [tuple(text(value) for value in element.values())
+            for element in dataset.as_numpy_iterator()]
+
+
+@pytest.fixture(params=[7, errors.BLOCK_BYTES], ids=lambda size: f"{size}-byte blocks")
+def block_bytes(request, monkeypatch):
+    """Reads files in blocks of this many bytes, so records and lines cross block boundaries."""
+    monkeypatch.setattr(errors, "BLOCK_BYTES", request.param)
+    return request.param
+
+
+TRICKY_FILES = [
+    ("quotes.tsv", 'text\tlabel\n"Great" he said, "really"\tpos\nit\'s\tneg\n',
+     {}, [('"Great" he said, "really"', "pos"), ("it's", "neg")]),
+    ("empty.tsv", "text\tlabel\n\tpos\n  \tneg\n", {}, [("", "pos"), ("  ", "neg")]),
+    ("unicode.tsv", "text\tlabel\ncafé 😀 10\u00a0000\t\u3000pos\u00a0\n", {},
+     [("café 😀 10\u00a0000", "pos")]),
+    ("crlf.tsv", "text\tlabel\r\nA fine film\tpos\r\n\r\nDull.\tneg\r\n", {},
+     [("A fine film", "pos"), ("Dull.", "neg")]),
+    ("no_final_newline.tsv", "\ufefftext\tlabel\na\tb\nc\td", {}, [("a", "b"), ("c", "d")]),
+    ("multiline.csv",
+     'text,label\r\n"two\r\nlines, ""quoted""",a\r\n"",b\r\n\r\n"x,\n\ny","p,q"\n',
+     {"label_separator": ","},
+     [('two\nlines, "quoted"', ["a"]), ("", ["b"]), ("x,\n\ny", ["p", "q"])]),
+    ("values.jsonl", '{"text": "caf\\u00e9\\n", "label": 2.5}\r\n\n{"label": 3, "text": ""}', {},
+     [("café\n", "2.5"), ("", "3")]),
+]
+
+
+@pytest.mark.parametrize(
+    "name, content, options, records", TRICKY_FILES, ids=[case[0] for case in TRICKY_FILES])
+def test_tricky_files_give_the_same_records_in_python_and_in_the_dataset(
+        tmp_path, block_bytes, name, content, options, records):
+    path = data_file(tmp_path, name, content)
+    assert list(iter_classification(path, **options)) == records
+    assert dataset_records(read_classification(path, **options)) == records
+
+
+def test_many_chunks_keep_order_and_line_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(errors, "BLOCK_BYTES", 100)
+    rows = [f"text {i}\tlabel {i % 3}\n" for i in range(2000)]
+    path = data_file(tmp_path, "train.tsv", "text\tlabel\n" + "".join(rows) + "bad row\n")
+    records = iter_classification(path)
+    assert [next(records) for _ in range(2000)] == [
+        (f"text {i}", f"label {i % 3}") for i in range(2000)]
+    with raises_at(path, 2002, "expected 2 tab-separated fields, as on line 1, got 1"):
+        next(records)
+
+
+@pytest.mark.parametrize(
+    "name, content, line_number, problem",
+    [
+        ("a.csv", 'text,label\nfine,a\n5" screen,b\n', 3,
+         "malformed CSV record (\'\"\' inside an unquoted field); expected fields quoted as in "
+         'RFC 4180, with a quote inside a quoted field doubled ("")'),
+        ("a.csv", 'text,label\nfine,a\n"x"y,b\n', 3,
+         "malformed CSV record (\',\' expected after \'\"\')"),
+        ("a.csv", 'text,label\nfine,a\n"open\n\nstill open,b\n', 3,
+         "malformed CSV record (unexpected end of data)"),
+        ("a.jsonl", '{"text": "x", "label": "y"}\n{"text": "\\ud800", "label": "y"}\n', 2,
+         "the text \'\\ud800\' holds an unpaired surrogate; expected text that UTF-8 can encode"),
+        ("a.tsv", b"text\tlabel\r\nx\ty\r\ncaf\xe9\ty\r\n", 3,
+         "invalid UTF-8 bytes b\'\\xe9\' at byte offset 3 of the line (20 of the file)"),
+    ],
+)
+def test_problems_name_the_line_across_block_boundaries(
+        tmp_path, block_bytes, name, content, line_number, problem):
+    path = data_file(tmp_path, name, content)
+    with raises_at(path, line_number, problem):
+        list(iter_classification(path))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(f"{path}:{line_number}: ")):
+        list(read_classification(path))
+
+
+@pytest.mark.parametrize(
+    "name, content, line_number",
+    [
+        ("a.csv", 'text,label\ngood,a\n"no,\nend,b\n', 3),
+        ("a.jsonl", '{"text": "good", "label": "a"}\n{"text": "x"\n', 2),
+        ("a.tsv", "text\tlabel\ngood\ta\nno label\n", 3),
+    ],
+)
+def test_every_format_streams_the_records_before_a_problem(tmp_path, name, content, line_number):
+    path = data_file(tmp_path, name, content)
+    iterator = iter(read_classification(path))
+    assert next(iterator) == {"text": b"good", "label": b"a"}
+    with pytest.raises(
+            tf.errors.InvalidArgumentError, match=re.escape(f"{path}:{line_number}: ")):
+        next(iterator)
+
+
+def test_a_missing_file_is_an_error_when_the_dataset_is_built(tmp_path):
+    with pytest.raises(tf.errors.NotFoundError):
+        read_classification(str(tmp_path / "missing.tsv"))

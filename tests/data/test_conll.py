@@ -5,6 +5,7 @@ import re
 import pytest
 import tensorflow as tf
 
+from keras_simpletf.data import errors
 from keras_simpletf.data.conll import iter_conll, read_conll
 from keras_simpletf.data.errors import DataError
 
@@ -167,3 +168,88 @@ def test_dataset_streams_and_fails_with_file_and_line_only_when_it_reaches_them(
     with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
             f"{path}:5: expected 2 whitespace-separated columns")):
         list(dataset)
+
+
+def dataset_sentences(dataset):
+    """The elements of a `read_conll` dataset as `(tokens, tags)` lists of str."""
+    return [
+        ([token.decode("utf-8") for token in element["tokens"]],
+         [tag.decode("utf-8") for tag in element["tags"]])
+        for element in dataset.as_numpy_iterator()
+    ]
+
+
+@pytest.fixture(params=[5, errors.BLOCK_BYTES], ids=lambda size: f"{size}-byte blocks")
+def block_bytes(request, monkeypatch):
+    """Reads files in blocks of this many bytes, so sentences cross block boundaries."""
+    monkeypatch.setattr(errors, "BLOCK_BYTES", request.param)
+    return request.param
+
+
+TRICKY_FILES = [
+    ("iob1", CONLL_2003, "iob1", [
+        (["EU", "rejects", "German", "call", "."], ["B-ORG", "O", "B-MISC", "O", "O"]),
+        (["Peter", "Blackburn"], ["B-PER", "I-PER"]),
+        (["BRUSSELS"], ["B-LOC"]),
+    ]),
+    ("bioes", "New B-LOC\nYork E-LOC\nAnn S-PER\n\nBob S-PER\nLee B-PER\nKim E-PER\n", "bioes", [
+        (["New", "York", "Ann"], ["B-LOC", "I-LOC", "B-PER"]),
+        (["Bob", "Lee", "Kim"], ["B-PER", "B-PER", "I-PER"]),
+    ]),
+    ("auto per sentence", "A I-PER\nB B-PER\n\nC S-LOC\n\nD B-X\nE E-X", "auto", [
+        (["A", "B"], ["B-PER", "B-PER"]), (["C"], ["B-LOC"]), (["D", "E"], ["B-X", "I-X"]),
+    ]),
+    ("crlf, tabs, no final newline", "\ufeffA\tB-PER\r\nB \t I-PER\r\n\r\n\r\nC\tO", "iob2", [
+        (["A", "B"], ["B-PER", "I-PER"]), (["C"], ["O"]),
+    ]),
+    ("unicode", "Köln B-LOC\n10\u00a0000 O\n東京 B-LOC\n", "auto", [
+        (["Köln", "10\u00a0000", "東京"], ["B-LOC", "O", "B-LOC"]),
+    ]),
+]
+
+
+@pytest.mark.parametrize(
+    "content, scheme, sentences", [case[1:] for case in TRICKY_FILES],
+    ids=[case[0] for case in TRICKY_FILES])
+def test_tricky_files_give_the_same_sentences_in_python_and_in_the_dataset(
+        tmp_path, block_bytes, content, scheme, sentences):
+    path = conll_file(tmp_path, content)
+    assert list(iter_conll(path, scheme=scheme)) == sentences
+    assert dataset_sentences(read_conll(path, scheme=scheme)) == sentences
+
+
+@pytest.mark.parametrize(
+    "content, line_number, problem",
+    [
+        ("A B-PER\nB I-PER\n\nC B-LOC\nD\n", 5,
+         "expected 2 whitespace-separated columns, as on line 1, got 1: \'D\'"),
+        ("A B-PER\nB I-PER\n\nC B-LOC\nD X-LOC\nE O\n", 5,
+         "tag \'X-LOC\' at position 1 is not valid in iob1 (detected by scheme=\'auto\')"),
+        ("A B-PER\n\nB\tI-PER x\n", 3,
+         "expected 2 whitespace-separated columns, as on line 1, got 3: \'B\\tI-PER x\'"),
+    ],
+)
+def test_problems_name_the_line_across_block_boundaries(
+        tmp_path, block_bytes, content, line_number, problem):
+    path = conll_file(tmp_path, content)
+    with raises_at(path, line_number, problem):
+        list(iter_conll(path))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(f"{path}:{line_number}: ")):
+        list(read_conll(path))
+
+
+def test_the_sentence_a_problem_interrupts_is_not_produced(tmp_path):
+    path = conll_file(tmp_path, "A B-PER\n\nB B-LOC\nC\nD O\n")
+    sentences = iter_conll(path)
+    assert next(sentences) == (["A"], ["B-PER"])
+    with raises_at(path, 4, "expected 2 whitespace-separated columns"):
+        next(sentences)
+
+
+def test_many_chunks_keep_sentences_whole_and_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(errors, "BLOCK_BYTES", 64)
+    sentences = [([f"w{i}", f"x{i}", f"y{i}"][:1 + i % 3], ["B-PER", "I-PER", "O"][:1 + i % 3])
+                 for i in range(500)]
+    content = "\n\n".join(
+        "\n".join(f"{token} NN {tag}" for token, tag in zip(*sentence)) for sentence in sentences)
+    assert list(iter_conll(conll_file(tmp_path, content))) == sentences

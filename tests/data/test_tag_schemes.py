@@ -1,8 +1,9 @@
 """Tests for keras_simpletf/data/tag_schemes.py: IOB1, IOB2 and BIOES tags read into IOB2."""
 
 import pytest
+import tensorflow as tf
 
-from keras_simpletf.data.tag_schemes import TagSchemeError, to_iob2
+from keras_simpletf.data.tag_schemes import TagSchemeError, iob2_tags, to_iob2
 
 # "John Smith met Ann Lee Bob in New York .": two adjacent PER entities, "Ann Lee"
 # and "Bob", which IOB1 separates with B-PER, then a LOC.
@@ -85,3 +86,21 @@ def test_unknown_scheme_is_a_value_error_naming_the_schemes():
     allowed = r"`scheme` must be one of \['iob1', 'iob2', 'bioes', 'auto'\]"
     with pytest.raises(ValueError, match=allowed):
         to_iob2(["O"], "bilou")
+
+
+def test_a_batch_of_sentences_is_converted_at_once_with_auto_deciding_per_sentence():
+    tags = tf.ragged.constant(
+        [SAME_ANNOTATION["iob1"], [], SAME_ANNOTATION["bioes"], ["O", "B-LOC", "I-LOC"]])
+    iob2, problem_tag, problem = iob2_tags(tags, "auto")
+    assert iob2.to_list() == [[tag.encode() for tag in sentence] for sentence in (
+        IOB2, [], IOB2, ["O", "B-LOC", "I-LOC"])]
+    assert (int(problem_tag), problem.numpy()) == (23, b"")
+
+
+def test_a_batch_names_its_first_problem_by_index_among_all_tags():
+    tags = tf.ragged.constant([["B-PER", "I-PER"], ["O", "S-LOC", "I-LOC"], ["X-PER"]])
+    _, problem_tag, problem = iob2_tags(tags, "auto")
+    assert int(problem_tag) == 4
+    assert problem.numpy().decode() == (
+        "tag 'I-LOC' at position 2 does not continue an entity of type 'LOC' (it follows "
+        "'S-LOC'); in bioes an entity starts with 'B-LOC' or is 'S-LOC'")
