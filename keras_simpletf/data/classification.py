@@ -119,9 +119,11 @@ def read_classification(
     """Labelled sentences of a TSV, CSV or JSONL file as a streaming `tf.data.Dataset` of dicts.
 
     The file is read as `iter_classification` describes, by a `tf.data`
-    pipeline: TSV and CSV are parsed with TensorFlow string ops (about 10^5
-    to 10^6 rows a second on one CPU core, see BENCHMARKS.md), JSON Lines by
-    Python's `json` once per chunk of lines. A malformed line fails the
+    pipeline: TSV and CSV are parsed with TensorFlow string ops, JSON Lines by
+    Python's `json` once per chunk of lines (2 to 3.5 x 10^5 rows per CPU
+    second, JSON Lines and CSV at the low end; see "Readers" in BENCHMARKS.md).
+    With `label_separator` each row then passes through a map of its own,
+    which costs about as much again. A malformed line fails the
     iteration that reaches it with a `tf.errors.InvalidArgumentError` whose
     message holds the `path:line_number: ...` text of the `DataError`
     (`iter_classification` raises the `DataError` itself); the records
@@ -288,7 +290,10 @@ def _clean_labels(chunk, keys, label_column, label_separator):
     if label_separator is None:
         empty = tf.equal(labels, "")
     else:
-        labels = tf.ragged.boolean_mask(labels, tf.not_equal(labels, ""))
+        kept = tf.not_equal(labels.flat_values, "")
+        labels = tf.RaggedTensor.from_value_rowids(
+            tf.boolean_mask(labels.flat_values, kept), tf.boolean_mask(labels.value_rowids(), kept),
+            labels.nrows(), validate=False)
         empty = tf.equal(labels.row_lengths(), 0)
     chunk = dict(chunk, label=labels)
     problem = tf.constant(f"label {label_column!r} is empty; expected a class name")

@@ -74,8 +74,8 @@ def read_conll(path, scheme="auto", token_column=0, tag_column=-1, encoding_erro
     """The sentences of a CoNLL file as a streaming `tf.data.Dataset` of dicts, tags in IOB2.
 
     The file is read as `iter_conll` describes, by a `tf.data` pipeline of
-    TensorFlow string ops (about 10^5 lines a second on one CPU core, see
-    BENCHMARKS.md). A malformed line fails the iteration that reaches it with
+    TensorFlow string ops (about 2 x 10^5 lines per CPU second; see "Readers"
+    in BENCHMARKS.md). A malformed line fails the iteration that reaches it with
     a `tf.errors.InvalidArgumentError` whose message holds the
     `path:line_number: ...` text of the `DataError` (`iter_conll` raises the
     `DataError` itself); the sentences before it are produced normally.
