@@ -362,3 +362,11 @@ def test_every_format_streams_the_records_before_a_problem(tmp_path, name, conte
 def test_a_missing_file_is_an_error_when_the_dataset_is_built(tmp_path):
     with pytest.raises(tf.errors.NotFoundError):
         read_classification(str(tmp_path / "missing.tsv"))
+
+
+def test_an_unclosed_quote_is_an_error_at_its_line_before_the_rest_of_the_file_is_held(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(errors, "BLOCK_BYTES", 1 << 16)
+    path = data_file(tmp_path, "a.csv", 'text,label\n"open,a\n' + "more,b\n" * 50_000)
+    with raises_at(path, 2, "malformed CSV record (field larger than field limit (131072))"):
+        list(iter_classification(path))
