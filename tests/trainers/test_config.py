@@ -10,7 +10,7 @@ from trainers.config import SettingsError, parse_settings, plan_steps
 def test_defaults_are_the_readme_job():
     settings = parse_settings([])
     assert (settings.task, settings.strategy, settings.loop) == ("classification", "default", "fit")
-    assert (settings.batch_size, settings.epochs, settings.mixed_precision) == (32, 4, "float32")
+    assert (settings.batch_size, settings.epochs, settings.mixed_precision) == (32, 3, "float32")
     assert settings.train_data is None and settings.model_dir is None
 
 
@@ -68,9 +68,9 @@ def test_a_missing_config_file_is_named(tmp_path):
         (["--task=ner", "--train_data=a.txt", "--text_column=sentence"],
          "--text_column=sentence does not apply to --task=ner"),
         (["--label_column=y"], "--label_column=y does not apply without --train_data"),
-        (["--backbone=minilm", "--hidden_dim=128", "--num_layers=4"],
-         "--hidden_dim=128, --num_layers=4 do not apply to --backbone=minilm"),
-        (["--backbone=minilm", "--vocabulary_size=8000"], "--vocabulary_size=8000"),
+        (["--backbone=minilm", "--hidden_dim=256", "--num_layers=4"],
+         "--hidden_dim=256, --num_layers=4 do not apply to --backbone=minilm"),
+        (["--backbone=minilm", "--vocabulary_size=4000"], "--vocabulary_size=4000"),
         (["--train_data=a.tsv", "--text_pair_column=hypothesis", "--export_dir=out"],
          "--text_pair_column=hypothesis"),
     ],
@@ -83,9 +83,9 @@ def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):
 
 def test_the_plan_of_the_readme_job_evaluates_and_checkpoints_every_pass():
     plan = plan_steps(parse_settings([]), train_size=4000)
-    assert (plan.steps_per_epoch, plan.total_steps) == (125, 500)
+    assert (plan.steps_per_epoch, plan.total_steps) == (125, 375)
     assert (plan.eval_every, plan.checkpoint_every, plan.steps_per_loop) == (125, 125, 25)
-    assert plan.fit_epochs == 4
+    assert plan.fit_epochs == 3
 
 
 def test_train_steps_that_are_not_whole_passes_evaluate_at_the_end():
