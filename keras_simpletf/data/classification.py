@@ -123,8 +123,8 @@ def read_classification(
     Python's `json` once per chunk of lines (2 to 3.5 x 10^5 rows per CPU
     second, JSON Lines and CSV at the low end; see "Readers" in BENCHMARKS.md).
     With `label_separator` each row then passes through a map of its own, to
-    hand out its labels as a tensor: 15 to 20 microseconds a row, which
-    brings it to about 6 x 10^4 rows per CPU second. A malformed line fails the
+    hand out its labels as a tensor: 15 to 20 microseconds a row, which holds
+    it to some 3 to 6 x 10^4 rows a second. A malformed line fails the
     iteration that reaches it with a `tf.errors.InvalidArgumentError` whose
     message holds the `path:line_number: ...` text of the `DataError`
     (`iter_classification` raises the `DataError` itself); the records
