@@ -122,8 +122,10 @@ def iob2_tags(tags, scheme="auto"):
         bioes = tf.fill(tf.shape(flat), scheme == "bioes")
         strict = tf.fill(tf.shape(flat), scheme != "iob1")
     allowed = tf.where(
-        bioes, tf.strings.regex_full_match(prefix, "[BIES]"), tf.strings.regex_full_match(
-            prefix, "[BI]"))
+        bioes,
+        tf.strings.regex_full_match(prefix, f"[{_PREFIXES['bioes']}]"),
+        tf.strings.regex_full_match(prefix, f"[{_PREFIXES['iob1']}]"),
+    )
     valid = outside | (allowed & tf.equal(tf.strings.substr(
         flat, tf.minimum(length, 1), tf.minimum(length, 1)), "-") & (length > 2))
     opens = valid & tf.strings.regex_full_match(prefix, "[BI]")
@@ -145,7 +147,7 @@ def iob2_tags(tags, scheme="auto"):
         detected = " (detected by scheme='auto')" if scheme == "auto" else ""
         if_invalid = tf.strings.join([
             at, " is not valid in ", read_as, detected, "; expected 'O' or one of ",
-            tf.where(bioes[index], "'B-TYPE', 'I-TYPE', 'E-TYPE', 'S-TYPE'", "'B-TYPE', 'I-TYPE'"),
+            tf.where(bioes[index], _forms("bioes"), _forms("iob1")),
             " with a non-empty TYPE",
         ])
         follows = tf.where(
@@ -161,6 +163,10 @@ def iob2_tags(tags, scheme="auto"):
     found = problem_tag < tf.size(flat, out_type=tf.int64)
     return tags.with_flat_values(iob2), problem_tag, tf.cond(
         found, problem, lambda: tf.constant(""))
+
+
+def _forms(scheme):
+    return ", ".join(f"'{prefix}-TYPE'" for prefix in _PREFIXES[scheme])
 
 
 # Traced once per scheme (and sentence shape), rather than run op by op at every call.
