@@ -3,9 +3,11 @@
 from keras_simpletf.models.backbones import bert_vocabulary, load_bert_backbone, minilm_preset
 from keras_simpletf.models.classifier import TextClassifier
 from keras_simpletf.models.fine_tuning import WarmupLinearDecay, fine_tuning_optimizer
-from keras_simpletf.models.recommender import (
+from keras_simpletf.models.recommendation import (
+    EASE,
     IdTwoTowerRetrieval,
     MostPopularItems,
+    SequentialRetrieval,
     TextRanker,
     TextTwoTowerRetrieval,
 )

@@ -1,7 +1,4 @@
-"""Recommenders over an item catalogue: two-tower retrieval (text or ids), baselines, ranking.
-
-Retrieval models score every catalogue item for a query (a user id and the
-user's recent item ids) and return the top K:
+"""Two-tower retrieval by in-batch softmax: id embeddings (matrix factorisation) or item text.
 
 - `TextTwoTowerRetrieval`: the candidate tower reads item text through our
   `TransformerEncoder`, so an item no one has interacted with yet (cold
@@ -9,36 +6,19 @@ user's recent item ids) and return the top K:
   id embedding to the pooled item-tower vectors of the user's history.
 - `IdTwoTowerRetrieval`: matrix factorisation, a user id embedding against an
   item id embedding; the baseline that cannot know new items.
-- `MostPopularItems`: ranks by training popularity, one list for everyone.
 
-The two-tower models train with `compile` + `fit` on batches of
-`{"user_id", "history", "item_id"}` (one positive interaction each, with the
-items the user had just before), by in-batch sampled softmax: the other
-items of the batch are the negatives, each logit is `cosine / temperature`
-minus the log of the item's training frequency (the log-q correction for
-popular items being sampled as negatives more often), and other rows with
-the same item are not counted as negatives.
+Both train with `compile` + `fit` on batches of `{"user_id", "history",
+"item_id"}` (one positive interaction each, with the items the user had just
+before), by in-batch sampled softmax: the other items of the batch are the
+negatives, each logit is `cosine / temperature` minus the log of the item's
+training frequency (the log-q correction for popular items being sampled as
+negatives more often), and other rows with the same item are not counted as
+negatives. The correction removes popularity from the scores: ranking does
+not add it back.
 
-Queries and their fallbacks, identical in all retrieval models:
-
-- a user id outside `user_ids` (never seen in training) gets no id
-  embedding: `TextTwoTowerRetrieval`'s query is then their history alone;
-- history item ids outside the catalogue are ignored, like padding (`""`);
-- a query with no known user and no known history item (and, for
-  `IdTwoTowerRetrieval`, which reads no history, any unknown user) is
-  scored by the items' training popularity (the `MostPopularItems` ranking);
-- `recommend` never returns the history's items unless `k` leaves no
-  other choice (they are ranked last, with score `-inf`), and a `k` larger
-  than the catalogue is a `ValueError`.
-
-For serving: `catalogue_embeddings()` is the exact index (one row per
-catalogue item), `encode_items` embeds new item texts (an `embed_items`
-signature), and `recommend(features, k, item_embeddings)` is TensorFlow ops
-only, so `tf.function` with string inputs `user_id (batch,)` and
-`history (batch, None)` traces it into a `recommend` signature.
-
-`TextRanker` scores given (user, candidate item text, side features) pairs:
-the probability of a positive interaction, or a rating.
+Queries: a user id outside `user_ids` (never seen in training) gets no id
+embedding, so `TextTwoTowerRetrieval`'s query is then their history alone;
+history item ids outside the catalogue are ignored, like padding (`""`).
 """
 
 import math
@@ -47,178 +27,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_simpletf.data.interactions import NO_ITEM
-from keras_simpletf.layers.validation import check_choice, check_positive_int, check_rate
-from keras_simpletf.models.task import feature_inputs, sequence_output
-
-RANKING_OBJECTIVES = ("binary", "regression")
+from keras_simpletf.layers.validation import check_positive_int, check_rate
+from keras_simpletf.models.recommendation.catalogue import (
+    CatalogueRecommender,
+    masked_mean,
+    query_features,
+)
 
 # In-batch logits of other rows' copies of the positive item: never a negative.
 _EXCLUDED_LOGIT = -1e9
-# StringLookup ids: 0 the mask ("" padding), 1 out of vocabulary, then the items.
-_FIRST_ITEM_ID = 2
 
 
-def _as_query_features(features):
-    """`(user_ids (batch,), history (batch, H))` string tensors from lists, arrays or tensors."""
-    if "user_id" not in features and "history" not in features:
-        raise ValueError(
-            f"A query needs `user_id` and/or `history`; got the keys {sorted(features)}."
-        )
-    history = features.get("history")
-    if isinstance(history, (list, tuple)):
-        history = tf.ragged.constant(history, dtype=tf.string)
-    if isinstance(history, tf.RaggedTensor):
-        history = history.to_tensor(NO_ITEM)
-    if history is not None:
-        history = tf.convert_to_tensor(history, tf.string)
-    if "user_id" in features:
-        user_ids = tf.convert_to_tensor(features["user_id"], tf.string)
-    else:
-        user_ids = tf.fill(tf.shape(history)[:1], NO_ITEM)
-    if history is None:
-        history = tf.fill(tf.stack([tf.shape(user_ids)[0], 0]), NO_ITEM)
-    return user_ids, history
-
-
-def _masked_mean(vectors, mask):
-    """Mean over axis -2 of `vectors` where `mask`; 0 where nothing is kept."""
-    mask = tf.cast(mask, vectors.dtype)[..., None]
-    return tf.reduce_sum(vectors * mask, axis=-2) / tf.maximum(tf.reduce_sum(mask, axis=-2), 1.0)
-
-
-class _CatalogueRecommender(keras.Model):
-    """A catalogue (item ids), item popularity, and scoring against all items."""
-
-    def __init__(self, item_ids, item_counts=None, **kwargs):
-        super().__init__(**kwargs)
-        self.item_ids = [str(item_id) for item_id in item_ids]
-        if not self.item_ids:
-            raise ValueError("`item_ids` is empty; a recommender needs a catalogue.")
-        if len(set(self.item_ids)) != len(self.item_ids) or NO_ITEM in self.item_ids:
-            raise ValueError("`item_ids` must be distinct, non-empty strings.")
-        counts = np.zeros(len(self.item_ids)) if item_counts is None else np.asarray(
-            item_counts, np.float64)
-        if counts.shape != (len(self.item_ids),) or (counts < 0).any():
-            raise ValueError(
-                f"`item_counts` must hold a non-negative count per item "
-                f"({len(self.item_ids)}), got shape {counts.shape}."
-            )
-        self.item_lookup = keras.layers.StringLookup(
-            vocabulary=self.item_ids, mask_token=NO_ITEM, num_oov_indices=1, name="item_lookup")
-        self._item_id_table = tf.constant(self.item_ids)
-        # Add-one smoothing: an item absent from training has a small, finite frequency.
-        log_frequency = np.log((counts + 1.0) / (counts.sum() + len(counts)))
-        self.item_log_frequency = self.add_weight(
-            shape=(len(self.item_ids),),
-            initializer=keras.initializers.Constant(log_frequency),
-            trainable=False,
-            name="item_log_frequency",
-        )
-
-    @property
-    def num_items(self):
-        return len(self.item_ids)
-
-    def catalogue_positions(self, item_ids):
-        """Catalogue positions (int64) of string item ids; -1 for `""` and unknown ids."""
-        positions = self.item_lookup(item_ids) - _FIRST_ITEM_ID
-        return tf.where(positions >= 0, positions, -1)
-
-    def scores(self, features, item_embeddings=None):
-        """Scores of every catalogue item for each query, a float32 `(batch, num_items)` tensor.
-
-        Columns are in the order of `item_ids`. See the module docstring for
-        unknown users, unknown history items and the popularity fallback.
-
-        Args:
-            features: dict with `"user_id"` (str `(batch,)`) and/or
-                `"history"` (str `(batch, H)`, `""`-padded, or a list of lists).
-            item_embeddings: the `(num_items, dim)` index from
-                `catalogue_embeddings()`, reused between calls; computed when
-                `None`. Ignored by models without embeddings.
-        """
-        raise NotImplementedError
-
-    def recommend(self, features, k, item_embeddings=None):
-        """The top `k` catalogue items for each query, by exact (full-catalogue) scoring.
-
-        Args:
-            features: as in `scores`.
-            k: int, at most the catalogue size.
-            item_embeddings: as in `scores`.
-
-        Returns:
-            `{"item_ids": str (batch, k), "scores": float32 (batch, k)}`, best
-            first; items of the query's history come last, with score `-inf`.
-
-        Raises:
-            ValueError: if `k` exceeds the number of catalogue items.
-        """
-        check_positive_int("k", k)
-        if k > self.num_items:
-            raise ValueError(
-                f"`k`={k} exceeds the catalogue's {self.num_items} items; ask for at most "
-                f"{self.num_items}."
-            )
-        scores = self.scores(features, item_embeddings)
-        _, history = _as_query_features(features)
-        positions = self.catalogue_positions(history)
-        known = tf.where(positions >= 0)  # (row, slot) of each known history item
-        seen = tf.scatter_nd(
-            tf.stack([known[:, 0], tf.gather_nd(positions, known)], axis=1),
-            tf.ones(tf.shape(known)[:1]),
-            tf.shape(scores, out_type=tf.int64),
-        )
-        scores = tf.where(seen > 0, -math.inf, scores)
-        top_scores, top_positions = tf.math.top_k(scores, k=k)
-        return {"item_ids": tf.gather(self._item_id_table, top_positions), "scores": top_scores}
-
-    def _popularity_scores(self, batch_size):
-        return tf.tile(self.item_log_frequency[None, :], [batch_size, 1])
-
-    def get_config(self):
-        return {"item_ids": self.item_ids, "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-
-@keras.saving.register_keras_serializable(package="keras_simpletf")
-class MostPopularItems(_CatalogueRecommender):
-    """Recommends everyone the items most often interacted with in training.
-
-    Trained by counting: the counts are given at construction (there is
-    nothing to `fit`). Scores are the log of the add-one-smoothed training
-    frequency; ties (e.g. items never seen) keep catalogue order.
-
-    Args:
-        item_ids: list of str, the catalogue.
-        item_counts: training interactions per item, aligned with `item_ids`
-            (e.g. `InteractionLog.item_counts()` of the positives); `None`
-            ranks all items equal (catalogue order).
-        **kwargs: `keras.Model` arguments (`name`, ...).
-
-    Example:
-
-    ```python
-    model = MostPopularItems(["i1", "i2", "i3"], item_counts=[5, 9, 1])
-    model.recommend({"user_id": ["anyone"], "history": [["i2"]]}, k=2)["item_ids"]
-    # [[b'i1', b'i3']]: i2 is in the history
-    ```
-    """
-
-    def __init__(self, item_ids, item_counts=None, **kwargs):
-        super().__init__(item_ids, item_counts, **kwargs)
-        self.built = True  # All state exists: Keras must not build (or record shapes) at a call.
-
-    def scores(self, features, item_embeddings=None):
-        user_ids, _ = _as_query_features(features)
-        return self._popularity_scores(tf.shape(user_ids)[0])
-
-
-class _TwoTowerRetrieval(_CatalogueRecommender):
+class _TwoTowerRetrieval(CatalogueRecommender):
     """User lookup, the in-batch softmax loss, and scoring by cosine similarity."""
 
     def __init__(self, item_ids, user_ids, item_counts=None, embedding_dim=32,
@@ -342,7 +162,7 @@ class IdTwoTowerRetrieval(_TwoTowerRetrieval):
         self.built = True
 
     def _has_query(self, features):
-        return self._user_vectors(_as_query_features(features)[0])[1]
+        return self._user_vectors(query_features(features)[0])[1]
 
     def scores(self, features, item_embeddings=None):
         scores = super().scores(features, item_embeddings)
@@ -356,7 +176,7 @@ class IdTwoTowerRetrieval(_TwoTowerRetrieval):
             features: dict with `"user_id"` (str `(batch,)`).
             training: unused; for the Keras call convention.
         """
-        return tf.math.l2_normalize(self._user_vectors(_as_query_features(features)[0])[0], -1)
+        return tf.math.l2_normalize(self._user_vectors(query_features(features)[0])[0], -1)
 
     def _embed_catalogue_items(self, positions, training=None):
         vectors = self.item_embedding(tf.maximum(positions, 0))
@@ -419,7 +239,7 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
     ```python
     item_ids = ["i1", "i2", "i3"]
     texts = ["a rocket to the moon", "a bread recipe", "the moon and the stars"]
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 50), sequence_length=8)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 40), sequence_length=8)
     model = TextTwoTowerRetrieval(
         TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16),
         item_ids, preprocessor(texts)["token_ids"], user_ids=["u1", "u2"],
@@ -472,7 +292,7 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
         """Unit vectors of items from their token ids (and catalogue positions, or -1)."""
         padding_mask = tf.not_equal(token_ids, 0)
         sequence = self.item_encoder(token_ids, mask=padding_mask, training=training)
-        vectors = self.item_projection(_masked_mean(sequence, padding_mask))
+        vectors = self.item_projection(masked_mean(sequence, padding_mask))
         if self.item_id_vectors is not None:
             id_vectors = self.item_id_vectors(tf.maximum(positions, 0))
             vectors += id_vectors * tf.cast(positions >= 0, id_vectors.dtype)[:, None]
@@ -489,7 +309,7 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
         return tf.reshape(vectors, tf.concat([tf.shape(positions), [self.embedding_dim]], 0))
 
     def _has_query(self, features):
-        user_ids, history = _as_query_features(features)
+        user_ids, history = query_features(features)
         known_history = tf.reduce_any(self.catalogue_positions(history) >= 0, axis=1)
         return self._user_vectors(user_ids)[1] | known_history
 
@@ -505,10 +325,10 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
             Zero rows for queries with neither a known user nor a known
             history item.
         """
-        user_ids, history = _as_query_features(features)
+        user_ids, history = query_features(features)
         positions = self.catalogue_positions(history)
         history_vectors = self._embed_catalogue_items(positions, training=training)
-        pooled = _masked_mean(history_vectors, positions >= 0)
+        pooled = masked_mean(history_vectors, positions >= 0)
         has_history = tf.reduce_any(positions >= 0, axis=1)
         history_part = self.history_projection(pooled) * tf.cast(has_history, pooled.dtype)[:, None]
         user_part = self._user_vectors(user_ids)[0]
@@ -581,119 +401,3 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
             item_token_ids=np.zeros(shape, np.int32),
             **config,
         )
-
-
-@keras.saving.register_keras_serializable(package="keras_simpletf")
-class TextRanker(keras.Model):
-    """Scores (user, candidate item text, side features): click probability or rating.
-
-    user id embedding (zero for users outside `user_ids`), the candidate's
-    text through `backbone` with masked mean pooling and a projection, their
-    elementwise product and the side features are concatenated and go
-    through one hidden layer to one float32 output: a logit
-    (`objective="binary"`, trained with binary cross-entropy) or a rating
-    (`objective="regression"`, mean squared error); see `default_loss()`.
-
-    Args:
-        backbone: our `keras_simpletf.layers.TransformerEncoder` or a keras-hub
-            backbone.
-        user_ids: list of str, the users with an id embedding.
-        embedding_dim: int, width of the user and item vectors and the hidden layer.
-        side_feature_dim: int, number of float side features (0: none).
-        objective: `"binary"` or `"regression"`; regress centred targets
-            (e.g. the rating minus the mean training rating), which the
-            output starts near.
-        dropout: float, dropout rate before the hidden layer.
-        **kwargs: `keras.Model` arguments (`name`, ...).
-
-    Call arguments:
-        features: dict: `"user_id"` str `(batch,)`, the preprocessor's
-            `"token_ids"`, `"segment_ids"`, `"padding_mask"` of the candidate
-            texts and, if `side_feature_dim`, `"side_features"` float
-            `(batch, side_feature_dim)`.
-
-    Returns:
-        float32 `(batch,)`: logits (binary) or predicted ratings.
-
-    Example:
-
-    ```python
-    texts = ["a rocket to the moon", "a bread recipe"]
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 50), sequence_length=8)
-    ranker = TextRanker(
-        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16),
-        user_ids=["u1", "u2"], embedding_dim=8)
-    ranker.compile(keras.optimizers.Adam(0.01), ranker.default_loss())
-    features = {"user_id": tf.constant(["u1", "u2"]), **preprocessor(texts)}
-    clicks = tf.constant([1.0, 0.0])
-    ranker.fit(tf.data.Dataset.from_tensor_slices((features, clicks)).batch(2), epochs=2, verbose=0)
-    ranker.probabilities(ranker(features))  # (2,) click probabilities
-    ```
-    """
-
-    def __init__(self, backbone, user_ids, embedding_dim=32, side_feature_dim=0,
-                 objective="binary", dropout=0.0, **kwargs):
-        check_choice("objective", objective, RANKING_OBJECTIVES)
-        check_positive_int("embedding_dim", embedding_dim)
-        features = {"user_id": keras.Input(shape=(), dtype="string", name="user_id"),
-                    **feature_inputs()}
-        if side_feature_dim:
-            features["side_features"] = keras.Input(shape=(side_feature_dim,), name="side_features")
-        user_lookup = keras.layers.StringLookup(
-            vocabulary=[str(user_id) for user_id in user_ids], num_oov_indices=1,
-            name="user_lookup")
-        user_index = user_lookup(features["user_id"])
-        user = keras.layers.Embedding(len(user_ids) + 1, embedding_dim, name="user_embedding")(
-            user_index)
-        user = user * keras.ops.expand_dims(keras.ops.cast(user_index > 0, user.dtype), -1)
-        sequence = sequence_output(backbone, features)
-        pooled = keras.layers.GlobalAveragePooling1D(name="pooling")(
-            sequence, mask=features["padding_mask"])
-        item = keras.layers.Dense(embedding_dim, name="item_projection")(pooled)
-        parts = [user, item, user * item]
-        if side_feature_dim:
-            parts.append(features["side_features"])
-        joined = keras.layers.Concatenate(name="join")(parts)
-        joined = keras.layers.Dropout(dropout, name="dropout")(joined)
-        hidden = keras.layers.Dense(embedding_dim, activation="relu", name="hidden")(joined)
-        output = keras.layers.Dense(1, dtype="float32", name="output")(hidden)
-        super().__init__(inputs=features, outputs=keras.ops.squeeze(output, -1), **kwargs)
-        self.backbone = backbone
-        self.user_ids = [str(user_id) for user_id in user_ids]
-        self.embedding_dim = embedding_dim
-        self.side_feature_dim = side_feature_dim
-        self.objective = objective
-        self.dropout = dropout
-
-    def default_loss(self):
-        """Binary cross-entropy on logits, or mean squared error for ratings."""
-        if self.objective == "binary":
-            return keras.losses.BinaryCrossentropy(from_logits=True)
-        return keras.losses.MeanSquaredError()
-
-    def probabilities(self, outputs):
-        """Click probabilities (sigmoid) of a binary ranker's outputs, as numpy.
-
-        Raises:
-            ValueError: for a regression ranker, whose outputs are ratings.
-        """
-        if self.objective != "binary":
-            raise ValueError("A regression ranker predicts ratings, not probabilities.")
-        return keras.ops.convert_to_numpy(keras.ops.sigmoid(keras.ops.convert_to_tensor(outputs)))
-
-    def get_config(self):
-        return {
-            "backbone": keras.layers.serialize(self.backbone),
-            "user_ids": self.user_ids,
-            "embedding_dim": self.embedding_dim,
-            "side_feature_dim": self.side_feature_dim,
-            "objective": self.objective,
-            "dropout": self.dropout,
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config, backbone=keras.layers.deserialize(config["backbone"]))
-        return cls(**config)
