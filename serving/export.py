@@ -16,18 +16,25 @@ model was trained with). Signatures:
 - `predict_token_ids`: `token_ids`, `segment_ids`, `padding_mask` -> `scores`,
   for clients that tokenize themselves.
 
-`TextTwoTowerRetrieval` (recommendation; `k` and `item_texts` are required):
-- `serving_default` = `recommend`: `user_id` string `[batch]` and `history`
-  string `[batch, None]` (recent item ids, `""`-padded) -> the top `k`
-  `item_ids`, their `titles` (the `item_texts` given) and `scores`, by exact
-  scoring against an item-embedding index stored in the SavedModel. Unknown
-  users fall back to their history, no usable query to popularity; history
-  items are never recommended (see `keras_simpletf.models.recommender`).
+`TextTwoTowerRetrieval` and `SequentialRetrieval` (recommendation; `k` and
+`item_texts` are required):
+- `recommend`: `user_id` string `[batch]`, `history` string `[batch, None]`
+  (recent item ids, most recent first, `""`-padded) and `exclude_item_ids`
+  string `[batch, None]` (items never to return besides the history's, e.g.
+  everything the user already rated; `""`-padded) -> the top `k` `item_ids`,
+  their `titles` (the `item_texts` given) and `scores`, by exact scoring
+  against an item-embedding index stored in the SavedModel. Unknown users
+  fall back to their history, no usable query to popularity (see
+  `keras_simpletf.models.recommendation`).
+- `serving_default`: the same without `exclude_item_ids` (only the
+  history's items are left out).
 - `rank`: `user_id`, `history` and `candidate_texts` string `[batch, C]` ->
-  `scores` `[batch, C]`: the query's cosine with each candidate's text vector,
+  `scores` `[batch, C]`: the query's score of each candidate's text vector,
   so candidates need not be in the catalogue.
 - `embed_items`: `text` `[batch]` -> `embeddings` `[batch, dim]`, to build an
-  external approximate-nearest-neighbour index for very large catalogues.
+  external approximate-nearest-neighbour index for very large catalogues
+  (a `SequentialRetrieval` item's last entry is its bias, matched by a
+  query's last entry, 1).
 
 `TokenClassifier`:
 - `serving_default`: `text` string `[batch]` -> `words`, `tags` (string),
@@ -46,7 +53,12 @@ import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
+from keras_simpletf.models import (
+    SequentialRetrieval,
+    TextClassifier,
+    TextTwoTowerRetrieval,
+    TokenClassifier,
+)
 from keras_simpletf.text import split_words
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -56,6 +68,7 @@ _TOKEN_ID_SPECS = [
     tf.TensorSpec([None, None], tf.bool, name="padding_mask"),
 ]
 _TEXT_SPEC = [tf.TensorSpec([None], tf.string, name="text")]
+_RETRIEVAL_MODELS = (TextTwoTowerRetrieval, SequentialRetrieval)
 
 
 def next_version(export_dir):
@@ -74,8 +87,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
     a server polling `export_dir` never loads a half-written version.
 
     Args:
-        model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier` or
-            `TextTwoTowerRetrieval`.
+        model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
+            `TextTwoTowerRetrieval` or `SequentialRetrieval`.
         preprocessor: the `ClassificationPreprocessor` or
             `TokenClassificationPreprocessor` the model was trained with.
         export_dir: the model's base path (local or `gs://`).
@@ -102,14 +115,15 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         add_endpoints = _add_classifier_endpoints
     elif isinstance(model, TokenClassifier):
         add_endpoints = _add_token_classifier_endpoints
-    elif isinstance(model, TextTwoTowerRetrieval):
+    elif isinstance(model, _RETRIEVAL_MODELS):
         _check_retrieval_arguments(model, k, item_texts)
         add_endpoints = functools.partial(
             _add_retrieval_endpoints, k=k, item_texts=list(item_texts)
         )
     else:
         raise TypeError(
-            "`model` must be a TextClassifier, TokenClassifier or TextTwoTowerRetrieval, "
+            "`model` must be a TextClassifier, TokenClassifier, TextTwoTowerRetrieval or "
+            "SequentialRetrieval, "
             f"got {type(model).__name__}."
         )
     archive = keras.export.ExportArchive()
@@ -223,10 +237,18 @@ def _add_retrieval_endpoints(archive, model, preprocessor, k, item_texts):
         tf.TensorSpec([None, None], tf.string, name="history"),
     ]
 
-    def recommend(user_id, history):
-        top = model.recommend({"user_id": user_id, "history": history}, k, index)
+    def top_items(query):
+        top = model.recommend(query, k, index)
         positions = model.catalogue_positions(top["item_ids"])
         return {**top, "titles": tf.gather(titles, positions)}
+
+    def recommend(user_id, history, exclude_item_ids):
+        return top_items(
+            {"user_id": user_id, "history": history, "exclude_item_ids": exclude_item_ids}
+        )
+
+    def recommend_default(user_id, history):
+        return top_items({"user_id": user_id, "history": history})
 
     def rank(user_id, history, candidate_texts):
         queries = model.encode_queries({"user_id": user_id, "history": history})
@@ -237,7 +259,12 @@ def _add_retrieval_endpoints(archive, model, preprocessor, k, item_texts):
     def embed_items(text):
         return {"embeddings": model.encode_items(preprocessor(text))}
 
-    archive.add_endpoint("serving_default", recommend, query_specs)
+    archive.add_endpoint(
+        "recommend",
+        recommend,
+        [*query_specs, tf.TensorSpec([None, None], tf.string, name="exclude_item_ids")],
+    )
+    archive.add_endpoint("serving_default", recommend_default, query_specs)
     archive.add_endpoint(
         "rank", rank, [*query_specs, tf.TensorSpec([None, None], tf.string, name="candidate_texts")]
     )

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_simpletf.data import NER_TAGS, demo_ner, demo_sentiment
 from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models import TextClassifier, TextTwoTowerRetrieval, TokenClassifier
+from keras_simpletf.models import SequentialRetrieval, TextClassifier, TextTwoTowerRetrieval, TokenClassifier
 from keras_simpletf.text import (
     ClassificationPreprocessor,
     TokenClassificationPreprocessor,
@@ -123,28 +123,37 @@ def test_saved_model_cli_shows_the_signatures(classifier, tmp_path):
 
 def test_other_models_are_rejected(classifier, tmp_path):
     _, preprocessor = classifier
-    with pytest.raises(TypeError, match="TextClassifier, TokenClassifier or TextTwoTowerRetrieval"):
+    with pytest.raises(TypeError, match="TextClassifier, TokenClassifier, TextTwoTowerRetrieval or SequentialRetrieval"):
         export(keras.Sequential([keras.layers.Dense(1)]), preprocessor, str(tmp_path))
+
+
+RECOMMENDER_TEXTS = ["a rocket to the moon", "a bread recipe", "the moon and the stars", "sourdough bread"]
+
+
+def recommender_model(kind):
+    item_ids = ["i1", "i2", "i3", "i4"]
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(RECOMMENDER_TEXTS, 40), sequence_length=8)
+    encoder = TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=8)
+    token_ids = preprocessor(RECOMMENDER_TEXTS)["token_ids"]
+    if kind == "two_tower":
+        model = TextTwoTowerRetrieval(
+            encoder, item_ids, token_ids, user_ids=["u1", "u2"], item_counts=[3, 1, 2, 0], embedding_dim=8
+        )
+    else:
+        model = SequentialRetrieval(
+            encoder, item_ids, token_ids, item_counts=[3, 1, 2, 0], embedding_dim=8, num_layers=1, max_history=4
+        )
+    return model, preprocessor, RECOMMENDER_TEXTS
 
 
 @pytest.fixture(scope="module")
 def recommender():
-    item_ids = ["i1", "i2", "i3", "i4"]
-    texts = ["a rocket to the moon", "a bread recipe", "the moon and the stars", "sourdough bread"]
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 60), sequence_length=8)
-    model = TextTwoTowerRetrieval(
-        TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=8),
-        item_ids,
-        preprocessor(texts)["token_ids"],
-        user_ids=["u1", "u2"],
-        item_counts=[3, 1, 2, 0],
-        embedding_dim=8,
-    )
-    return model, preprocessor, texts
+    return recommender_model("two_tower")
 
 
-def test_recommender_signatures_recommend_rank_and_embed_like_the_model(recommender, tmp_path):
-    model, preprocessor, texts = recommender
+@pytest.mark.parametrize("kind", ["two_tower", "sequential"])
+def test_recommender_signatures_recommend_rank_and_embed_like_the_model(kind, tmp_path):
+    model, preprocessor, texts = recommender_model(kind)
     reloaded = tf.saved_model.load(export(model, preprocessor, str(tmp_path), k=3, item_texts=texts))
     # A known user, an unknown user with a history, and no usable query (popularity).
     user_id = tf.constant(["u1", "stranger", "stranger"])
@@ -158,6 +167,17 @@ def test_recommender_signatures_recommend_rank_and_embed_like_the_model(recommen
         [titles[i.decode()] for i in row] for row in served["item_ids"].numpy()
     ]
     assert b"i3" not in served["item_ids"].numpy()[0]  # history items are not recommended
+
+    # `recommend` also leaves out the items the client names, e.g. everything the user rated.
+    excluded = tf.constant([["i1", ""], ["i1", "i3"], ["i2", "no such item"]])
+    served = reloaded.signatures["recommend"](user_id=user_id, history=history, exclude_item_ids=excluded)
+    expected = model.recommend({"user_id": user_id, "history": history, "exclude_item_ids": excluded}, 3)
+    np.testing.assert_array_equal(served["item_ids"], expected["item_ids"])
+    np.testing.assert_allclose(served["scores"], expected["scores"], atol=1e-5)
+    # Left to recommend: i2 and i4; nothing (the -inf rest); i1, i3 and i4.
+    for row, kept in zip(served["item_ids"].numpy().astype(str), [{"i2", "i4"}, set(), {"i1", "i3", "i4"}]):
+        assert set(row[: len(kept)]) == kept
+    assert np.isneginf(served["scores"].numpy()[1]).all()
 
     new_texts = tf.constant(["a brand-new space book"])
     embeddings = reloaded.signatures["embed_items"](text=new_texts)["embeddings"]

@@ -85,10 +85,10 @@ def served(tmp_path_factory):
         server.stop()
 
 
-def clients(server, model):
+def clients(server, model, signature="serving_default"):
     return (
-        ServingClient(f"127.0.0.1:{server.port}", model),
-        ServingClient(f"http://127.0.0.1:{server.rest_port}", model),
+        ServingClient(f"127.0.0.1:{server.port}", model, signature=signature),
+        ServingClient(f"http://127.0.0.1:{server.rest_port}", model, signature=signature),
     )
 
 
@@ -133,6 +133,22 @@ def test_served_recommender_returns_the_models_top_items(served):
     }
     expected = recommender.recommend(query, 5)
     for client in clients(server, "recommend"):
+        outputs = client.predict(query)
+        np.testing.assert_array_equal(outputs["item_ids"], expected["item_ids"].numpy())
+        np.testing.assert_allclose(outputs["scores"], expected["scores"], atol=1e-5)
+
+
+def test_served_recommend_signature_leaves_out_the_items_the_client_excludes(served):
+    server, _, _, recommender = served
+    items = recommender.item_ids
+    query = {
+        "user_id": [recommender.user_ids[0], "stranger"],
+        "history": [[items[3], ""], [items[1], items[4]]],
+        "exclude_item_ids": [[items[0], items[2], items[5]], ["", "", ""]],
+    }
+    expected = recommender.recommend(query, 5)
+    assert not {items[0], items[2], items[3], items[5]} & set(expected["item_ids"].numpy()[0].astype(str))
+    for client in clients(server, "recommend", signature="recommend"):
         outputs = client.predict(query)
         np.testing.assert_array_equal(outputs["item_ids"], expected["item_ids"].numpy())
         np.testing.assert_allclose(outputs["scores"], expected["scores"], atol=1e-5)
