@@ -256,7 +256,9 @@ def movielens_quality(directory, quick=False):
     Returns:
         A list of dicts, one per model: `model`, `recall@10`, `ndcg@10`
         (main run), `cold_start_recall@10` and `cold_start_random_recall@10`
-        (cold-start run), `train_seconds` (main run), `parameters`, `note`.
+        (cold-start run), `train_seconds` (main run), `parameters`,
+        `train_rows` (training ratings of the main run), `note`, and the
+        users scored, `users` and `cold_start_users`.
     """
     config = QUICK_CONFIG if quick else FULL_CONFIG
     base = load_movielens_100k(directory, split="ua").base
@@ -278,6 +280,7 @@ def movielens_quality(directory, quick=False):
             f"cold_start_random_recall@{K}": cold_report.cold_start[f"random_recall@{K}"],
             "train_seconds": seconds,
             "parameters": parameters,
+            "train_rows": len(train),
             "note": note,
             "users": report.overall["users"],
             "cold_start_users": cold_report.cold_start["users"],
