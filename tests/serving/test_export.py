@@ -25,7 +25,7 @@ TEXTS = ["the movie was great.", "", "a dull, tedious plot and the cast was not 
 @pytest.fixture(scope="module")
 def classifier():
     texts, _ = demo_sentiment(200)
-    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 200), sequence_length=16)
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 115), sequence_length=16)
     encoder = TransformerEncoder(len(preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16)
     return TextClassifier(encoder, labels=["negative", "neutral", "positive"]), preprocessor
 
@@ -33,7 +33,7 @@ def classifier():
 @pytest.fixture(scope="module")
 def tagger():
     sentences, _ = demo_ner(200)
-    vocabulary = learn_vocabulary([" ".join(words) for words in sentences], 200)
+    vocabulary = learn_vocabulary([" ".join(words) for words in sentences], 129)
     preprocessor = TokenClassificationPreprocessor(vocabulary, sequence_length=12)
     encoder = TransformerEncoder(len(vocabulary), num_layers=1, hidden_dim=16, max_length=12)
     return TokenClassifier(encoder, labels=list(NER_TAGS)), preprocessor

@@ -36,7 +36,7 @@ def served(tmp_path_factory):
     classifier, preprocessor = sentiment_classifier()
     sentences, _ = demo_ner(100)
     tag_preprocessor = TokenClassificationPreprocessor(
-        learn_vocabulary([" ".join(words) for words in sentences], 200), sequence_length=16
+        learn_vocabulary([" ".join(words) for words in sentences], 129), sequence_length=16
     )
     tagger = TokenClassifier(
         TransformerEncoder(len(tag_preprocessor.vocabulary), num_layers=1, hidden_dim=16, max_length=16),
