@@ -132,7 +132,7 @@ def _read_config_file(path):
 
 
 def _checked(settings, defaults):
-    """Checks the combinations one flag's parser cannot see; resolves `loop`.
+    """Checks the combinations one flag's parser cannot see; resolves `loop` and `padding`.
 
     A flag that does not apply is an error only when it differs from its
     `defaults` value: a value equal to the default cannot be told from unset.
@@ -145,6 +145,8 @@ def _checked(settings, defaults):
             "--loop=fit does not run under --strategy=multi_worker_mirrored: Keras 3's "
             "model.fit fails there (keras-team/keras#20585); use --loop=custom or --loop=auto."
         )
+    if settings.padding == "auto":
+        settings.padding = "fixed" if settings.strategy == "tpu" else "dynamic"
     only_with = {
         "cpu_replicas": ("mirrored",),
         "num_gpus": ("one_device", "mirrored"),

@@ -12,6 +12,7 @@ TASKS = ("classification", "ner")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
+PADDINGS = ("auto", "fixed", "dynamic")
 # What only `--backbone=ours` reads, and only classification files.
 OUR_BACKBONE_FLAGS = (
     "vocabulary_size", "hidden_dim", "num_layers", "num_heads", "num_kv_heads", "layout", "norm",
@@ -51,6 +52,11 @@ def define_flags(flag_values):
     define("integer", "sequence_length", 128,
            "Tokens per example, [CLS] and [SEP] included; NER words past it are predicted O.",
            lower_bound=3)
+    define("enum", "padding", "auto",
+           "fixed: every batch padded to --sequence_length (static shapes, for TPUs); "
+           "dynamic: training examples grouped by token length and each batch padded to its "
+           "longest example; auto: fixed with --strategy=tpu, dynamic otherwise.",
+           enum_values=PADDINGS)
     define("boolean", "lowercase", None,
            "Lower-case and strip accents before WordPiece. Unset: yes for classification, no "
            "for NER (case marks names); a pretrained backbone's own casing, which an explicit "

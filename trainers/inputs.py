@@ -1,8 +1,12 @@
 """The input pipelines both loops train and evaluate on.
 
-Batches are global batches of a fixed shape: full batches only and the
-preprocessors' fixed sequence length, as TPUs and XLA need; boolean features
-(the padding mask) travel as int32. The strategy splits each global batch
+Batches are full global batches; boolean features (the padding mask) travel as
+int32. With `--padding=fixed` every batch has the preprocessors' sequence
+length, the static shapes TPUs and XLA need. With `--padding=dynamic` (the
+preprocessors' `dynamic_padding`) a batch is as long as its longest example,
+and training batches are drawn from buckets of examples of similar token
+length (`tf.data`'s `bucket_by_sequence_length`), so little of a batch is
+padding: on SST-2's short phrases most batches are a fraction of 128 tokens. The strategy splits each global batch
 evenly across its replicas (`model.fit` distributes the dataset itself; the
 custom loop calls `experimental_distribute_dataset`).
 
@@ -37,8 +41,20 @@ def training_batches(task, global_batch_size, seed, start_step=0):
         return tf.data.Dataset.from_tensor_slices(order)
 
     positions = tf.data.Dataset.counter().flat_map(data_pass)
+    if task.preprocessor.dynamic_padding:
+        lengths = tf.constant(token_lengths(task, task.train_examples))
+        boundaries = _length_buckets(task.preprocessor.sequence_length)
+        batches = positions.bucket_by_sequence_length(
+            lambda position: tf.gather(lengths, position),
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[global_batch_size] * (len(boundaries) + 1),
+            no_padding=True,
+            drop_remainder=True,
+        )
+    else:
+        batches = positions.batch(global_batch_size, drop_remainder=True)
     # Batches of example positions are skipped before they are tokenized: cheaply.
-    batches = positions.batch(global_batch_size, drop_remainder=True).skip(start_step)
+    batches = batches.skip(start_step)
     return _finish(
         batches.map(lambda rows: task.preprocess(*_gather(columns, rows)), tf.data.AUTOTUNE),
         global_batch_size,
@@ -55,8 +71,12 @@ def evaluation_batches(task, global_batch_size):
     columns = task.columns(task.eval_examples)
     size = len(task.eval_examples)
     padding = evaluation_steps(task, global_batch_size) * global_batch_size - size
+    positions = list(range(size))
+    if task.preprocessor.dynamic_padding:
+        # Scores do not depend on the order; examples of similar length share batches.
+        positions.sort(key=token_lengths(task, task.eval_examples).__getitem__)
     positions_and_weights = tf.data.Dataset.from_tensor_slices(
-        ([*range(size)] + [0] * padding, [1.0] * size + [0.0] * padding)
+        (positions + [0] * padding, [1.0] * size + [0.0] * padding)
     )
 
     def weighted(rows, weights):
@@ -75,6 +95,21 @@ def evaluation_batches(task, global_batch_size):
 def evaluation_steps(task, global_batch_size):
     """The number of batches `evaluation_batches` yields."""
     return -(-len(task.eval_examples) // global_batch_size)
+
+
+def token_lengths(task, examples):
+    """The number of tokens the task's preprocessor makes of each example: a list of ints."""
+    batches = tf.data.Dataset.from_tensor_slices(task.columns(examples)).batch(1024)
+    lengths = []
+    for columns in batches.map(task.preprocess):
+        mask = tf.cast(columns[0]["padding_mask"], tf.int32)
+        lengths.extend(tf.reduce_sum(mask, axis=1).numpy().tolist())
+    return lengths
+
+
+def _length_buckets(sequence_length):
+    """Upper bounds of the token-length buckets of dynamic padding: every 8 tokens."""
+    return list(range(8, sequence_length, 8))
 
 
 def _gather(columns, rows):

@@ -136,6 +136,7 @@ class ClassificationTask(_Task):
             self.vocabulary,
             sequence_length=settings.sequence_length,
             lowercase=self.backbone.lowercase,
+            dynamic_padding=settings.padding == "dynamic",
         )
 
     def _demo_examples(self, settings):
@@ -222,6 +223,7 @@ class NerTask(_Task):
             self.vocabulary,
             sequence_length=settings.sequence_length,
             lowercase=self.backbone.lowercase,
+            dynamic_padding=settings.padding == "dynamic",
         )
 
     def _demo_examples(self, settings):
