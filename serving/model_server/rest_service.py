@@ -204,8 +204,12 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-def create_server(port, rest_api):
-    """A threaded HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving)."""
+def create_server(port, rest_api, num_threads=None):
+    """A threaded HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
+
+    `num_threads` (`--rest_api_num_threads`) is accepted for the bounded
+    worker pool; until that lands, every connection gets its own thread.
+    """
     server = _Server(("0.0.0.0", port), _Handler)
     server.rest_api = rest_api
     return server
