@@ -7,15 +7,21 @@ get_model_metadata_impl do, over a `Servable` the caller has acquired from the
 
 Signature lookup fails as in TF Serving, which differs by API: an unknown
 signature is FAILED_PRECONDITION for Predict (`Serving signature key "..." not
-found.`) and INVALID_ARGUMENT for Classify, Regress and MultiInference; a
-signature of the wrong kind is INVALID_ARGUMENT. Classify and Regress need
-TF1-style signatures (method `tensorflow/serving/classify` or `regress`) with
-one input `inputs` of serialized `tf.Example`s.
+found.`) and INVALID_ARGUMENT for Classify, Regress and MultiInference.
+Signatures are told apart by their inputs and outputs, not their method name:
+Classify needs one input `inputs` and outputs `classes` and/or `scores`,
+Regress one input `inputs` and one output `outputs`, whatever the method, so
+TF2 signatures (whose method is always predict) classify and regress. With
+`--enable_signature_method_name_check` the method name must match the API too.
+MultiInference feeds the same examples to every task's input tensor and
+fetches all their outputs in one Session run (TF Serving's
+PerformOneShotTensorComputation over a set of input tensor names).
 """
 
 import time
 
 import numpy as np
+from google.protobuf import text_format
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -35,6 +41,8 @@ from serving.model_server.servables import (
 
 SIGNATURE_DEF_FIELD = "signature_def"
 _EXAMPLES_INPUT = "inputs"
+_CLASSES, _SCORES = "classes", "scores"
+_REGRESSION_OUTPUT = "outputs"
 
 
 def model_spec(servable, signature_name=None):
@@ -62,24 +70,80 @@ def serialized_examples(input_proto):
     return np.array(examples, dtype=object)
 
 
+def _shown(signature):
+    return text_format.MessageToString(signature, as_one_line=True)
+
+
+def classification_outputs(signature):
+    """The output aliases of a classify signature, checked as TF Serving's PreProcessClassification."""
+    if len(signature.inputs) != 1:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) not in (1, 2):
+        raise errors.invalid_argument(
+            f"Expected one or two output Tensors, found {len(signature.outputs)}"
+        )
+    if _EXAMPLES_INPUT not in signature.inputs:
+        raise errors.invalid_argument(
+            f'No classification inputs found in SignatureDef (no input named "{_EXAMPLES_INPUT}"): '
+            f"{_shown(signature)}"
+        )
+    outputs = [alias for alias in (_CLASSES, _SCORES) if alias in signature.outputs]
+    if not outputs:
+        raise errors.invalid_argument(
+            "Expected classification signature outputs to contain at least one of "
+            f'"{_CLASSES}" or "{_SCORES}". Signature was: {_shown(signature)}'
+        )
+    return outputs
+
+
+def regression_outputs(signature):
+    """The output alias of a regress signature, checked as TF Serving's PreProcessRegression."""
+    if len(signature.inputs) != 1:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    if len(signature.outputs) != 1:
+        raise errors.invalid_argument("Expected one output Tensor.")
+    if _EXAMPLES_INPUT not in signature.inputs:
+        raise errors.invalid_argument(
+            f'No regression inputs found in SignatureDef (no input named "{_EXAMPLES_INPUT}"): '
+            f"{_shown(signature)}"
+        )
+    if _REGRESSION_OUTPUT not in signature.outputs:
+        raise errors.invalid_argument(
+            f'No regression outputs found in SignatureDef (no output named "{_REGRESSION_OUTPUT}"): '
+            f"{_shown(signature)}"
+        )
+    return [_REGRESSION_OUTPUT]
+
+
+_EXAMPLE_APIS = {
+    CLASSIFY_METHOD: ("classification", classification_outputs),
+    REGRESS_METHOD: ("regression", regression_outputs),
+}
+
+
 class Inference:
     """Runs Predict, Classify, Regress, MultiInference and GetModelMetadata on servables.
 
     Args:
         metrics: the server's `Metrics`, which get the model run times.
         batcher: a `Batcher` to run every signature through, or None.
+        signature_method_name_check: require each API's method name of the
+            signature it runs (`--enable_signature_method_name_check`).
     """
 
-    def __init__(self, metrics, batcher=None):
+    def __init__(self, metrics, batcher=None, signature_method_name_check=False):
         self._metrics = metrics
         self._batcher = batcher
+        self._method_name_check = signature_method_name_check
 
-    def _run(self, servable, api, signature_name, inputs, deadline):
+    def _run(self, servable, api, signature_name, inputs, deadline, output_aliases=()):
         start = time.monotonic()
         if self._batcher is None:
-            outputs = servable.run(signature_name, inputs)
+            outputs = servable.run(signature_name, inputs, output_aliases)
         else:
             outputs = self._batcher.run(servable, signature_name, inputs, deadline)
+            if output_aliases:
+                outputs = {alias: outputs[alias] for alias in output_aliases}
         self._metrics.record_runtime(servable.name, api, time.monotonic() - start)
         return outputs
 
@@ -97,7 +161,11 @@ class Inference:
         signature = servable.signature_def(name)
         if signature is None:
             raise errors.failed_precondition(f'Serving signature key "{name}" not found.')
-        if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD, REGRESS_METHOD):
+        if self._method_name_check and signature.method_name not in (
+            PREDICT_METHOD,
+            CLASSIFY_METHOD,
+            REGRESS_METHOD,
+        ):
             raise errors.internal(
                 f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
                 f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}"
@@ -113,65 +181,51 @@ class Inference:
                 raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
         check_inputs(name, signature, inputs)
-        outputs = self._run(servable, "Predict", name, inputs, deadline)
-        if output_filter:
-            outputs = {alias: outputs[alias] for alias in output_filter}
+        outputs = self._run(servable, "Predict", name, inputs, deadline, tuple(output_filter))
         return model_spec(servable, name), outputs
 
-    def _examples_signature(self, servable, signature_name, method, kind):
+    def _examples_signature(self, servable, signature_name, method):
+        """(name, SignatureDef, output aliases) of a Classify or Regress signature."""
+        kind, outputs_of = _EXAMPLE_APIS[method]
         name = signature_name or DEFAULT_SIGNATURE
         signature = servable.signature_def(name)
         if signature is None:
             raise errors.invalid_argument(f"No signature was found with the name: {name}")
-        if signature.method_name != method:
+        if self._method_name_check and signature.method_name != method:
             raise errors.invalid_argument(
                 f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}"
             )
-        if set(signature.inputs) != {_EXAMPLES_INPUT}:
-            raise errors.failed_precondition(
-                f'No {kind} inputs found in SignatureDef "{name}": expected one input named '
-                f'"{_EXAMPLES_INPUT}", got {sorted(signature.inputs)}'
-            )
-        return name, signature
+        return name, signature, outputs_of(signature)
 
     def classify(self, servable, signature_name, input_proto, deadline=None):
         """Classifies tf.Examples: returns (response ModelSpec, ClassificationResult)."""
-        name, signature = self._examples_signature(
-            servable, signature_name, CLASSIFY_METHOD, "classification"
-        )
-        if not {"classes", "scores"} & set(signature.outputs):
-            raise errors.failed_precondition(
-                "Expected classification signature outputs to contain at least one of "
-                f'"classes" or "scores". Signature "{name}" has {sorted(signature.outputs)}'
-            )
+        name, _, aliases = self._examples_signature(servable, signature_name, CLASSIFY_METHOD)
         examples = serialized_examples(input_proto)
-        outputs = self._run(servable, "Classify", name, {_EXAMPLES_INPUT: examples}, deadline)
+        outputs = self._run(
+            servable, "Classify", name, {_EXAMPLES_INPUT: examples}, deadline, tuple(aliases)
+        )
         return model_spec(servable, name), classification_result(outputs, len(examples))
 
     def regress(self, servable, signature_name, input_proto, deadline=None):
         """Regresses tf.Examples: returns (response ModelSpec, RegressionResult)."""
-        name, signature = self._examples_signature(
-            servable, signature_name, REGRESS_METHOD, "regression"
-        )
-        if set(signature.outputs) != {"outputs"}:
-            raise errors.failed_precondition(
-                f'No regression outputs found in SignatureDef "{name}": expected one output named '
-                f'"outputs", got {sorted(signature.outputs)}'
-            )
+        name, _, aliases = self._examples_signature(servable, signature_name, REGRESS_METHOD)
         examples = serialized_examples(input_proto)
-        outputs = self._run(servable, "Regress", name, {_EXAMPLES_INPUT: examples}, deadline)
-        return model_spec(servable, name), regression_result(outputs["outputs"], len(examples))
+        outputs = self._run(
+            servable, "Regress", name, {_EXAMPLES_INPUT: examples}, deadline, tuple(aliases)
+        )
+        result = regression_result(outputs[_REGRESSION_OUTPUT], len(examples))
+        return model_spec(servable, name), result
 
     def multi_inference(self, servable, request, deadline=None):
-        """Runs several Classify/Regress tasks of one model on the same examples.
+        """Runs Classify/Regress tasks of one model on the same examples, in one Session run.
 
         The caller acquires `servable` for the first task's ModelSpec, as TF
-        Serving does, so the request has at least one task. Each task runs its
-        own signature (TF Serving fetches all outputs in one Session::Run; the
-        results are the same).
+        Serving does, so the request has at least one task. The examples feed
+        every task's input tensor (one tensor for a TF1 graph whose signatures
+        share it, one per signature in a TF2 SavedModel).
         """
         seen = set()
-        input_tensors = set()
+        tasks = []
         for task in request.tasks:
             if not task.model_spec.name:
                 raise errors.invalid_argument("Found ModelSpec with an empty model name.")
@@ -183,31 +237,39 @@ class Inference:
             if name in seen:
                 raise errors.invalid_argument(f"Duplicate evaluation of signature: {name}")
             seen.add(name)
-            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-                raise errors.unimplemented(f"Unsupported signature method_name: {task.method_name}")
             signature = servable.signature_def(name)
             if signature is None:
                 raise errors.invalid_argument(
                     f"Requested signature not found in model graph: {name}"
                 )
-            if _EXAMPLES_INPUT in signature.inputs:
-                input_tensors.add(signature.inputs[_EXAMPLES_INPUT].name)
-            if len(input_tensors) > 1:
-                raise errors.invalid_argument("Input tensor must be the same for all Signatures.")
+            if task.method_name not in _EXAMPLE_APIS:
+                raise errors.unimplemented(f"Unsupported signature method_name: {task.method_name}")
+            kind, outputs_of = _EXAMPLE_APIS[task.method_name]
+            if self._method_name_check and signature.method_name != task.method_name:
+                raise errors.invalid_argument(
+                    f"Expected {kind} signature method_name to be {task.method_name}. "
+                    f"Was: {signature.method_name}"
+                )
+            tasks.append((task, signature, outputs_of(signature)))
+        examples = serialized_examples(request.input)
+        feeds = {signature.inputs[_EXAMPLES_INPUT].name: examples for _, signature, _ in tasks}
+        fetches = sorted(
+            {signature.outputs[alias].name for _, signature, aliases in tasks for alias in aliases}
+        )
+        start = time.monotonic()
+        values = dict(zip(fetches, servable.run_tensors(feeds, fetches)))
+        self._metrics.record_runtime(servable.name, "MultiInference", time.monotonic() - start)
         response = inference_pb2.MultiInferenceResponse()
-        for task in request.tasks:
+        for task, signature, aliases in tasks:
+            outputs = {alias: values[signature.outputs[alias].name] for alias in aliases}
             result = response.results.add()
             if task.method_name == CLASSIFY_METHOD:
-                spec, classifications = self.classify(
-                    servable, task.model_spec.signature_name, request.input, deadline
-                )
-                result.classification_result.CopyFrom(classifications)
+                result.classification_result.CopyFrom(classification_result(outputs, len(examples)))
             else:
-                spec, regressions = self.regress(
-                    servable, task.model_spec.signature_name, request.input, deadline
+                result.regression_result.CopyFrom(
+                    regression_result(outputs[_REGRESSION_OUTPUT], len(examples))
                 )
-                result.regression_result.CopyFrom(regressions)
-            result.model_spec.CopyFrom(spec)
+            result.model_spec.CopyFrom(model_spec(servable, task.model_spec.signature_name))
         return response
 
     def metadata(self, servable, metadata_fields):
@@ -227,14 +289,18 @@ class Inference:
         return response
 
 
-def _check_batch_output(name, array, dtype_kind, num_examples):
+_DT_NAMES = {np.dtype(object): "DT_STRING", np.dtype(np.float32): "DT_FLOAT"}
+
+
+def _check_batch_output(name, array, dtype, num_examples):
     if array.ndim != 2:
         raise errors.invalid_argument(
             f'Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)} for "{name}"'
         )
-    if array.dtype.kind != dtype_kind:
-        expected = "DT_STRING" if dtype_kind == "O" else "DT_FLOAT"
-        raise errors.invalid_argument(f"Expected {name} Tensor of {expected}. Got: {array.dtype}")
+    if array.dtype != dtype:
+        raise errors.invalid_argument(
+            f"Expected {name} Tensor of {_DT_NAMES[np.dtype(dtype)]}. Got: {array.dtype}"
+        )
     if array.shape[0] != num_examples:
         raise errors.invalid_argument(
             f"Expected {name} output batch size of {num_examples}. Got: {array.shape[0]}"
@@ -243,12 +309,12 @@ def _check_batch_output(name, array, dtype_kind, num_examples):
 
 def classification_result(outputs, num_examples):
     """The ClassificationResult of the `classes` and/or `scores` outputs of a classify signature."""
-    classes = outputs.get("classes")
-    scores = outputs.get("scores")
+    classes = outputs.get(_CLASSES)
+    scores = outputs.get(_SCORES)
     if classes is not None:
-        _check_batch_output("classes", classes, "O", num_examples)
+        _check_batch_output("classes", classes, object, num_examples)
     if scores is not None:
-        _check_batch_output("scores", scores, "f", num_examples)
+        _check_batch_output("scores", scores, np.float32, num_examples)
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise errors.invalid_argument(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"

@@ -1,30 +1,47 @@
 """One version of a model, loaded from a SavedModel: TF Serving's SavedModelBundle.
 
-A `Servable` holds two views of the same SavedModel directory:
-- the `SignatureDef`s of its MetaGraph tagged `serve`, read from
-  `saved_model.pb` as TF Serving reads them: what GetModelMetadata returns and
-  what every request's inputs are checked against (`check_inputs`);
-- the callable signatures of `tf.saved_model.load`, which run them. This works
-  for TF2 SavedModels (`tf.saved_model.save`, `serving_default` and friends)
-  and for TF1 SavedModels (`tf.compat.v1.saved_model.Builder`), whose
-  `tensorflow/serving/classify` and `regress` signatures take serialized
-  `tf.Example`s under the input name `inputs`.
+A `Servable` loads a SavedModel the way TensorFlow Serving does, whatever
+wrote it: the MetaGraph whose tags are exactly `--saved_model_tags` is
+imported into a graph of its own, run by a `tf.compat.v1.Session` (variables
+restored, init and main ops run, assets in place), and a signature is run by
+feeding its input tensors by name and fetching its output tensors by name.
+
+Why one path for TF1 and TF2 SavedModels, rather than `tf.saved_model.load`
+for the TF2 ones: TF Serving itself has one path (C++ `LoadSavedModel` into a
+Session), and what it serves follows from that:
+- TF1 graphs load whatever their signatures look like (a TF2 loader prunes
+  and re-traces them, and rejects some that parse `tf.Example`s);
+- a signature is fed any shape the graph accepts: the SignatureDef's shapes are
+  documentation, not a check, so `{"instances": [1.0, 2.0, 5.0]}` reaches a
+  `[-1, 1]` input of half_plus_two and a model error is INVALID_ARGUMENT;
+- one Session run can fetch the outputs of several signatures
+  (MultiInference), and TF2 SavedModels carry the same MetaGraph (placeholders
+  feeding a `StatefulPartitionedCall`) that TF Serving runs.
+Runs go through Session callables made once per (feeds, fetches): they skip
+the Python client's shape check, as the C++ Session does, and cost tens of
+microseconds.
+
+What a request is checked against is what TF Serving's predict_util checks:
+the input aliases (`check_inputs`, with the SignatureDef's `defaults` filling
+missing ones) and, as the Session would refuse a mismatched feed, dtypes.
 
 TensorFlow Text's ops (the WordPiece tokenizers keras_simpletf exports use)
 are registered, as TensorFlow Serving's binary links them since 2.12.
 
 Load failures carry the codes of TensorFlow's C++ SavedModel loader: NOT_FOUND
-for a missing `saved_model.pb` or `serve` MetaGraph, DATA_LOSS for a file that
-does not parse.
+for a missing `saved_model.pb` or MetaGraph with the tags, DATA_LOSS for a file
+that does not parse.
 """
 
+import dataclasses
 import os
+import threading
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers TF Text's ops, which TF Serving's binary links too)
 from google.protobuf import message, text_format
-from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.core.protobuf import config_pb2, saved_model_pb2
 
 from serving.model_server import errors
 
@@ -33,22 +50,41 @@ DEFAULT_SIGNATURE = "serving_default"
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
+# Entries of a SavedModel's signature map that hold ops to run at load or
+# training time, not signatures to serve.
+_NOT_SERVED = ("__saved_model_init_op", "__saved_model_train_op")
+# Callables held per servable; beyond this the oldest is dropped (clients
+# choose the output filters, and so how many distinct fetch lists there are).
+_MAX_CALLABLES = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadOptions:
+    """How every version is loaded: TF Serving's SessionBundleConfig, as its flags set it.
+
+    Args:
+        tags: the MetaGraph's tags (`--saved_model_tags`).
+        session_config: the `tf.compat.v1.ConfigProto` of each version's Session.
+    """
+
+    tags: tuple = (SERVE_TAG,)
+    session_config: config_pb2.ConfigProto = None
 
 
 def _read_saved_model(path):
     binary = os.path.join(path, "saved_model.pb")
     text = os.path.join(path, "saved_model.pbtxt")
     saved_model = saved_model_pb2.SavedModel()
-    if os.path.exists(binary):
+    if tf.io.gfile.exists(binary):
         try:
-            with open(binary, "rb") as file:
+            with tf.io.gfile.GFile(binary, "rb") as file:
                 saved_model.ParseFromString(file.read())
         except message.DecodeError as error:
             raise errors.data_loss(f"Can't parse {binary} as binary proto: {error}") from error
-    elif os.path.exists(text):
+    elif tf.io.gfile.exists(text):
         try:
-            with open(text, encoding="utf-8") as file:
-                text_format.Parse(file.read(), saved_model)
+            with tf.io.gfile.GFile(text, "rb") as file:
+                text_format.Parse(file.read().decode("utf-8"), saved_model)
         except (UnicodeDecodeError, text_format.ParseError) as error:
             raise errors.data_loss(f"Can't parse {text} as text proto: {error}") from error
     else:
@@ -58,13 +94,14 @@ def _read_saved_model(path):
     return saved_model
 
 
-def read_signature_defs(path):
-    """The SignatureDefs of the `serve` MetaGraph of the SavedModel at `path`."""
+def read_signature_defs(path, tags=(SERVE_TAG,)):
+    """The SignatureDefs of the MetaGraph at `path` whose tags are exactly `tags`."""
     for meta_graph in _read_saved_model(path).meta_graphs:
-        if set(meta_graph.meta_info_def.tags) == {SERVE_TAG}:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
             return dict(meta_graph.signature_def)
     raise errors.not_found(
-        f"Could not find meta graph def matching supplied tags: {{ {SERVE_TAG} }} in {path}"
+        f"Could not find meta graph def matching supplied tags: {{ {' '.join(sorted(tags))} }} "
+        f"in {path}"
     )
 
 
@@ -83,7 +120,12 @@ def _describe(inputs):
 
 
 def check_inputs(signature_name, signature_def, inputs):
-    """Raises INVALID_ARGUMENT unless `inputs` match the signature's names, dtypes and shapes.
+    """Raises INVALID_ARGUMENT unless `inputs` name the signature's inputs with their dtypes.
+
+    The alias checks and their messages are those of TF Serving's predict_util
+    and SavedModel's GetInputValues: no more inputs than the signature has, no
+    fewer unless it has defaults, none it does not name. Shapes are not
+    checked: the model decides what it accepts.
 
     Args:
         signature_name: the signature's key, for messages.
@@ -92,79 +134,129 @@ def check_inputs(signature_name, signature_def, inputs):
     """
     expected = set(signature_def.inputs)
     sent = set(inputs)
-    if sent != expected:
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not signature_def.defaults):
         raise errors.invalid_argument(
-            f'input size does not match signature "{signature_name}": {len(sent)}!={len(expected)} '
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
             f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
             f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
             f"Missing but required: {{{','.join(sorted(expected - sent))}}}."
         )
+    for alias in sorted(expected - sent):
+        if alias not in signature_def.defaults:
+            raise errors.invalid_argument(
+                f"Signature input alias: {alias}(feed name: {signature_def.inputs[alias].name}) "
+                f"not found in request and no default value provided. Inputs expected to be in "
+                f"the request {{{','.join(sorted(sent))}}}, or default input alias set: "
+                f"{','.join(sorted(signature_def.defaults))}"
+            )
+    if sent - expected:
+        raise errors.invalid_argument(
+            f"Inputs contains invalid name. Used request inputs: "
+            f"{','.join(sorted(sent & expected))}, request input: {','.join(sorted(sent))}"
+        )
     for alias, array in sorted(inputs.items()):
-        info = signature_def.inputs[alias]
-        expected_dtype = tf.as_dtype(info.dtype)
+        expected_dtype = tf.as_dtype(signature_def.inputs[alias].dtype)
         if tensor_dtype(array) != expected_dtype:
             raise errors.invalid_argument(
                 f'input tensor "{alias}" of signature "{signature_name}" has dtype '
                 f"{tensor_dtype(array).name} but the signature expects {expected_dtype.name}"
             )
-        expected_shape = tf.TensorShape(info.tensor_shape)
-        if not expected_shape.is_compatible_with(array.shape):
-            raise errors.invalid_argument(
-                f'input tensor "{alias}" of signature "{signature_name}" has shape '
-                f"{list(array.shape)} but the signature expects {expected_shape}"
-            )
 
 
 class Servable:
-    """A loaded SavedModel version: its SignatureDefs and the functions that run them.
+    """A loaded SavedModel version: its SignatureDefs and the Session that runs them.
 
     Args:
         name: the model's name.
         version: the version number (the directory's name under the base path).
         path: the version's directory.
+        options: `LoadOptions`; the defaults load the `serve` MetaGraph.
     """
 
-    def __init__(self, name, version, path):
+    def __init__(self, name, version, path, options=LoadOptions()):
         self.name = name
         self.version = version
         self.path = path
-        self.signature_defs = read_signature_defs(path)
+        self.signature_defs = read_signature_defs(path, options.tags)
+        graph = tf.Graph()
+        session = tf.compat.v1.Session(graph=graph, config=options.session_config)
         try:
-            loaded = tf.saved_model.load(path, tags=[SERVE_TAG])
+            with graph.as_default():
+                tf.compat.v1.saved_model.loader.load(session, list(options.tags), path)
         except tf.errors.OpError:
+            session.close()
             raise  # TensorFlow's own code says what went wrong
         except Exception as error:
+            session.close()
             raise errors.unknown(f"Failed to load SavedModel at {path}: {error}") from error
-        self._loaded = loaded  # keeps the functions' variables alive
-        self._functions = dict(loaded.signatures)
+        self._session = session
+        self._callables = {}
+        self._callables_lock = threading.Lock()
 
     def signature_def(self, signature_name):
-        """The SignatureDef of a runnable signature, or None if there is none of that name.
+        """The SignatureDef of a servable signature, or None if there is none of that name.
 
-        (`signature_defs` also lists entries that are no signatures to run, such
-        as the `__saved_model_init_op` of TF2 SavedModels, as TF Serving's
-        metadata does.)
+        (`signature_defs` also lists the init op entry of TF2 SavedModels, as
+        TF Serving's metadata does; it is no signature to run.)
         """
-        if signature_name not in self._functions:
+        if signature_name in _NOT_SERVED:
             return None
-        return self.signature_defs[signature_name]
+        return self.signature_defs.get(signature_name)
 
-    def run(self, signature_name, inputs):
+    def _callable(self, feeds, fetches):
+        key = (feeds, fetches)
+        runner = self._callables.get(key)
+        if runner is None:
+            with self._callables_lock:
+                runner = self._callables.get(key)
+                if runner is None:
+                    if len(self._callables) >= _MAX_CALLABLES:
+                        self._callables.pop(next(iter(self._callables)))
+                    # The private maker: `Session.make_callable` feeds through
+                    # `Session.run`, whose Python shape check the C++ Session
+                    # (and so TF Serving) does not have.
+                    runner = self._session._make_callable_from_options(
+                        config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+                    )
+                    self._callables[key] = runner
+        return runner
+
+    def run_tensors(self, feeds, fetches):
+        """One Session run: `feeds` maps tensor names to arrays; returns the fetched arrays in order.
+
+        A TensorFlow error keeps its code (INVALID_ARGUMENT for a model that
+        rejects its inputs); a value the Session cannot convert is
+        INVALID_ARGUMENT.
+        """
+        names = tuple(sorted(feeds))
+        unique_fetches = tuple(sorted(set(fetches)))
+        runner = self._callable(names, unique_fetches)
+        try:
+            values = runner(*(feeds[name] for name in names))
+        except tf.errors.InternalError as error:
+            # Raised for feed values of no TensorFlow type (a number among strings).
+            raise errors.invalid_argument(error.message) from error
+        by_name = dict(zip(unique_fetches, values))
+        return [np.asarray(by_name[name]) for name in fetches]
+
+    def run(self, signature_name, inputs, output_aliases=()):
         """Runs a signature on checked inputs and returns its outputs as numpy arrays.
 
         Args:
             signature_name: a key of `signature_defs`.
             inputs: dict of input alias to numpy array, as `check_inputs` accepts.
+            output_aliases: the outputs to fetch; empty fetches them all.
         """
-        info = self.signature_defs[signature_name].inputs
-        tensors = {
-            alias: tf.convert_to_tensor(array, dtype=tf.as_dtype(info[alias].dtype))
-            for alias, array in inputs.items()
-        }
+        signature = self.signature_defs[signature_name]
+        feeds = {signature.inputs[alias].name: array for alias, array in inputs.items()}
+        for alias, default in signature.defaults.items():
+            if alias not in inputs:
+                feeds[signature.inputs[alias].name] = tf.make_ndarray(default)
+        aliases = list(output_aliases or signature.outputs)
         try:
-            outputs = self._functions[signature_name](**tensors)
+            values = self.run_tensors(feeds, [signature.outputs[alias].name for alias in aliases])
         except tf.errors.InvalidArgumentError as error:
             raise errors.invalid_argument(
                 f'signature "{signature_name}" failed on inputs {_describe(inputs)}: {error.message}'
             ) from error
-        return {alias: np.asarray(tensor.numpy()) for alias, tensor in outputs.items()}
+        return dict(zip(aliases, values))
