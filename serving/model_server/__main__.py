@@ -5,13 +5,21 @@
     python -m serving.model_server --model_config_file=/abs/path/models.config \\
         --enable_batching --batching_parameters_file=/abs/path/batching.config
 
-Startup follows TF Serving: read the config, load every model and wait until
+Every flag `tensorflow_model_server --help` lists in TF Serving 2.20 is
+accepted, with its default. Those this server cannot honour are logged at
+startup (`_NOT_HONOURED`, and README's serving section says why).
+
+Startup follows TF Serving's `Server::BuildAndStart`: read the config (a file
+that does not parse exits non-zero with "Error parsing text-format
+tensorflow.serving.ModelServerConfig: ..."), load every model and wait until
 each has an available version (exit with an error if one has none that loads),
-then serve gRPC on `--port` and, unless `--rest_api_port` is 0, REST on
-`--rest_api_port`, both on all interfaces.
+then serve gRPC on `--port` (and `--grpc_socket_path`) and, unless
+`--rest_api_port` is 0 or equals `--port`, REST on `--rest_api_port`.
 """
 
+import importlib.metadata
 import os
+import sys
 import threading
 import time
 
@@ -19,17 +27,45 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+_CPUS = os.cpu_count() or 1
+
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("port", 8500, "Port to listen on for the gRPC API.")
+# gRPC
+flags.DEFINE_integer("port", 8500, "TCP port for the gRPC API; 0 disables it.")
+flags.DEFINE_string(
+    "grpc_socket_path", "", "If non-empty, also serve the gRPC API on this UNIX socket."
+)
+flags.DEFINE_string(
+    "grpc_channel_arguments",
+    "",
+    "Comma-separated key=value gRPC server arguments (e.g. grpc.max_connection_age_ms=2000).",
+)
+flags.DEFINE_integer("grpc_max_threads", 4 * _CPUS, "Threads handling gRPC calls.")
+flags.DEFINE_boolean("use_alts_credentials", False, "Serve gRPC with Google ALTS credentials.")
+flags.DEFINE_string(
+    "ssl_config_file", "", "A text-format tensorflow.serving.SSLConfig: serve gRPC over TLS."
+)
+flags.DEFINE_boolean(
+    "enable_grpc_healthcheck_service", False, "Serve the standard gRPC health check service."
+)
+flags.DEFINE_boolean("enable_profiler", True, "Serve the profiler service on the gRPC port.")
+flags.DEFINE_boolean(
+    "enable_serialization_as_tensor_content",
+    False,
+    "Write PredictResponse tensors as tensor_content.",
+)
+# REST
 flags.DEFINE_integer(
     "rest_api_port",
     0,
     "Port to listen on for the HTTP/REST API; 0 disables it. Must differ from --port.",
 )
+flags.DEFINE_integer("rest_api_num_threads", 4 * _CPUS, "Threads handling HTTP/REST requests.")
 flags.DEFINE_integer(
     "rest_api_timeout_in_ms", 30000, "Timeout for HTTP/REST inference calls; 0 for none."
 )
-flags.DEFINE_integer("grpc_max_threads", 4 * (os.cpu_count() or 1), "Threads handling gRPC calls.")
+flags.DEFINE_boolean("rest_api_enable_cors_support", False, "Send CORS headers in responses.")
+# Models and versions
 flags.DEFINE_string(
     "model_name", "default", "Name of the model (ignored with --model_config_file)."
 )
@@ -53,16 +89,8 @@ flags.DEFINE_integer(
     1,
     "Seconds between two polls of the base paths for new versions; 0 polls once, at startup.",
 )
-flags.DEFINE_boolean("enable_batching", False, "Merge concurrent requests into batches.")
-flags.DEFINE_string(
-    "batching_parameters_file",
-    "",
-    "A text-format tensorflow.serving.BatchingParameters replacing the batching defaults.",
-)
-flags.DEFINE_string(
-    "monitoring_config_file",
-    "",
-    "A text-format tensorflow.serving.MonitoringConfig; it can expose Prometheus metrics on the REST port.",
+flags.DEFINE_boolean(
+    "flush_filesystem_caches", True, "Flush filesystem caches after loads (nothing to flush here)."
 )
 flags.DEFINE_boolean(
     "allow_version_labels_for_unavailable_models",
@@ -75,6 +103,156 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "load_retry_interval_micros", 60 * 1000 * 1000, "Microseconds between two load attempts."
 )
+flags.DEFINE_integer("num_load_threads", 0, "Threads loading versions; 0 loads them in turn.")
+flags.DEFINE_integer("num_unload_threads", 0, "Threads unloading versions; 0 unloads in turn.")
+flags.DEFINE_string(
+    "saved_model_tags", "serve", "Comma-separated tags of the MetaGraph to load."
+)
+flags.DEFINE_boolean(
+    "enable_model_warmup", True, "Replay assets.extra/tf_serving_warmup_requests at load."
+)
+flags.DEFINE_integer(
+    "num_request_iterations_for_warmup", 0, "Times each warmup request is replayed, if > 0."
+)
+flags.DEFINE_boolean(
+    "remove_unused_fields_from_bundle_metagraph",
+    True,
+    "Drop unused MetaGraphDef fields after loading (a memory saving; no effect on answers).",
+)
+flags.DEFINE_string("platform_config_file", "", "A text-format PlatformConfigMap.")
+flags.DEFINE_string(
+    "monitoring_config_file", "", "A text-format tensorflow.serving.MonitoringConfig."
+)
+# Batching
+flags.DEFINE_boolean("enable_batching", False, "Merge concurrent requests into batches.")
+flags.DEFINE_string(
+    "batching_parameters_file",
+    "",
+    "A text-format tensorflow.serving.BatchingParameters replacing the batching defaults.",
+)
+flags.DEFINE_boolean(
+    "enable_per_model_batching_parameters",
+    False,
+    "Read batching_params.pbtxt from each SavedModel directory.",
+)
+# TensorFlow runtime
+flags.DEFINE_integer(
+    "tensorflow_session_parallelism", 0, "Intra- and inter-op threads of each Session; 0: auto."
+)
+flags.DEFINE_integer("tensorflow_intra_op_parallelism", 0, "Intra-op threads; 0: auto.")
+flags.DEFINE_integer("tensorflow_inter_op_parallelism", 0, "Inter-op threads; 0: auto.")
+flags.DEFINE_string(
+    "tensorflow_session_config_file", "", "A text-format tensorflow.ConfigProto for each Session."
+)
+flags.DEFINE_float(
+    "per_process_gpu_memory_fraction",
+    0.0,
+    "Fraction of GPU memory to take; 0: TensorFlow's choice.",
+)
+flags.DEFINE_boolean(
+    "enable_signature_method_name_check",
+    False,
+    "Require each API's method_name of the SignatureDef it runs.",
+)
+flags.DEFINE_boolean("xla_cpu_compilation_enabled", False, "Enable XLA:CPU JIT.")
+flags.DEFINE_boolean("xla_gpu_compilation_enabled", False, "Enable XLA:CPU and XLA:GPU JIT.")
+flags.DEFINE_string("mixed_precision", "", "Mixed precision mode.")
+flags.DEFINE_string(
+    "thread_pool_factory_config_file", "", "A text-format ThreadPoolConfig for request threads."
+)
+flags.DEFINE_boolean("skip_initialize_tpu", False, "Skip initializing a TPU system (none is).")
+# TensorFlow Lite
+flags.DEFINE_boolean(
+    "prefer_tflite_model", False, "Serve model.tflite instead of saved_model.pb when present."
+)
+flags.DEFINE_integer("num_tflite_pools", _CPUS, "TensorFlow Lite interpreter pools.")
+flags.DEFINE_integer("num_tflite_interpreters_per_pool", 1, "Interpreters per TFLite pool.")
+flags.DEFINE_boolean("version", False, "Print the versions and exit.")
+
+# Flags accepted but not honoured: (the value that asks for nothing, why), or
+# (None, why) for flags logged whenever given.
+_NOT_HONOURED = {
+    "enable_profiler": (
+        False,
+        "TensorFlow's profiler service is C++ and cannot join a grpcio server",
+    ),
+    "rest_api_enable_cors_support": (False, "the REST API sends no CORS headers"),
+    "enable_per_model_batching_parameters": (
+        False,
+        "batching_params.pbtxt is not read; --batching_parameters_file applies to every model",
+    ),
+    "num_load_threads": (0, "versions load one at a time"),
+    "num_unload_threads": (0, "versions unload one at a time"),
+    "platform_config_file": ("", "only the TensorFlow platform is served"),
+    "thread_pool_factory_config_file": ("", "request thread pools are not configurable"),
+    "mixed_precision": ("", "models run in the precision they were saved in"),
+    "prefer_tflite_model": (False, "TensorFlow Lite models are not served; saved_model.pb is"),
+    "num_tflite_pools": (None, "TensorFlow Lite models are not served"),
+    "num_tflite_interpreters_per_pool": (None, "TensorFlow Lite models are not served"),
+    "xla_cpu_compilation_enabled": (None, "XLA JIT is left as TensorFlow's default"),
+    "xla_gpu_compilation_enabled": (None, "XLA JIT is left as TensorFlow's default"),
+}
+
+
+def _log_flags_not_honoured():
+    for name, (inert, reason) in _NOT_HONOURED.items():
+        value = FLAGS[name].value
+        if (FLAGS[name].present if inert is None else value != inert):
+            logging.warning("--%s=%s is accepted but not honoured: %s.", name, value, reason)
+
+
+def _version_text():
+    import tensorflow as tf
+
+    serving_api = importlib.metadata.version("tensorflow-serving-api")
+    return (
+        f"TensorFlow ModelServer: {serving_api}-keras-simpletf\n"
+        f"TensorFlow Library: {tf.__version__}\n"
+    )
+
+
+def _session_config(configs):
+    """Each version's Session ConfigProto: the config file, then the flags, as TF Serving sets it."""
+    from serving.model_server import errors
+
+    config = configs.read_session_config(FLAGS.tensorflow_session_config_file)
+    if FLAGS.per_process_gpu_memory_fraction:
+        config.gpu_options.per_process_gpu_memory_fraction = FLAGS.per_process_gpu_memory_fraction
+    intra, inter = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
+    if intra > 0 and inter > 0 and FLAGS.tensorflow_session_parallelism > 0:
+        raise errors.invalid_argument(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. "
+            "You cannot configure all."
+        )
+    if intra > 0 or inter > 0:
+        config.intra_op_parallelism_threads, config.inter_op_parallelism_threads = intra, inter
+    elif FLAGS.tensorflow_session_parallelism > 0:
+        config.intra_op_parallelism_threads = FLAGS.tensorflow_session_parallelism
+        config.inter_op_parallelism_threads = FLAGS.tensorflow_session_parallelism
+    return config
+
+
+def _grpc_credentials(configs):
+    """gRPC server credentials of --ssl_config_file or --use_alts_credentials; None: insecure."""
+    import grpc
+
+    from serving.model_server import errors
+
+    if FLAGS.ssl_config_file and FLAGS.use_alts_credentials:
+        raise errors.invalid_argument(
+            "Only one of --use_alts_credentials and --ssl_config_file can be set."
+        )
+    if FLAGS.use_alts_credentials:
+        return grpc.alts_server_credentials()
+    if not FLAGS.ssl_config_file:
+        return None
+    ssl = configs.read_ssl_config(FLAGS.ssl_config_file)
+    return grpc.ssl_server_credentials(
+        [(ssl.server_key.encode(), ssl.server_cert.encode())],
+        root_certificates=ssl.custom_ca.encode() or None,
+        require_client_auth=ssl.client_verify,
+    )
 
 
 def _poll_config_file(manager, path, interval_seconds, config):
@@ -93,16 +271,22 @@ def _poll_config_file(manager, path, interval_seconds, config):
 
 
 def main(argv):
+    if FLAGS.version:
+        sys.stdout.write(_version_text())
+        return 0
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS.model_config_file and not FLAGS.model_base_path:
         raise app.UsageError(
             "Both --model_config_file and --model_base_path are empty; set one of them."
         )
-    if FLAGS.rest_api_port and FLAGS.rest_api_port == FLAGS.port:
-        raise app.UsageError("--rest_api_port must be different from --port.")
+    if not FLAGS.port and not FLAGS.grpc_socket_path:
+        raise app.UsageError("--port is 0 and --grpc_socket_path is empty: gRPC needs one.")
+    if FLAGS.batching_parameters_file and not FLAGS.enable_batching:
+        raise app.UsageError("--batching_parameters_file is set without --enable_batching.")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.INFO)
+    _log_flags_not_honoured()
 
     from serving.model_server import (
         batching,
@@ -112,9 +296,14 @@ def main(argv):
         inference,
         monitoring,
         rest_service,
+        servables,
         versions,
     )
 
+    try:
+        channel_arguments = grpc_service.parse_channel_arguments(FLAGS.grpc_channel_arguments)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
     try:
         if FLAGS.model_config_file:
             config = configs.read_model_server_config(FLAGS.model_config_file)
@@ -126,11 +315,16 @@ def main(argv):
                 configs.read_batching_parameters(FLAGS.batching_parameters_file)
             )
         prometheus_path = configs.read_prometheus_path(FLAGS.monitoring_config_file)
+        credentials = _grpc_credentials(configs)
+        load_options = servables.LoadOptions(
+            tags=tuple(FLAGS.saved_model_tags.split(",")), session_config=_session_config(configs)
+        )
         manager = versions.VersionManager(
             file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
             max_num_load_retries=FLAGS.max_num_load_retries,
             load_retry_interval_seconds=FLAGS.load_retry_interval_micros / 1e6,
             allow_version_labels_for_unavailable_models=FLAGS.allow_version_labels_for_unavailable_models,
+            load=lambda name, version, path: servables.Servable(name, version, path, load_options),
         )
         manager.reload_config(config)
     except errors.ServingError as error:
@@ -151,17 +345,36 @@ def main(argv):
         ).start()
 
     metrics = monitoring.Metrics()
-    runner = inference.Inference(metrics, batcher)
+    runner = inference.Inference(
+        metrics, batcher, signature_method_name_check=FLAGS.enable_signature_method_name_check
+    )
     grpc_server = grpc_service.create_server(
-        FLAGS.port, manager, runner, metrics, FLAGS.grpc_max_threads
+        FLAGS.port,
+        manager,
+        runner,
+        metrics,
+        FLAGS.grpc_max_threads,
+        socket_path=FLAGS.grpc_socket_path,
+        channel_arguments=channel_arguments,
+        credentials=credentials,
     )
     grpc_server.start()
-    logging.info("Running gRPC ModelServer at 0.0.0.0:%d ...", FLAGS.port)
-    if FLAGS.rest_api_port:
+    if FLAGS.port:
+        logging.info("Running gRPC ModelServer at 0.0.0.0:%d ...", FLAGS.port)
+    if FLAGS.grpc_socket_path:
+        logging.info("Running gRPC ModelServer at UNIX socket %s ...", FLAGS.grpc_socket_path)
+    if FLAGS.rest_api_port and FLAGS.rest_api_port == FLAGS.port:
+        logging.error(
+            "--rest_api_port cannot be same as --port. Please use a different port for "
+            "HTTP/REST API. Skipped exporting HTTP/REST API."
+        )
+    elif FLAGS.rest_api_port:
         rest_api = rest_service.RestApi(
             manager, runner, metrics, FLAGS.rest_api_timeout_in_ms / 1000, prometheus_path
         )
-        http_server = rest_service.create_server(FLAGS.rest_api_port, rest_api)
+        http_server = rest_service.create_server(
+            FLAGS.rest_api_port, rest_api, num_threads=FLAGS.rest_api_num_threads
+        )
         threading.Thread(target=http_server.serve_forever, name="rest-api", daemon=True).start()
         logging.info("Exporting HTTP/REST API at:localhost:%d ...", FLAGS.rest_api_port)
     grpc_server.wait_for_termination()

@@ -1,6 +1,6 @@
 """TensorFlow Serving's configuration files, read as TF Serving reads them.
 
-All three are protocol buffers in text format:
+All are protocol buffers in text format:
 - `--model_config_file`: a `tensorflow.serving.ModelServerConfig`
   (`model_config_list { config { name base_path model_version_policy
   version_labels } ... }`), or the one-model config built from
@@ -9,15 +9,24 @@ All three are protocol buffers in text format:
   (`max_batch_size { value: 8 }`, `allowed_batch_sizes: 4`, ...).
 - `--monitoring_config_file`: a `tensorflow.serving.MonitoringConfig`
   (`prometheus_config { enable: true path: "..." }`).
+- `--ssl_config_file`: a `tensorflow.serving.SSLConfig` (`server_key`,
+  `server_cert`, `custom_ca`, `client_verify`).
+- `--tensorflow_session_config_file`: a `tensorflow.ConfigProto`.
+
+A file that does not parse is INVALID_ARGUMENT with the message of
+TF Serving's protobuf library: `Error parsing text-format
+tensorflow.serving.ModelServerConfig: LINE:COLUMN: ...`.
 
 The tensorflow-serving-api wheel ships the `ModelServerConfig` message but not
-the other two, so they are declared here field for field from TF Serving's
-`session_bundle_config.proto` and `monitoring_config.proto`, in a private
-descriptor pool so they never clash with a registration of the real ones.
+BatchingParameters, MonitoringConfig or SSLConfig, so they are declared here
+field for field from TF Serving's `session_bundle_config.proto`,
+`monitoring_config.proto` and `ssl_config.proto`, in a private descriptor pool
+so they never clash with a registration of the real ones.
 """
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf import wrappers_pb2
+from tensorflow.core.protobuf import config_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.model_server import errors
@@ -68,23 +77,38 @@ def _declare_messages():
         ".tensorflow.serving.PrometheusConfig",
     )
 
+    ssl = file.message_type.add(name="SSLConfig")
+    field(ssl, "server_key", 1, _FieldProto.TYPE_STRING)
+    field(ssl, "server_cert", 2, _FieldProto.TYPE_STRING)
+    field(ssl, "custom_ca", 3, _FieldProto.TYPE_STRING)
+    field(ssl, "client_verify", 4, _FieldProto.TYPE_BOOL)
+
     pool.Add(file)
     return (
         message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-        for name in ("BatchingParameters", "MonitoringConfig")
+        for name in ("BatchingParameters", "MonitoringConfig", "SSLConfig")
     )
 
 
-BatchingParameters, MonitoringConfig = _declare_messages()
+BatchingParameters, MonitoringConfig, SSLConfig = _declare_messages()
 
 
 def _parse(path, message):
     try:
         with open(path, encoding="utf-8") as file:
-            return text_format.Parse(file.read(), message)
-    except (OSError, text_format.ParseError) as error:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as error:
         raise errors.invalid_argument(
-            f"Cannot read {message.DESCRIPTOR.name} from {path}: {error}"
+            f"Cannot read {message.DESCRIPTOR.full_name} from {path}: {error}"
+        ) from error
+    try:
+        return text_format.Parse(text, message)
+    except text_format.ParseError as error:
+        position = f"{error.GetLine()}:{error.GetColumn()}: " if error.GetLine() else ""
+        reason = str(error).split(" : ", 1)[-1]
+        raise errors.invalid_argument(
+            f"Error parsing text-format {message.DESCRIPTOR.full_name}: {position}{reason} "
+            f"(in {path})"
         ) from error
 
 
@@ -114,3 +138,13 @@ def read_prometheus_path(path):
     if not prometheus.enable:
         return None
     return prometheus.path or DEFAULT_PROMETHEUS_PATH
+
+
+def read_ssl_config(path):
+    """The `SSLConfig` in the text-format file `path`."""
+    return _parse(path, SSLConfig())
+
+
+def read_session_config(path):
+    """The `tensorflow.ConfigProto` in the text-format file `path` (all defaults if no file)."""
+    return _parse(path, config_pb2.ConfigProto()) if path else config_pb2.ConfigProto()

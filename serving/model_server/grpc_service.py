@@ -5,8 +5,14 @@ GetModelMetadata. ModelService: GetModelStatus and HandleReloadConfigRequest.
 Every call acquires the servable of its ModelSpec for exactly as long as it
 runs, and fails by aborting with the code and message of its `ServingError`;
 an unexpected exception is INTERNAL and logged, and the server carries on. The
-call's gRPC deadline bounds its wait for a batch. Messages of up to 2 GiB are
-accepted in both directions, as TF Serving sets its limit to INT32_MAX.
+call's gRPC deadline bounds its wait for a batch.
+
+The server is built as TF Serving's `Server::BuildAndStart` builds it: a TCP
+port on all interfaces and optionally a UNIX socket (`--grpc_socket_path`),
+both with the same credentials (insecure, SSL from `--ssl_config_file`, or
+ALTS); messages of up to INT32_MAX bytes; then the `--grpc_channel_arguments`
+(`key=value,...`, an integer value passed as an integer), which override
+those defaults.
 """
 
 import concurrent.futures
@@ -146,18 +152,65 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def create_server(port, manager, inference, metrics, max_threads):
-    """A gRPC server with both services, bound to `port` on all interfaces (not yet started)."""
+def _is_int32(text):
+    """Whether `text` is a decimal int32, as TF Serving's `safe_strto32` reads it."""
+    digits = text.strip()
+    digits = digits[1:] if digits[:1] in "+-" else digits
+    return digits.isascii() and digits.isdigit() and -(2**31) <= int(text) < 2**31
+
+
+def parse_channel_arguments(text):
+    """The (key, value) pairs of `--grpc_channel_arguments`: `key=value,...`, int values as ints.
+
+    Raises ValueError naming the flag for an entry without `=`.
+    """
+    arguments = []
+    for entry in filter(None, text.split(",")):
+        key, equals, value = entry.partition("=")
+        if not equals or not key:
+            raise ValueError(f"--grpc_channel_arguments: {entry!r} is not key=value")
+        arguments.append((key, int(value) if _is_int32(value) else value))
+    return arguments
+
+
+def create_server(
+    port,
+    manager,
+    inference,
+    metrics,
+    max_threads,
+    socket_path="",
+    channel_arguments=(),
+    credentials=None,
+):
+    """A gRPC server with both services (not yet started).
+
+    Args:
+        port: the TCP port, on all interfaces; 0 for none.
+        max_threads: the threads handling calls (`--grpc_max_threads`).
+        socket_path: a UNIX socket to listen on as well, or empty.
+        channel_arguments: (key, value) gRPC server options, applied last.
+        credentials: `grpc.ServerCredentials`, or None for insecure ports.
+    """
+    options = {
+        "grpc.max_receive_message_length": _MAX_MESSAGE_BYTES,
+        "grpc.max_send_message_length": _MAX_MESSAGE_BYTES,
+    }
+    options.update(channel_arguments)
     server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
-        options=[
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-        ],
+        options=list(options.items()),
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(manager, inference, metrics), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    server.add_insecure_port(f"0.0.0.0:{port}")
+    addresses = ([f"0.0.0.0:{port}"] if port else []) + (
+        [f"unix:{socket_path}"] if socket_path else []
+    )
+    for address in addresses:
+        if credentials is None:
+            server.add_insecure_port(address)
+        else:
+            server.add_secure_port(address, credentials)
     return server
