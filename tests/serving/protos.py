@@ -1,10 +1,13 @@
 """Request protos for the serving tests, built with TF Serving's own message classes."""
 
+import grpc
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     input_pb2,
     predict_pb2,
     regression_pb2,
@@ -50,6 +53,22 @@ def regression_request(model, input_proto, signature="regress"):
     request = regression_pb2.RegressionRequest(input=input_proto)
     _fill_spec(request.model_spec, model, signature)
     return request
+
+
+def multi_inference_request(model, input_proto, *tasks):
+    """A MultiInferenceRequest of (method, signature) tasks, method "classify" or "regress"."""
+    request = inference_pb2.MultiInferenceRequest(input=input_proto)
+    for method, signature in tasks:
+        task = request.tasks.add(method_name=f"tensorflow/serving/{method}")
+        _fill_spec(task.model_spec, model, signature)
+    return request
+
+
+def rpc_error(method, request):
+    """The `grpc.RpcError` a stub method must raise for `request`."""
+    with pytest.raises(grpc.RpcError) as failure:
+        method(request, timeout=30)
+    return failure.value
 
 
 def metadata_request(model, version=None):

@@ -6,7 +6,6 @@ import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
-    inference_pb2,
     input_pb2,
 )
 
@@ -14,6 +13,7 @@ from tests.serving.protos import (
     classification_request,
     example_input,
     metadata_request,
+    multi_inference_request,
     predict_request,
     regression_request,
     status_request,
@@ -92,11 +92,9 @@ def test_regress_a_tf1_regression_signature(main_server):
 
 
 def test_multi_inference_runs_classify_and_regress_on_the_same_examples(main_server):
-    request = inference_pb2.MultiInferenceRequest(input=example_input(1.0))
-    for method, signature in (("classify", "classify"), ("regress", "regress")):
-        task = request.tasks.add(method_name=f"tensorflow/serving/{method}")
-        task.model_spec.name = "examples"
-        task.model_spec.signature_name = signature
+    request = multi_inference_request(
+        "examples", example_input(1.0), ("classify", "classify"), ("regress", "regress")
+    )
     response = main_server.prediction.MultiInference(request, timeout=30)
     classification, regression = response.results
     assert [c.label for c in classification.classification_result.classifications[0].classes] == [
