@@ -13,6 +13,22 @@
     classify -> classes [["pos", "neg"]], scores softmax([x, -x])
     regress  -> outputs 2 * x + 1
     serving_default (predict) -> scores
+- `write_half_plus_two`: TF Serving's own testdata model, built as its
+  generator saved_model_half_plus_two.py builds it: a `tf.compat.v1` graph
+  with variables a=0.5, b=2, c=3, a tf.Example parser (features x, and x2
+  defaulting to 0), an asset and a main op, saved by `SavedModelBuilder`:
+    serving_default (predict) x -> y = a * x + b
+    classify_x_to_y  (classify) inputs -> scores = y
+    regress_x_to_y   (regress)  inputs -> outputs = y
+    regress_x_to_y2  (regress)  inputs -> outputs = a * x + c
+    regress_x2_to_y3 (regress)  x2 (float, not examples) -> outputs = a * x2 + c
+- `write_tf2_examples_module`: a TF2 `tf.Module` whose signatures all have
+  method predict, as `tf.saved_model.save` writes them, over serialized
+  tf.Examples with one float feature `x`:
+    classify(inputs) -> classes [["neg", "pos"]], scores [[1 - p, p]], p = sigmoid(x)
+    regress(inputs)  -> outputs 3 * x - 1
+- `write_keras_half_plus_two`: a Keras 3 `Dense(1)` with kernel 0.5 and bias 2
+  on inputs of shape [n, 1], exported with `model.export`.
 - `write_broken_model`: a version directory whose saved_model.pb does not parse.
 
 Every writer builds the version next to its final place and renames it in,
@@ -22,6 +38,7 @@ as a model export should, so a polling server never sees half a version.
 import os
 import shutil
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -120,6 +137,105 @@ def write_examples_model(base_path, version):
                 },
             )
         builder.save()
+    return _move_into_place(build, base_path, version)
+
+
+def write_half_plus_two(base_path, version, tags=("serve",)):
+    """Writes TF Serving's half_plus_two under `base_path` with MetaGraph `tags`; returns its directory."""
+    v1 = tf.compat.v1
+    build = _build_dir(base_path, version)
+    builder = v1.saved_model.Builder(build)
+    with v1.Session(graph=tf.Graph()) as session:
+        a = v1.Variable(0.5, name="a")
+        b = v1.Variable(2.0, name="b")
+        c = v1.Variable(3.0, name="c")
+        serialized = v1.placeholder(tf.string, name="tf_example", shape=[None])
+        features = v1.io.parse_example(
+            serialized,
+            {
+                "x": v1.io.FixedLenFeature([1], tf.float32),
+                "x2": v1.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+            },
+        )
+        x = tf.identity(features["x"], name="x")
+        y = tf.identity(a * x + b, name="y")
+        y2 = tf.identity(a * x + c, name="y2")
+        x2 = tf.identity(features["x2"], name="x2")
+        y3 = tf.identity(v1.Variable(0.5, name="a2") * x2 + v1.Variable(3.0, name="c2"), name="y3")
+        asset_directory = os.path.join(os.path.dirname(build), f".assets-{version}")
+        os.makedirs(asset_directory, exist_ok=True)
+        asset = os.path.join(asset_directory, "foo.txt")
+        with open(asset, "w") as file:
+            file.write("asset-file-contents")
+        v1.add_to_collection(v1.GraphKeys.ASSET_FILEPATHS, tf.constant(asset))
+        filename = v1.Variable("foo.txt", name="filename_tensor", trainable=False, collections=[])
+        session.run(v1.global_variables_initializer())
+        info = v1.saved_model.utils.build_tensor_info
+        signature = v1.saved_model.signature_def_utils.build_signature_def
+        builder.add_meta_graph_and_variables(
+            session,
+            list(tags),
+            signature_def_map={
+                "serving_default": signature(
+                    {"x": info(x)}, {"y": info(y)}, "tensorflow/serving/predict"
+                ),
+                "classify_x_to_y": signature(
+                    {"inputs": info(serialized)}, {"scores": info(y)}, "tensorflow/serving/classify"
+                ),
+                "regress_x_to_y": signature(
+                    {"inputs": info(serialized)}, {"outputs": info(y)}, "tensorflow/serving/regress"
+                ),
+                "regress_x_to_y2": signature(
+                    {"inputs": info(serialized)}, {"outputs": info(y2)}, "tensorflow/serving/regress"
+                ),
+                "regress_x2_to_y3": signature(
+                    {"inputs": info(x2)}, {"outputs": info(y3)}, "tensorflow/serving/regress"
+                ),
+            },
+            assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
+            main_op=tf.group(filename.assign("foo.txt")),
+        )
+    builder.save()
+    shutil.rmtree(asset_directory)
+    return _move_into_place(build, base_path, version)
+
+
+class _ExamplesModule(tf.Module):
+    @staticmethod
+    def _x(inputs):
+        return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        p = tf.sigmoid(self._x(inputs))
+        classes = tf.tile(tf.constant([["neg", "pos"]]), [tf.shape(p)[0], 1])
+        return {"classes": classes, "scores": tf.concat([1.0 - p, p], axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress(self, inputs):
+        return {"outputs": 3.0 * self._x(inputs) - 1.0}
+
+
+def write_tf2_examples_module(base_path, version):
+    """Writes the TF2 classify/regress module under `base_path`; returns its directory."""
+    module = _ExamplesModule()
+    build = _build_dir(base_path, version)
+    tf.saved_model.save(
+        module, build, signatures={"classify": module.classify, "regress": module.regress}
+    )
+    return _move_into_place(build, base_path, version)
+
+
+def write_keras_half_plus_two(base_path, version):
+    """Exports a Keras Dense(1) computing 0.5 * x + 2 under `base_path`; returns its directory."""
+    import keras
+
+    inputs = keras.Input((1,), name="x")
+    dense = keras.layers.Dense(1, name="y")
+    model = keras.Model(inputs, dense(inputs))
+    dense.set_weights([np.array([[0.5]], np.float32), np.array([2.0], np.float32)])
+    build = _build_dir(base_path, version)
+    model.export(build, verbose=False)
     return _move_into_place(build, base_path, version)
 
 
