@@ -38,9 +38,10 @@ class ModelServer:
     Args:
         directory: where its log goes.
         flags: model server flags besides --port and --rest_api_port.
+        credentials: `grpc.ChannelCredentials` for a server with TLS; None for insecure.
     """
 
-    def __init__(self, directory, *flags):
+    def __init__(self, directory, *flags, credentials=None):
         self.port = free_port()
         self.rest_port = free_port()
         self.log_path = Path(directory) / f"model_server_{self.port}.log"
@@ -59,13 +60,14 @@ class ModelServer:
                 stderr=subprocess.STDOUT,
                 env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"),
             )
-        self.channel = grpc.insecure_channel(
-            f"127.0.0.1:{self.port}",
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ],
-        )
+        options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ]
+        if credentials is None:
+            self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=options)
+        else:
+            self.channel = grpc.secure_channel(f"localhost:{self.port}", credentials, options)
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
 
