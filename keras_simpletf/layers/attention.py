@@ -17,6 +17,20 @@ from keras_simpletf.layers.validation import (
 _MASKED_LOGIT = -1e9
 
 
+def write_cache(cache, update, index):
+    """`cache` with positions `index, index + 1, ...` replaced by `update`.
+
+    `cache` is `(batch, max_length, heads, dim)` and keeps its static shape;
+    `update` is `(batch, length, heads, dim)`. Written with a gather and a
+    select (no XLA-only ops), so a decoding loop exports to plain TensorFlow.
+    """
+    offsets = ops.arange(ops.shape(cache)[1]) - index
+    length = ops.shape(update)[1]
+    inside = ops.logical_and(offsets >= 0, offsets < length)
+    spread = ops.take(update, ops.clip(offsets, 0, length - 1), axis=1)
+    return ops.where(inside[None, :, None, None], spread, cache)
+
+
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class SimpleAttention(keras.layers.Layer):
     """Scaled dot-product self- or cross-attention with few heads.
@@ -62,6 +76,15 @@ class SimpleAttention(keras.layers.Layer):
         return_attention_scores: bool, also return the attention weights,
             `(batch, num_heads, query_length, key_length)`.
         training: bool, whether dropout is active.
+        cache: `(keys, values)` for incremental decoding, or `None`. In
+            self-attention, a fixed-size cache from `initial_cache()`: the
+            keys and values of `query` are written into it at `cache_index`
+            and the query attends to the cache, causally. In
+            cross-attention, `key_values(context)` computed once; `context`
+            may then be `None`. With a cache, the call returns the updated
+            cache last: `(outputs, cache)` or `(outputs, weights, cache)`.
+        cache_index: int scalar, position of the first query token (the
+            number of tokens already in a self-attention cache).
 
     Example:
 
@@ -69,6 +92,13 @@ class SimpleAttention(keras.layers.Layer):
     x = keras.Input(shape=(None, 64))
     y = SimpleAttention()(x)                           # single-head self-attention
     z = SimpleAttention(num_heads=4, num_kv_heads=1)(y, context=x)  # multi-query cross
+
+    step = SimpleAttention()                          # cached decoding, a step at a time
+    cache = step.initial_cache(batch_size=2, max_length=8)
+    for index in range(3):
+        outputs, cache = step(
+            np.ones((2, 1, 64), "float32"), cache=cache, cache_index=index,
+            use_causal_mask=True)
     ```
 
     References:
@@ -159,35 +189,72 @@ class SimpleAttention(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy, name="weights_dropout"
         )
 
-    def _project(self, query, context):
-        """Query, key and value heads, keys and values repeated per group."""
+    def _heads(self, tensor, heads, dim):
+        batch, length = ops.shape(tensor)[0], ops.shape(tensor)[1]
+        return ops.reshape(tensor, (batch, length, heads, dim))
+
+    def _key_value_heads(self, keys, values):
         key_dim, value_dim = self._head_dims
+        value_heads = self.num_heads if self.value_free else self._kv_heads
+        return (
+            self._heads(keys, self._kv_heads, key_dim),
+            self._heads(values, value_heads, value_dim),
+        )
+
+    def key_values(self, context):
+        """The `(keys, values)` heads of `context`: a cross-attention cache.
+
+        Keys are `(batch, key_length, num_kv_heads, key_dim)`; values have
+        `num_kv_heads` heads (`num_heads` slices of `context` when value-free).
+        Computed once per source, they are passed back as `cache` at every
+        decoding step.
+        """
+        key_units = self._kv_heads * self._head_dims[0]
+        kv = self.key_value_dense(context)
+        values = context if self.value_free else kv[..., key_units:]
+        return self._key_value_heads(kv[..., :key_units], values)
+
+    def initial_cache(self, batch_size, max_length):
+        """An empty self-attention cache of `max_length` positions.
+
+        Returns `(keys, values)` of zeros, shaped as `key_values()` returns
+        them with `key_length=max_length`, in the compute dtype.
+        """
+        key_dim, value_dim = self._head_dims
+        value_heads = self.num_heads if self.value_free else self._kv_heads
+        return (
+            ops.zeros((batch_size, max_length, self._kv_heads, key_dim), self.compute_dtype),
+            ops.zeros((batch_size, max_length, value_heads, value_dim), self.compute_dtype),
+        )
+
+    def _project(self, query, context, cache, cache_index):
+        """Query heads, and key and value heads (from `cache` when given)."""
+        key_dim = self._head_dims[0]
         query_units = self.num_heads * key_dim
         key_units = self._kv_heads * key_dim
         if self._is_cross_attention:
             q = self.query_dense(query)
-            kv = self.key_value_dense(context)
-            k, v = kv[..., :key_units], kv[..., key_units:]
+            k, v = self.key_values(context) if cache is None else cache
         else:
-            context = query
             qkv = self.query_key_value_dense(query)
             q = qkv[..., :query_units]
-            k = qkv[..., query_units : query_units + key_units]
-            v = qkv[..., query_units + key_units :]
-        value_heads = self._kv_heads
-        if self.value_free:
-            v, value_heads = context, self.num_heads
-        batch, query_length = ops.shape(q)[0], ops.shape(q)[1]
-        key_length = ops.shape(k)[1]
-        q = ops.reshape(q, (batch, query_length, self.num_heads, key_dim))
-        k = ops.reshape(k, (batch, key_length, self._kv_heads, key_dim))
-        v = ops.reshape(v, (batch, key_length, value_heads, value_dim))
+            k, v = self._key_value_heads(
+                qkv[..., query_units : query_units + key_units],
+                query if self.value_free else qkv[..., query_units + key_units :],
+            )
+            if cache is not None:
+                k = write_cache(cache[0], k, cache_index)
+                v = write_cache(cache[1], v, cache_index)
+        return self._heads(q, self.num_heads, key_dim), k, v
+
+    def _repeat_groups(self, k, v):
+        """Keys and values repeated for each query head of their group."""
         group = self.num_heads // self._kv_heads
         if group > 1:
             k = ops.repeat(k, group, axis=2)
             if not self.value_free:
                 v = ops.repeat(v, group, axis=2)
-        return q, k, v
+        return k, v
 
     def call(
         self,
@@ -199,21 +266,32 @@ class SimpleAttention(keras.layers.Layer):
         use_causal_mask=False,
         return_attention_scores=False,
         training=None,
+        cache=None,
+        cache_index=None,
     ):
-        if (context is not None) != self._is_cross_attention:
+        has_context = context is not None or (
+            cache is not None and self._is_cross_attention
+        )
+        if has_context != self._is_cross_attention:
             built_as = "cross" if self._is_cross_attention else "self"
             raise ValueError(
                 f"This SimpleAttention was built for {built_as}-attention; "
                 "call it with `context` for cross-attention and without it "
                 "for self-attention, consistently."
             )
-        query_mask = padding_mask_of(query, mask)
-        key_mask = (
-            padding_mask_of(context, context_mask)
-            if self._is_cross_attention
-            else query_mask
-        )
-        q, k, v = self._project(query, context)
+        self_cache = cache is not None and not self._is_cross_attention
+        if self_cache and (cache_index is None or not use_causal_mask):
+            raise ValueError(
+                "A self-attention cache needs `cache_index` and "
+                "`use_causal_mask=True`: it holds the keys of earlier positions."
+            )
+        if self._is_cross_attention:
+            key_mask = padding_mask_of(context, context_mask)
+        else:
+            # Cached keys are the decoded prefix: no padding among them.
+            key_mask = None if self_cache else padding_mask_of(query, mask)
+        q, new_k, new_v = self._project(query, context, cache, cache_index)
+        k, v = self._repeat_groups(new_k, new_v)
         q = q * ops.cast(1.0 / math.sqrt(self._head_dims[0]), q.dtype)
         logits = ops.cast(ops.einsum("bqhd,bkhd->bhqk", q, k), "float32")
         allowed = merge_attention_masks(
@@ -222,6 +300,7 @@ class SimpleAttention(keras.layers.Layer):
             key_mask=key_mask,
             attention_mask=attention_mask,
             causal=use_causal_mask,
+            query_offset=cache_index if self_cache else 0,
         )
         if allowed is not None:
             logits = ops.where(ops.expand_dims(allowed, axis=1), logits, _MASKED_LOGIT)
@@ -234,9 +313,10 @@ class SimpleAttention(keras.layers.Layer):
         )
         if self.output_dense is not None:
             outputs = self.output_dense(outputs)
-        if return_attention_scores:
-            return outputs, weights
-        return outputs
+        results = (outputs, weights) if return_attention_scores else (outputs,)
+        if cache is not None:
+            results += ((new_k, new_v),)
+        return results if len(results) > 1 else outputs
 
     def compute_mask(self, query, previous_mask=None):
         return previous_mask

@@ -291,6 +291,13 @@ class DecoderBlock(_Block):
         return_attention_scores: bool, also return
             `(self_attention_weights, cross_attention_weights or None)`.
         training: bool, whether dropout is active.
+        cache: the block's decoding cache (`initial_cache()`, then what the
+            previous step returned), or `None`. With a cache, `inputs` are
+            the tokens from position `cache_index` on, `encoder_outputs` may
+            be `None` (their keys and values are in the cache), the source
+            padding mask comes from `encoder_mask`, and the updated cache is
+            returned last.
+        cache_index: int scalar, the position of the first of `inputs`.
 
     Example:
 
@@ -298,6 +305,12 @@ class DecoderBlock(_Block):
     source = keras.Input(shape=(None, 64))
     target = keras.Input(shape=(None, 64))
     y = DecoderBlock(num_heads=2, num_kv_heads=1)(target, encoder_outputs=source)
+
+    block = DecoderBlock(num_heads=2)                 # cached decoding, a step at a time
+    encoded = np.ones((1, 5, 64), "float32")
+    block(np.ones((1, 1, 64), "float32"), encoder_outputs=encoded)   # builds it
+    cache = block.initial_cache(1, max_length=8, encoder_outputs=encoded)
+    step, cache = block(np.ones((1, 1, 64), "float32"), cache=cache, cache_index=0)
     ```
 
     References:
@@ -319,6 +332,18 @@ class DecoderBlock(_Block):
         self.feedforward.build(inputs_shape)
         self._build_sub_blocks(names, inputs_shape)
 
+    def initial_cache(self, batch_size, max_length, encoder_outputs=None):
+        """The decoding cache of this block: `{"self": ..., "cross": ...}`.
+
+        `"self"` is an empty fixed-size self-attention cache of `max_length`
+        positions; `"cross"` (when the block cross-attends) the keys and
+        values of `encoder_outputs`, computed here once per source.
+        """
+        cache = {"self": self.self_attention.initial_cache(batch_size, max_length)}
+        if self.cross_attention is not None:
+            cache["cross"] = self.cross_attention.key_values(encoder_outputs)
+        return cache
+
     def call(
         self,
         inputs,
@@ -329,8 +354,13 @@ class DecoderBlock(_Block):
         use_causal_mask=True,
         return_attention_scores=False,
         training=None,
+        cache=None,
+        cache_index=None,
     ):
-        if (encoder_outputs is None) != (self.cross_attention is None):
+        cross_attends = encoder_outputs is not None or (
+            cache is not None and "cross" in cache
+        )
+        if cross_attends != (self.cross_attention is not None):
             raise ValueError(
                 "This DecoderBlock was built "
                 + ("without" if self.cross_attention is None else "with")
@@ -338,36 +368,51 @@ class DecoderBlock(_Block):
             )
         padding_mask = padding_mask_of(inputs, mask)
         scores = {}
+        new_cache = {}
+
+        def attend(name, attention, stream, **kwargs):
+            if cache is not None:
+                kwargs.update(cache=cache[name], cache_index=cache_index)
+            outputs = attention(
+                stream,
+                mask=padding_mask,
+                return_attention_scores=True,
+                training=training,
+                **kwargs,
+            )
+            scores[name] = outputs[1]
+            if cache is not None:
+                new_cache[name] = outputs[2]
+            return outputs[0]
 
         def self_attend(stream):
-            outputs, scores["self"] = self.self_attention(
+            return attend(
+                "self",
+                self.self_attention,
                 stream,
-                mask=padding_mask,
                 attention_mask=attention_mask,
                 use_causal_mask=use_causal_mask,
-                return_attention_scores=True,
-                training=training,
             )
-            return outputs
 
         def cross_attend(stream):
-            outputs, scores["cross"] = self.cross_attention(
+            return attend(
+                "cross",
+                self.cross_attention,
                 stream,
                 context=encoder_outputs,
-                mask=padding_mask,
                 context_mask=padding_mask_of(encoder_outputs, encoder_mask),
-                return_attention_scores=True,
-                training=training,
             )
-            return outputs
 
         def feed_forward(stream):
             return self.feedforward(stream, training=training)
 
         sub_blocks = [self_attend, feed_forward]
-        if encoder_outputs is not None:
+        if cross_attends:
             sub_blocks.insert(1, cross_attend)
         outputs = self._run_sub_blocks(inputs, sub_blocks, training)
+        results = (outputs,)
         if return_attention_scores:
-            return outputs, (scores["self"], scores.get("cross"))
-        return outputs
+            results += ((scores["self"], scores.get("cross")),)
+        if cache is not None:
+            results += (new_cache,)
+        return results if len(results) > 1 else outputs

@@ -28,7 +28,12 @@ def padding_mask_of(inputs, mask=None):
 
 
 def merge_attention_masks(
-    query_length, key_length, key_mask=None, attention_mask=None, causal=False
+    query_length,
+    key_length,
+    key_mask=None,
+    attention_mask=None,
+    causal=False,
+    query_offset=0,
 ):
     """Merges key padding, an explicit attention mask and causality.
 
@@ -41,7 +46,9 @@ def merge_attention_masks(
         key_length: the key/value sequence length.
         key_mask: boolean `(batch, key_length)`, `True` for real tokens.
         attention_mask: boolean or 0/1 `(batch, query_length, key_length)`.
-        causal: whether query `i` may only attend to keys `j <= i`.
+        causal: whether query `i` may only attend to keys `j <= i + query_offset`.
+        query_offset: int scalar, the position of the first query among the
+            keys (the tokens already decoded, when the keys are a cache).
 
     Returns:
         A boolean tensor broadcastable to `(batch, query_length, key_length)`,
@@ -63,7 +70,7 @@ def merge_attention_masks(
             else ops.logical_and(merged, attention_mask)
         )
     if causal:
-        rows = ops.expand_dims(ops.arange(query_length), axis=1)
+        rows = ops.expand_dims(ops.arange(query_length) + query_offset, axis=1)
         columns = ops.expand_dims(ops.arange(key_length), axis=0)
         causal_mask = ops.expand_dims(rows >= columns, axis=0)
         merged = (

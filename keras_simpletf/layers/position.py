@@ -41,6 +41,11 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         learned_mix: bool, whether to learn a linear mix of the sinusoids.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
+    Call arguments:
+        inputs: `(batch, length, width)`.
+        start_index: int scalar, the position of the first of `inputs` (the
+            tokens already decoded, when decoding with a cache). Defaults to 0.
+
     Example:
 
     ```python
@@ -83,13 +88,14 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
                 "of SinusoidalPositionEncoding; raise `max_length` or truncate."
             )
 
-    def call(self, inputs):
+    def call(self, inputs, start_index=0):
         length = ops.shape(inputs)[-2]
-        if isinstance(length, int):
-            self._check_length(length)
+        end = length + start_index
+        if isinstance(end, int):
+            self._check_length(end)
         else:
             tf.debugging.assert_less_equal(
-                length,
+                end,
                 self.max_length,
                 message=(
                     "Sequence length exceeds `max_length` of "
@@ -97,7 +103,9 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
                 ),
             )
         encodings = ops.cast(self._table, self.compute_dtype)
-        encodings = encodings[:length]
+        encodings = ops.slice(
+            encodings, (start_index, 0), (length, ops.shape(encodings)[1])
+        )
         if self.mix is not None:
             encodings = ops.matmul(encodings, self.mix)
         return ops.broadcast_to(encodings, ops.shape(inputs))

@@ -98,10 +98,10 @@ class _Stack(keras.layers.Layer):
             self.final_norm.build(stream_shape)
         return stream_shape
 
-    def _embed(self, token_ids, training):
+    def _embed(self, token_ids, training, start_index=0):
         stream = self.token_embedding(token_ids)
         stream = stream * ops.cast(self.embedding_scale, stream.dtype)
-        stream = stream + self.position_encoding(stream)
+        stream = stream + self.position_encoding(stream, start_index=start_index)
         return self.embedding_dropout_layer(stream, training=training)
 
     def _finish(self, stream):
@@ -216,6 +216,12 @@ class TransformerDecoder(_Stack):
         encoder_mask: boolean `(batch, source_length)`, overriding the mask
             `encoder_outputs` carry.
         training: bool, whether dropout is active.
+        cache: the decoding cache (`initial_cache()`, then what the previous
+            step returned), or `None`. With a cache, `token_ids` are the
+            tokens from position `cache_index` on (usually one), the source
+            comes from the cache and its padding from `encoder_mask`, and
+            the call returns `(outputs, cache)`.
+        cache_index: int scalar, the position of the first of `token_ids`.
 
     Example:
 
@@ -225,6 +231,15 @@ class TransformerDecoder(_Stack):
     encoded = TransformerEncoder(1000, num_layers=2, hidden_dim=64)(source)
     decoded = TransformerDecoder(1000, num_layers=2, hidden_dim=64)(
         target, encoder_outputs=encoded)
+
+    decoder = TransformerDecoder(100, num_layers=2, hidden_dim=16)   # cached decoding
+    encoded = np.ones((1, 5, 16), "float32")
+    decoder(np.array([[1]]), encoder_outputs=encoded)                # builds it
+    cache = decoder.initial_cache(1, max_length=8, encoder_outputs=encoded)
+    tokens = np.array([[1]])
+    for index in range(3):
+        outputs, cache = decoder(tokens, cache=cache, cache_index=index)
+        tokens = np.argmax(outputs[:, -1:] @ decoder.token_embedding.embeddings.numpy().T, -1)
     ```
 
     References:
@@ -239,6 +254,22 @@ class TransformerDecoder(_Stack):
         for block in self.blocks:
             block.build(stream_shape, encoder_outputs_shape)
 
+    def initial_cache(self, batch_size, max_length, encoder_outputs=None):
+        """The decoding cache: one `DecoderBlock.initial_cache()` per block.
+
+        Args:
+            batch_size: int, sequences decoded together.
+            max_length: int, positions of the fixed-size self-attention
+                caches (the longest sequence decoded, start token included).
+            encoder_outputs: `(batch_size, source_length, width)`, whose
+                keys and values each block computes here, once; `None` for
+                a decoder-only stack.
+        """
+        return [
+            block.initial_cache(batch_size, max_length, encoder_outputs)
+            for block in self.blocks
+        ]
+
     def call(
         self,
         token_ids,
@@ -246,15 +277,29 @@ class TransformerDecoder(_Stack):
         mask=None,
         encoder_mask=None,
         training=None,
+        cache=None,
+        cache_index=None,
     ):
         padding_mask = self.compute_mask(token_ids, mask)
-        stream = self._embed(token_ids, training)
-        for block in self.blocks:
-            stream = block(
+        stream = self._embed(
+            token_ids, training, start_index=0 if cache is None else cache_index
+        )
+        new_cache = []
+        for index, block in enumerate(self.blocks):
+            outputs = block(
                 stream,
                 encoder_outputs=encoder_outputs,
                 mask=padding_mask,
                 encoder_mask=encoder_mask,
                 training=training,
+                cache=None if cache is None else cache[index],
+                cache_index=cache_index,
             )
-        return self._finish(stream)
+            if cache is None:
+                stream = outputs
+            else:
+                stream, block_cache = outputs
+                new_cache.append(block_cache)
+        if cache is None:
+            return self._finish(stream)
+        return self._finish(stream), new_cache

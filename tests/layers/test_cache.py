@@ -1,0 +1,87 @@
+"""Tests for the key/value cache of keras_simpletf/layers (attention, DecoderBlock, TransformerDecoder)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.layers import SimpleAttention, TransformerDecoder, TransformerEncoder
+from keras_simpletf.layers.attention import write_cache
+
+SOURCE = np.array([[5, 6, 7, 0], [8, 9, 0, 0]])
+TARGET = np.array([[1, 4, 5, 6, 7], [1, 8, 3, 3, 9]])
+BLOCK_OPTIONS = [
+    dict(),
+    dict(num_heads=4, num_kv_heads=1),
+    dict(num_heads=2, value_free=True, layout="parallel", norm="pre"),
+    dict(num_heads=4, num_kv_heads=2, value_free=True, residual="scaled"),
+]
+
+
+def test_write_cache_replaces_only_the_written_positions_and_keeps_the_shape():
+    cache = tf.zeros((2, 6, 1, 3))
+    update = tf.ones((2, 2, 1, 3))
+    written = write_cache(cache, update, tf.constant(3))
+    assert written.shape == cache.shape
+    np.testing.assert_array_equal(written[0, :, 0, 0], [0, 0, 0, 1, 1, 0])
+
+
+def test_cached_self_attention_equals_causal_attention_over_the_whole_sequence():
+    x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+    attention = SimpleAttention(num_heads=2, num_kv_heads=1)
+    full = attention(x, use_causal_mask=True)
+    cache = attention.initial_cache(2, max_length=5)
+    steps = []
+    for index in range(5):
+        outputs, cache = attention(
+            x[:, index : index + 1], cache=cache, cache_index=index, use_causal_mask=True
+        )
+        steps.append(outputs)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_a_self_attention_cache_needs_an_index_and_causality():
+    attention = SimpleAttention()
+    attention(np.zeros((1, 2, 4), "float32"))
+    cache = attention.initial_cache(1, max_length=4)
+    with pytest.raises(ValueError, match="cache_index"):
+        attention(np.zeros((1, 1, 4), "float32"), cache=cache, cache_index=0)
+
+
+@pytest.mark.parametrize("options", BLOCK_OPTIONS, ids=str)
+def test_cached_decoder_equals_the_decoder_over_the_whole_target(options):
+    encoder = TransformerEncoder(30, num_layers=2, hidden_dim=16, **options)
+    decoder = TransformerDecoder(30, num_layers=2, hidden_dim=16, **options)
+    if options.get("residual") == "scaled":
+        assert decoder.blocks[0].residual_scale == pytest.approx(0.5)
+    encoded = encoder(SOURCE)
+    full = decoder(TARGET, encoder_outputs=encoded)
+    cache = decoder.initial_cache(2, max_length=6, encoder_outputs=encoded)
+    steps = []
+    for index in range(TARGET.shape[1]):
+        outputs, cache = decoder(
+            TARGET[:, index : index + 1], cache=cache, cache_index=index, encoder_mask=SOURCE != 0
+        )
+        steps.append(outputs)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5)
+
+
+def test_a_cached_step_of_several_tokens_equals_single_steps():
+    decoder = TransformerDecoder(30, num_layers=1, hidden_dim=8, num_heads=2)
+    full = decoder(TARGET)
+    cache = decoder.initial_cache(2, max_length=5)
+    first, cache = decoder(TARGET[:, :3], cache=cache, cache_index=0)
+    rest, _ = decoder(TARGET[:, 3:], cache=cache, cache_index=3)
+    np.testing.assert_allclose(np.concatenate([first, rest], axis=1), full, atol=1e-5)
+
+
+def test_cached_decoding_traces_with_static_cache_shapes():
+    decoder = TransformerDecoder(30, num_layers=1, hidden_dim=8)
+    decoder(TARGET)
+    cache = decoder.initial_cache(2, max_length=5)
+
+    @tf.function
+    def step(token_ids, cache, index):
+        return decoder(token_ids, cache=cache, cache_index=index)
+
+    _, new_cache = step(TARGET[:, :1], cache, tf.constant(0))
+    assert [tuple(tensor.shape) for tensor in new_cache[0]["self"]] == [(2, 5, 1, 8)] * 2
