@@ -177,6 +177,12 @@ _NOT_HONOURED = {
         "TensorFlow's profiler service is C++ and cannot join a grpcio server",
     ),
     "rest_api_enable_cors_support": (False, "the REST API sends no CORS headers"),
+    "enable_grpc_healthcheck_service": (False, "the gRPC health check service is not served"),
+    "enable_serialization_as_tensor_content": (
+        False,
+        "PredictResponse tensors use the typed value fields",
+    ),
+    "enable_model_warmup": (False, "warmup requests are not replayed"),
     "enable_per_model_batching_parameters": (
         False,
         "batching_params.pbtxt is not read; --batching_parameters_file applies to every model",

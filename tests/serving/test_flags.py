@@ -1,0 +1,207 @@
+"""The model server takes `tensorflow_model_server`'s 2.20 command line (serving/model_server/__main__.py).
+
+A harness that starts TF Serving's binary must be able to start ours with the
+same flags: every flag of TF Serving 2.20's main.cc is accepted, those we
+honour change what the server does (a UNIX socket, gRPC channel arguments,
+MetaGraph tags, TLS), those we cannot are logged, and bad configurations stop
+the server with TF Serving's messages.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import grpc
+import numpy as np
+import pytest
+from google.protobuf import text_format
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving.model_server import configs
+from tests.serving import saved_models
+from tests.serving.model_servers import ROOT, ModelServer
+from tests.serving.protos import predict_request, rpc_error, status_request
+
+# Every flag of TF Serving 2.20's tensorflow_model_server (besides --port and
+# --rest_api_port, which ModelServer sets), with a value of the kind it takes.
+TF_SERVING_FLAGS = {
+    "grpc_channel_arguments": "grpc.max_receive_message_length=4096",
+    "grpc_max_threads": "8",
+    "use_alts_credentials": "false",
+    "ssl_config_file": "",
+    "enable_grpc_healthcheck_service": "false",
+    "enable_profiler": "true",
+    "enable_serialization_as_tensor_content": "false",
+    "rest_api_num_threads": "4",
+    "rest_api_timeout_in_ms": "30000",
+    "rest_api_enable_cors_support": "true",
+    "model_name": "half_plus_two",
+    "model_config_file": "",
+    "model_config_file_poll_wait_seconds": "0",
+    "file_system_poll_wait_seconds": "1",
+    "flush_filesystem_caches": "true",
+    "allow_version_labels_for_unavailable_models": "false",
+    "max_num_load_retries": "5",
+    "load_retry_interval_micros": "60000000",
+    "num_load_threads": "0",
+    "num_unload_threads": "0",
+    "saved_model_tags": "serve,tpu",
+    "enable_model_warmup": "true",
+    "num_request_iterations_for_warmup": "0",
+    "remove_unused_fields_from_bundle_metagraph": "true",
+    "platform_config_file": "",
+    "monitoring_config_file": "",
+    "enable_batching": "false",
+    "batching_parameters_file": "",
+    "enable_per_model_batching_parameters": "false",
+    "tensorflow_session_parallelism": "0",
+    "tensorflow_intra_op_parallelism": "2",
+    "tensorflow_inter_op_parallelism": "2",
+    "tensorflow_session_config_file": "",
+    "per_process_gpu_memory_fraction": "0",
+    "enable_signature_method_name_check": "false",
+    "xla_cpu_compilation_enabled": "false",
+    "xla_gpu_compilation_enabled": "false",
+    "mixed_precision": "",
+    "thread_pool_factory_config_file": "",
+    "skip_initialize_tpu": "false",
+    "prefer_tflite_model": "false",
+    "num_tflite_pools": "1",
+    "num_tflite_interpreters_per_pool": "1",
+    "version": "false",
+}
+SMALL_X = {"x": np.array([2.0], np.float32)}
+
+
+def _model_server_process(*flags):
+    return subprocess.run(
+        [sys.executable, "-m", "serving.model_server", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+
+
+@pytest.fixture(scope="module")
+def every_flag_server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("flags")
+    saved_models.write_half_plus_two(directory / "half_plus_two", 1, tags=("serve", "tpu"))
+    # A UNIX socket path is limited to about 100 bytes: pytest's tmp_path can be longer.
+    socket_directory = tempfile.mkdtemp(prefix="ms-")
+    socket_path = os.path.join(socket_directory, "grpc.sock")
+    flags = [f"--{name}={value}" for name, value in TF_SERVING_FLAGS.items()]
+    server = ModelServer(
+        directory,
+        *flags,
+        f"--model_base_path={directory / 'half_plus_two'}",
+        f"--grpc_socket_path={socket_path}",
+    )
+    try:
+        server.wait_until_serving("half_plus_two")
+        yield server, socket_path
+    finally:
+        server.stop()
+        shutil.rmtree(socket_directory, ignore_errors=True)
+
+
+def test_every_flag_is_accepted_and_grpc_is_served_on_the_unix_socket_too(every_flag_server):
+    server, socket_path = every_flag_server
+    # saved_model_tags=serve,tpu loaded the MetaGraph saved with exactly those tags.
+    response = server.prediction.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
+    assert list(response.outputs["y"].float_val) == [3.0]
+    with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        response = stub.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
+    assert list(response.outputs["y"].float_val) == [3.0]
+
+
+def test_grpc_channel_arguments_are_server_options(every_flag_server):
+    server, _ = every_flag_server
+    big = {"x": np.zeros([2000], np.float32)}  # 8 KB, over the 4096 bytes the flag allows
+    error = rpc_error(server.prediction.Predict, predict_request("half_plus_two", big))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_flags_not_honoured_are_logged_at_startup(every_flag_server):
+    server, _ = every_flag_server
+    log = server.log()
+    for shown in ("--enable_profiler=True", "--rest_api_enable_cors_support=True"):
+        assert f"{shown} is accepted but not honoured" in log
+    assert "--grpc_max_threads" not in log
+
+
+def test_grpc_over_tls_from_an_ssl_config_file(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    ssl_config = tmp_path / "ssl.config"
+    ssl_config.write_text(
+        text_format.MessageToString(
+            configs.SSLConfig(server_key=key.read_text(), server_cert=cert.read_text())
+        )
+    )
+    saved_models.write_half_plus_two(tmp_path / "half_plus_two", 1)
+    server = ModelServer(
+        tmp_path,
+        "--model_name=half_plus_two",
+        f"--model_base_path={tmp_path / 'half_plus_two'}",
+        f"--ssl_config_file={ssl_config}",
+        credentials=grpc.ssl_channel_credentials(root_certificates=cert.read_bytes()),
+    )
+    try:
+        server.wait_until_serving("half_plus_two")
+        response = server.prediction.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
+        assert list(response.outputs["y"].float_val) == [3.0]
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
+            with pytest.raises(grpc.RpcError):
+                stub.Predict(predict_request("half_plus_two", SMALL_X), timeout=5)
+    finally:
+        server.stop()
+
+
+def test_version_prints_both_versions_and_exits():
+    finished = _model_server_process("--version")
+    assert finished.returncode == 0
+    lines = finished.stdout.splitlines()
+    assert lines[0].startswith("TensorFlow ModelServer: 2.20")
+    assert lines[1].startswith("TensorFlow Library: 2.20")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bad model config", "session parallelism set twice", "unknown flag", "bad channel argument"],
+)
+def test_bad_configurations_stop_the_server_with_tf_serving_messages(tmp_path, case):
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list {\n  config { nme: "x" }\n}\n')
+    model = f"--model_base_path={tmp_path}"
+    flags, message = {
+        "bad model config": (
+            [f"--model_config_file={config}"],
+            "Error parsing text-format tensorflow.serving.ModelServerConfig: 2:",
+        ),
+        "session parallelism set twice": (
+            [model]
+            + [f"--tensorflow_{name}_parallelism=2" for name in ("session", "intra_op", "inter_op")],
+            "Either configure --tensorflow_session_parallelism or",
+        ),
+        "unknown flag": ([model, "--no_such_flag=1"], "Unknown command line flag 'no_such_flag'"),
+        "bad channel argument": (
+            [model, "--grpc_channel_arguments=grpc.http2.max_pings_without_data"],
+            "--grpc_channel_arguments: 'grpc.http2.max_pings_without_data' is not key=value",
+        ),
+    }[case]
+    finished = _model_server_process(*flags)
+    assert finished.returncode != 0
+    assert message in finished.stderr
+
