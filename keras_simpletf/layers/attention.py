@@ -94,6 +94,7 @@ class SimpleAttention(keras.layers.Layer):
     z = SimpleAttention(num_heads=4, num_kv_heads=1)(y, context=x)  # multi-query cross
 
     step = SimpleAttention()                          # cached decoding, a step at a time
+    step.build((None, None, 64))
     cache = step.initial_cache(batch_size=2, max_length=8)
     for index in range(3):
         outputs, cache = step(
