@@ -9,6 +9,7 @@ flags. One concern per module:
 - `configs`: the text-format config files (models, batching, monitoring).
 - `servables`: one loaded SavedModel version and its signatures.
 - `versions`: the version manager (polling, policies, labels, load/unload).
+- `warmup`: replaying the warmup requests a SavedModel ships, at load.
 - `inference`: Predict, Classify, Regress, MultiInference, GetModelMetadata.
 - `batching`: server-side batching of concurrent requests.
 - `grpc_service`, `tensor_protos`: the gRPC API and its tensor encoding.

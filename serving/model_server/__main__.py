@@ -182,7 +182,6 @@ _NOT_HONOURED = {
         False,
         "PredictResponse tensors use the typed value fields",
     ),
-    "enable_model_warmup": (False, "warmup requests are not replayed"),
     "enable_per_model_batching_parameters": (
         False,
         "batching_params.pbtxt is not read; --batching_parameters_file applies to every model",
@@ -304,6 +303,7 @@ def main(argv):
         rest_service,
         servables,
         versions,
+        warmup,
     )
 
     try:
@@ -325,12 +325,23 @@ def main(argv):
         load_options = servables.LoadOptions(
             tags=tuple(FLAGS.saved_model_tags.split(",")), session_config=_session_config(configs)
         )
+
+        def load(name, version, path):  # called by reload_config, once `runner` exists
+            servable = servables.Servable(name, version, path, load_options)
+            if FLAGS.enable_model_warmup:
+                warmup.replay(servable, runner, FLAGS.num_request_iterations_for_warmup)
+            return servable
+
         manager = versions.VersionManager(
             file_system_poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
             max_num_load_retries=FLAGS.max_num_load_retries,
             load_retry_interval_seconds=FLAGS.load_retry_interval_micros / 1e6,
             allow_version_labels_for_unavailable_models=FLAGS.allow_version_labels_for_unavailable_models,
-            load=lambda name, version, path: servables.Servable(name, version, path, load_options),
+            load=load,
+        )
+        metrics = monitoring.Metrics()
+        runner = inference.Inference(
+            metrics, batcher, signature_method_name_check=FLAGS.enable_signature_method_name_check
         )
         manager.reload_config(config)
     except errors.ServingError as error:
@@ -350,10 +361,6 @@ def main(argv):
             daemon=True,
         ).start()
 
-    metrics = monitoring.Metrics()
-    runner = inference.Inference(
-        metrics, batcher, signature_method_name_check=FLAGS.enable_signature_method_name_check
-    )
     grpc_server = grpc_service.create_server(
         FLAGS.port,
         manager,

@@ -30,6 +30,8 @@
 - `write_keras_half_plus_two`: a Keras 3 `Dense(1)` with kernel 0.5 and bias 2
   on inputs of shape [n, 1], exported with `model.export`.
 - `write_broken_model`: a version directory whose saved_model.pb does not parse.
+- `write_warmup_requests`: TF Serving's warmup file (a TFRecord of
+  PredictionLogs) in a version directory.
 
 Every writer builds the version next to its final place and renames it in,
 as a model export should, so a polling server never sees half a version.
@@ -246,3 +248,12 @@ def write_broken_model(base_path, version):
     with open(os.path.join(build, "saved_model.pb"), "wb") as file:
         file.write(b"\x0a\xff this is not a SavedModel")
     return _move_into_place(build, base_path, version)
+
+
+def write_warmup_requests(version_dir, *prediction_logs):
+    """Writes `assets.extra/tf_serving_warmup_requests` holding `prediction_logs` into `version_dir`."""
+    extra = os.path.join(version_dir, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(extra, "tf_serving_warmup_requests")) as writer:
+        for log in prediction_logs:
+            writer.write(log.SerializeToString())
