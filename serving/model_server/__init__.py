@@ -13,6 +13,7 @@ flags. One concern per module:
 - `inference`: Predict, Classify, Regress, MultiInference, GetModelMetadata.
 - `batching`: server-side batching of concurrent requests.
 - `grpc_service`, `tensor_protos`: the gRPC API and its tensor encoding.
+- `health`: the standard gRPC health check service.
 - `rest_service`, `json_tensors`: the REST API and its JSON encoding.
 - `monitoring`: request metrics and their Prometheus page.
 - `errors`: failures, their gRPC codes and HTTP statuses.

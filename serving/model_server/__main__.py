@@ -177,7 +177,6 @@ _NOT_HONOURED = {
         "TensorFlow's profiler service is C++ and cannot join a grpcio server",
     ),
     "rest_api_enable_cors_support": (False, "the REST API sends no CORS headers"),
-    "enable_grpc_healthcheck_service": (False, "the gRPC health check service is not served"),
     "enable_serialization_as_tensor_content": (
         False,
         "PredictResponse tensors use the typed value fields",
@@ -370,6 +369,7 @@ def main(argv):
         socket_path=FLAGS.grpc_socket_path,
         channel_arguments=channel_arguments,
         credentials=credentials,
+        health_check=FLAGS.enable_grpc_healthcheck_service,
     )
     grpc_server.start()
     if FLAGS.port:

@@ -29,7 +29,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving.model_server import errors
+from serving.model_server import errors, health
 from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
 
 _MAX_MESSAGE_BYTES = 2**31 - 1
@@ -182,6 +182,7 @@ def create_server(
     socket_path="",
     channel_arguments=(),
     credentials=None,
+    health_check=False,
 ):
     """A gRPC server with both services (not yet started).
 
@@ -191,6 +192,7 @@ def create_server(
         socket_path: a UNIX socket to listen on as well, or empty.
         channel_arguments: (key, value) gRPC server options, applied last.
         credentials: `grpc.ServerCredentials`, or None for insecure ports.
+        health_check: also serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`).
     """
     options = {
         "grpc.max_receive_message_length": _MAX_MESSAGE_BYTES,
@@ -205,6 +207,8 @@ def create_server(
         PredictionServicer(manager, inference, metrics), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
+    if health_check:
+        health.add_health_service(server)
     addresses = ([f"0.0.0.0:{port}"] if port else []) + (
         [f"unix:{socket_path}"] if socket_path else []
     )

@@ -31,7 +31,7 @@ TF_SERVING_FLAGS = {
     "grpc_max_threads": "8",
     "use_alts_credentials": "false",
     "ssl_config_file": "",
-    "enable_grpc_healthcheck_service": "false",
+    "enable_grpc_healthcheck_service": "true",
     "enable_profiler": "true",
     "enable_serialization_as_tensor_content": "false",
     "rest_api_num_threads": "4",
@@ -124,6 +124,15 @@ def test_grpc_channel_arguments_are_server_options(every_flag_server):
     big = {"x": np.zeros([2000], np.float32)}  # 8 KB, over the 4096 bytes the flag allows
     error = rpc_error(server.prediction.Predict, predict_request("half_plus_two", big))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_the_grpc_health_check_service_answers_for_the_server(every_flag_server):
+    server, _ = every_flag_server
+    # grpc.health.v1 messages as bytes: HealthCheckRequest{service}, HealthCheckResponse{status}.
+    check = server.channel.unary_unary("/grpc.health.v1.Health/Check")
+    assert check(b"", timeout=30) == b"\x08\x01"  # SERVING
+    error = rpc_error(check, b"\x0a\x03foo")
+    assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_flags_not_honoured_are_logged_at_startup(every_flag_server):
