@@ -360,17 +360,21 @@ def main(argv):
             daemon=True,
         ).start()
 
-    grpc_server = grpc_service.create_server(
-        FLAGS.port,
-        manager,
-        runner,
-        metrics,
-        FLAGS.grpc_max_threads,
-        socket_path=FLAGS.grpc_socket_path,
-        channel_arguments=channel_arguments,
-        credentials=credentials,
-        health_check=FLAGS.enable_grpc_healthcheck_service,
-    )
+    try:
+        grpc_server = grpc_service.create_server(
+            FLAGS.port,
+            manager,
+            runner,
+            metrics,
+            FLAGS.grpc_max_threads,
+            socket_path=FLAGS.grpc_socket_path,
+            channel_arguments=channel_arguments,
+            credentials=credentials,
+            health_check=FLAGS.enable_grpc_healthcheck_service,
+        )
+    except RuntimeError as error:  # grpcio: "Failed to bind to address ..."
+        logging.error("Failed to start the model server: %s", error)
+        return 1
     grpc_server.start()
     if FLAGS.port:
         logging.info("Running gRPC ModelServer at 0.0.0.0:%d ...", FLAGS.port)
@@ -385,11 +389,19 @@ def main(argv):
         rest_api = rest_service.RestApi(
             manager, runner, metrics, FLAGS.rest_api_timeout_in_ms / 1000, prometheus_path
         )
-        http_server = rest_service.create_server(
-            FLAGS.rest_api_port, rest_api, num_threads=FLAGS.rest_api_num_threads
-        )
-        threading.Thread(target=http_server.serve_forever, name="rest-api", daemon=True).start()
-        logging.info("Exporting HTTP/REST API at:localhost:%d ...", FLAGS.rest_api_port)
+        try:
+            http_server = rest_service.create_server(
+                FLAGS.rest_api_port, rest_api, num_threads=FLAGS.rest_api_num_threads
+            )
+        except OSError as error:  # as TF Serving, gRPC serves on without REST
+            logging.error(
+                "Failed to start HTTP Server at localhost:%d: %s", FLAGS.rest_api_port, error
+            )
+        else:
+            threading.Thread(
+                target=http_server.serve_forever, name="rest-api", daemon=True
+            ).start()
+            logging.info("Exporting HTTP/REST API at:localhost:%d ...", FLAGS.rest_api_port)
     grpc_server.wait_for_termination()
     return 0
 

@@ -9,6 +9,7 @@ the server with TF Serving's messages.
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -214,3 +215,17 @@ def test_bad_configurations_stop_the_server_with_tf_serving_messages(tmp_path, c
     assert finished.returncode != 0
     assert message in finished.stderr
 
+
+
+def test_a_grpc_port_in_use_stops_the_server(tmp_path):
+    saved_models.write_half_plus_two(tmp_path / "half_plus_two", 1)
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        finished = _model_server_process(
+            f"--port={taken.getsockname()[1]}",
+            "--model_name=half_plus_two",
+            f"--model_base_path={tmp_path / 'half_plus_two'}",
+        )
+    assert finished.returncode != 0
+    assert "Failed to start the model server: Failed to bind to address" in finished.stderr
