@@ -3,6 +3,11 @@
 from keras_simpletf.data.classification import iter_classification, read_classification
 from keras_simpletf.data.conll import iter_conll, read_conll
 from keras_simpletf.data.demo import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
+from keras_simpletf.data.demo_translation import (
+    DEMO_TRANSLATION_VOCABULARY,
+    demo_translation,
+    demo_translation_features,
+)
 from keras_simpletf.data.demo_recommendation import (
     DEMO_TIME_CUT,
     DEMO_TIME_END,

@@ -1,8 +1,13 @@
-"""Task models: text classification, NER and recommendation over our encoder or a pretrained BERT."""
+"""Task models: text classification, NER, recommendation and sequence to sequence over our layers or a pretrained BERT."""
 
 from keras_simpletf.models.backbones import bert_vocabulary, load_bert_backbone, minilm_preset
 from keras_simpletf.models.classifier import TextClassifier
-from keras_simpletf.models.fine_tuning import WarmupLinearDecay, fine_tuning_optimizer
+from keras_simpletf.models.fine_tuning import (
+    WarmupInverseSquareRootDecay,
+    WarmupLinearDecay,
+    fine_tuning_optimizer,
+    transformer_optimizer,
+)
 from keras_simpletf.models.recommendation import (
     EASE,
     IdTwoTowerRetrieval,
@@ -11,4 +16,5 @@ from keras_simpletf.models.recommendation import (
     TextRanker,
     TextTwoTowerRetrieval,
 )
+from keras_simpletf.models.seq2seq import LabelSmoothedCrossEntropy, Seq2SeqTransformer, TokenAccuracy
 from keras_simpletf.models.token_classifier import TokenClassifier

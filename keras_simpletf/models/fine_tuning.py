@@ -1,4 +1,4 @@
-"""The fine-tuning recipe for pretrained backbones: AdamW, linear warm-up, linear decay."""
+"""Optimizer recipes: BERT fine-tuning (AdamW, linear warm-up and decay) and the Transformer's (Adam, warm-up, inverse square root)."""
 
 import keras
 from keras import ops
@@ -95,3 +95,78 @@ def fine_tuning_optimizer(
     )
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class WarmupInverseSquareRootDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Rises linearly from 0 to `peak_learning_rate` over `warmup_steps`, then
+    decays as `peak_learning_rate * sqrt(warmup_steps / step)`.
+
+    With `peak_learning_rate = hidden_dim ** -0.5 * warmup_steps ** -0.5` this
+    is the schedule of Vaswani et al. (2017), section 5.3.
+
+    Args:
+        peak_learning_rate: float, the rate at the end of the warm-up.
+        warmup_steps: int, steps of the linear rise (at least 1).
+
+    Example:
+
+    ```python
+    schedule = WarmupInverseSquareRootDecay(1e-3, warmup_steps=100)
+    float(schedule(50)), float(schedule(400))   # (0.0005, 0.0005)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    def __init__(self, peak_learning_rate, warmup_steps):
+        if warmup_steps < 1:
+            raise ValueError(f"`warmup_steps` must be at least 1, got {warmup_steps!r}.")
+        self.peak_learning_rate = peak_learning_rate
+        self.warmup_steps = warmup_steps
+
+    def __call__(self, step):
+        step = ops.maximum(ops.cast(step, "float32"), 1.0)
+        return self.peak_learning_rate * ops.minimum(
+            step / self.warmup_steps, ops.sqrt(self.warmup_steps / step)
+        )
+
+    def get_config(self):
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+# Vaswani et al. (2017), section 5.3: 4,000 warm-up steps of 100,000.
+TRANSFORMER_WARMUP_STEPS = 4000
+
+
+def transformer_optimizer(hidden_dim, total_steps, learning_rate=None):
+    """Adam as Vaswani et al. (2017) train the Transformer (section 5.3).
+
+    beta_1 0.9, beta_2 0.98, epsilon 1e-9; linear warm-up then
+    inverse-square-root decay (`WarmupInverseSquareRootDecay`). The warm-up
+    is the paper's 4,000 steps, or a tenth of `total_steps` when training is
+    shorter than 40,000 steps, so that a short run gets past it. The peak is
+    the paper's, `hidden_dim ** -0.5 * 4000 ** -0.5` (7.0e-4 at width 512),
+    unless `learning_rate` is given.
+
+    Args:
+        hidden_dim: int, the model width.
+        total_steps: int, planned optimizer steps.
+        learning_rate: float, the peak learning rate, or `None`.
+
+    Returns:
+        A `keras.optimizers.Adam`.
+    """
+    warmup_steps = max(1, min(TRANSFORMER_WARMUP_STEPS, total_steps // 10))
+    if learning_rate is None:
+        learning_rate = (hidden_dim * TRANSFORMER_WARMUP_STEPS) ** -0.5
+    return keras.optimizers.Adam(
+        learning_rate=WarmupInverseSquareRootDecay(learning_rate, warmup_steps),
+        beta_1=0.9,
+        beta_2=0.98,
+        epsilon=1e-9,
+    )

@@ -1,0 +1,443 @@
+"""Sequence to sequence: our encoder and cross-attending decoder, trained with label smoothing, decoded in-graph."""
+
+import keras
+import keras_hub
+import tensorflow as tf
+from keras import ops
+
+from keras_simpletf import generation
+from keras_simpletf.layers import TransformerDecoder, TransformerEncoder
+from keras_simpletf.models.fine_tuning import transformer_optimizer
+
+# Logit of the tokens a decoder must never produce (padding, the start token).
+_NEVER_LOGIT = -1e9
+# Vaswani et al. (2017), section 6.1: outputs up to the input length + 50.
+EXTRA_OUTPUT_LENGTH = 50
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class LabelSmoothedCrossEntropy(keras.losses.Loss):
+    """Cross-entropy of logits against label-smoothed one-hot targets, averaged over real tokens.
+
+    Keras' `categorical_crossentropy(label_smoothing=...)` over one-hot rows
+    of the integer targets; positions whose target is `padding_id` weigh 0,
+    and the loss of a batch is the mean over its other tokens.
+
+    Args:
+        label_smoothing: float in [0, 1), the probability mass spread evenly
+            over the vocabulary (0.1 in Vaswani et al., 2017).
+        padding_id: int, the target id that marks padding.
+        **kwargs: `keras.losses.Loss` arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    loss = LabelSmoothedCrossEntropy(0.1)
+    logits = np.zeros((1, 3, 5), "float32")
+    float(loss(np.array([[3, 4, 0]]), logits))   # log(5): two real tokens, uniform logits
+    ```
+
+    References:
+        - [Szegedy et al., 2016](https://arxiv.org/abs/1512.00567) (label smoothing)
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+    """
+
+    def __init__(self, label_smoothing=0.1, padding_id=0, name="label_smoothed_cross_entropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}.")
+        self.label_smoothing = label_smoothing
+        self.padding_id = padding_id
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        losses = keras.losses.categorical_crossentropy(
+            ops.one_hot(y_true, ops.shape(y_pred)[-1], dtype=y_pred.dtype),
+            y_pred,
+            from_logits=True,
+            label_smoothing=self.label_smoothing,
+        )
+        real = ops.cast(ops.not_equal(y_true, self.padding_id), losses.dtype)
+        # Keras averages over all positions; rescale so that is the mean over real tokens.
+        share = ops.cast(ops.size(real), losses.dtype) / ops.maximum(ops.sum(real), 1.0)
+        return losses * real * share
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "label_smoothing": self.label_smoothing,
+            "padding_id": self.padding_id,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class TokenAccuracy(keras.metrics.Mean):
+    """The share of real (non-padding) target tokens whose logit is the largest.
+
+    Args:
+        padding_id: int, the target id that marks padding.
+        name: str, the metric's name.
+        **kwargs: `keras.metrics.Mean` arguments (`dtype`).
+
+    Example:
+
+    ```python
+    accuracy = TokenAccuracy()
+    accuracy.update_state(np.array([[1, 2, 0]]), np.eye(3)[None, [1, 0, 0]])
+    float(accuracy.result())   # 0.5: the padding position does not count
+    ```
+    """
+
+    def __init__(self, padding_id=0, name="token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.padding_id = padding_id
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        correct = ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true)
+        weights = ops.cast(ops.not_equal(y_true, self.padding_id), "float32")
+        if sample_weight is not None:
+            weights = weights * ops.cast(sample_weight, "float32")
+        super().update_state(ops.cast(correct, "float32"), sample_weight=weights)
+
+    def get_config(self):
+        return {**super().get_config(), "padding_id": self.padding_id}
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class Seq2SeqTransformer(keras.Model):
+    """An encoder-decoder Transformer of our blocks, with in-graph greedy, beam and sampled decoding.
+
+    A `TransformerEncoder` reads `source_ids`; a `TransformerDecoder`
+    reads `target_in_ids` (the target after a start token), attending
+    causally to itself and across to the encoder's outputs; a projection
+    onto the target vocabulary gives float32 logits for `target_out_ids`
+    (the target then an end token). Id 0 is padding on both sides: it is
+    masked in attention and ignored by `default_loss()`. Every block option
+    of our layers is an argument (heads, grouped or multi-query keys and
+    values, value-free attention, parallel layout, norm position, residual).
+
+    The defaults are the base Transformer of Vaswani et al. (2017): 6 + 6
+    layers, width 512, 8 heads, feed-forward 2048 with ReLU, post-norm,
+    dropout 0.1 (also on embeddings + positions), embeddings shared by the
+    encoder, the decoder and the output projection (`tie_embeddings`; the
+    encoder's only with a shared vocabulary), label smoothing 0.1, Adam with
+    beta_2 0.98 and warm-up then inverse-square-root decay
+    (`default_optimizer`), beam 4 with length penalty 0.6 (Wu et al., 2016)
+    and outputs up to the input length + 50 (`generate`).
+
+    Decoding runs in one `tf.while_loop` over a key/value cache: the
+    decoder's self-attention keys and values are written a step at a time
+    into caches of `max_length` positions (static shapes), the
+    cross-attention keys and values computed once per source. It traces
+    into a `tf.function` and a SavedModel.
+
+    Args:
+        vocabulary_size: int, source token ids (and target ones when
+            `target_vocabulary_size` is `None`: a shared vocabulary).
+        target_vocabulary_size: int, target token ids of a separate
+            target vocabulary, or `None`.
+        num_layers: int, encoder blocks.
+        num_decoder_layers: int, decoder blocks. Defaults to `num_layers`.
+        hidden_dim: int, model width.
+        intermediate_dim: int, hidden width of the feed-forward layers.
+        num_heads: int, attention heads.
+        num_kv_heads: int, key/value heads (grouped-query; 1 is multi-query).
+        value_free: bool, attention without value and output projections.
+        activation: activation of the feed-forward hidden layers.
+        dropout: float, dropout in the blocks and after the embeddings.
+        norm: `"post"`, `"pre"` or `"none"`.
+        layout: `"sequential"` or `"parallel"`.
+        residual: `"add"`, `"rezero"` or `"scaled"`.
+        residual_scale: float, the branch scale with `residual="scaled"`.
+        max_length: int, the longest source or target sequence.
+        learned_position_mix: bool, learn a linear mix of the sinusoids.
+        tie_embeddings: bool, project onto the target vocabulary with the
+            decoder's token embeddings (transposed), and, with a shared
+            vocabulary, let the encoder use them too.
+        label_smoothing: float, of `default_loss()`.
+        start_id: int, the token that starts every target.
+        end_id: int, the token that ends every target.
+        **kwargs: `keras.Model` arguments (`name`, ...).
+
+    Call arguments:
+        inputs: dict of int `(batch, length)` tensors `"source_ids"` and
+            `"target_in_ids"`.
+        training: bool, whether dropout is active.
+
+    Example:
+
+    ```python
+    model = Seq2SeqTransformer(vocabulary_size=23, num_layers=1, hidden_dim=32,
+                               intermediate_dim=64, num_heads=2, num_kv_heads=1)
+    features, labels = demo_translation_features(*demo_translation(64), sequence_length=10)
+    model.compile(model.default_optimizer(total_steps=8), model.default_loss(),
+                  metrics=model.default_metrics())
+    model.fit(features, labels, batch_size=16, epochs=2, verbose=0)
+    outputs = model.generate(features["source_ids"][:2])   # beam 4
+    outputs["token_ids"].shape                              # (2, 10)
+    ```
+
+    References:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Wu et al., 2016](https://arxiv.org/abs/1609.08144) (length penalty)
+        - [Press & Wolf, 2017](https://arxiv.org/abs/1608.05859) (tied embeddings)
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        target_vocabulary_size=None,
+        num_layers=6,
+        num_decoder_layers=None,
+        hidden_dim=512,
+        intermediate_dim=2048,
+        num_heads=8,
+        num_kv_heads=None,
+        value_free=False,
+        activation="relu",
+        dropout=0.1,
+        norm="post",
+        layout="sequential",
+        residual="add",
+        residual_scale=None,
+        max_length=512,
+        learned_position_mix=False,
+        tie_embeddings=True,
+        label_smoothing=0.1,
+        start_id=1,
+        end_id=2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        block_options = dict(
+            hidden_dim=hidden_dim,
+            intermediate_dim=intermediate_dim,
+            num_heads=num_heads,
+            num_kv_heads=num_kv_heads,
+            value_free=value_free,
+            activation=activation,
+            dropout=dropout,
+            embedding_dropout=dropout,
+            norm=norm,
+            layout=layout,
+            residual=residual,
+            residual_scale=residual_scale,
+            max_length=max_length,
+            learned_position_mix=learned_position_mix,
+        )
+        self.encoder = TransformerEncoder(
+            vocabulary_size, num_layers, name="encoder", **block_options
+        )
+        self.decoder = TransformerDecoder(
+            target_vocabulary_size or vocabulary_size,
+            num_decoder_layers or num_layers,
+            name="decoder",
+            **block_options,
+        )
+        if tie_embeddings and target_vocabulary_size is None:
+            # One embedding for both stacks: swap the decoder's before it is built.
+            del self.decoder.token_embedding
+            self.decoder.token_embedding = self.encoder.token_embedding
+        self.output_projection = None
+        if not tie_embeddings:
+            self.output_projection = keras.layers.Dense(
+                self.decoder.vocabulary_size, name="output_projection"
+            )
+            self.output_projection.build((None, None, hidden_dim))
+        self.encoder.build((None, None))
+        self.decoder.build((None, None), (None, None, hidden_dim))
+        self.built = True
+        self.vocabulary_size = vocabulary_size
+        self.target_vocabulary_size = target_vocabulary_size
+        self.num_layers = num_layers
+        self.num_decoder_layers = num_decoder_layers
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.num_heads = num_heads
+        self.num_kv_heads = num_kv_heads
+        self.value_free = value_free
+        self.activation = activation
+        self.dropout = dropout
+        self.norm = norm
+        self.layout = layout
+        self.residual = residual
+        self.residual_scale = residual_scale
+        self.max_length = max_length
+        self.learned_position_mix = learned_position_mix
+        self.tie_embeddings = tie_embeddings
+        self.label_smoothing = label_smoothing
+        self.start_id = start_id
+        self.end_id = end_id
+
+    def logits(self, decoded):
+        """float32 `(..., target_vocabulary_size)` logits of decoder outputs."""
+        if self.output_projection is not None:
+            return ops.cast(self.output_projection(decoded), "float32")
+        embeddings = ops.cast(self.decoder.token_embedding.embeddings, decoded.dtype)
+        return ops.cast(ops.matmul(decoded, ops.transpose(embeddings)), "float32")
+
+    def call(self, inputs, training=None):
+        source_ids = inputs["source_ids"]
+        encoded = self.encoder(source_ids, training=training)
+        decoded = self.decoder(
+            inputs["target_in_ids"],
+            encoder_outputs=encoded,
+            encoder_mask=ops.not_equal(source_ids, 0),
+            training=training,
+        )
+        return self.logits(decoded)
+
+    def default_loss(self):
+        """`LabelSmoothedCrossEntropy(label_smoothing)`, padding ignored."""
+        return LabelSmoothedCrossEntropy(self.label_smoothing)
+
+    def default_metrics(self):
+        """Token accuracy and perplexity over real target tokens (keras-hub's `Perplexity`)."""
+        return [TokenAccuracy(), keras_hub.metrics.Perplexity(from_logits=True, mask_token_id=0)]
+
+    def default_optimizer(self, total_steps, learning_rate=None):
+        """The Transformer's Adam and schedule (`transformer_optimizer`) for this width.
+
+        Args:
+            total_steps: int, planned optimizer steps (epochs x steps per epoch).
+            learning_rate: float, the peak learning rate, or `None` for the paper's.
+        """
+        return transformer_optimizer(self.hidden_dim, total_steps, learning_rate)
+
+    def _allowed_logits(self, logits):
+        """Logits where padding and the start token can never be chosen."""
+        ids = ops.arange(ops.shape(logits)[-1])
+        never = ops.logical_or(ops.equal(ids, 0), ops.equal(ids, self.start_id))
+        return ops.where(never, _NEVER_LOGIT, logits)
+
+    def decoding_step(self, source_ids, max_length, use_cache=True):
+        """The step function and initial cache that `generation` decodes with.
+
+        Args:
+            source_ids: int `(batch, source_length)`.
+            max_length: int, the most target tokens decoded.
+            use_cache: bool; `False` reruns the decoder over the whole prefix
+                at every step (for tests and benchmarks of the cache).
+
+        Returns:
+            `(step, cache)`, see `keras_simpletf.generation`.
+        """
+        source_mask = ops.not_equal(source_ids, 0)
+        encoded = self.encoder(source_ids)
+        if not use_cache:
+
+            def step(token_ids, index, cache):
+                decoded = self.decoder(
+                    token_ids,
+                    encoder_outputs=cache["encoded"],
+                    mask=ops.ones_like(token_ids, "bool"),
+                    encoder_mask=cache["source_mask"],
+                )
+                logits = self.logits(ops.take(decoded, index, axis=1))
+                return self._allowed_logits(logits), cache
+
+            return step, {"encoded": encoded, "source_mask": source_mask}
+
+        def cached_step(token_ids, index, cache):
+            token = ops.expand_dims(ops.take(token_ids, index, axis=1), 1)
+            decoded, layers = self.decoder(
+                token, cache=cache["layers"], cache_index=index, encoder_mask=cache["source_mask"]
+            )
+            logits = self.logits(decoded[:, 0])
+            return self._allowed_logits(logits), {**cache, "layers": layers}
+
+        cache = {
+            "layers": self.decoder.initial_cache(ops.shape(source_ids)[0], max_length, encoded),
+            "source_mask": source_mask,
+        }
+        return cached_step, cache
+
+    def generate(
+        self,
+        source_ids,
+        method="beam",
+        max_length=None,
+        beam_width=4,
+        length_penalty=0.6,
+        top_k=None,
+        top_p=None,
+        temperature=1.0,
+        seed=0,
+        use_cache=True,
+    ):
+        """Decodes target token ids for `source_ids`, in graph (one `tf.while_loop`).
+
+        Args:
+            source_ids: int `(batch, source_length)`, padded with 0.
+            method: `"beam"`, `"greedy"` or `"sample"`.
+            max_length: int, the most tokens decoded. Defaults to the source
+                length + 50 (Vaswani et al., 2017), at most `max_length` of the
+                model; the model's `max_length` when the source length is not
+                static.
+            beam_width: int, beams of `"beam"`.
+            length_penalty: float, GNMT's alpha for `"beam"`.
+            top_k: int or `None`, for `"sample"`.
+            top_p: float or `None`, for `"sample"`.
+            temperature: float, for `"sample"`.
+            seed: int, for `"sample"`.
+            use_cache: bool, decode over the key/value cache (`False` reruns
+                the decoder over the prefix at every step).
+
+        Returns:
+            dict of `"token_ids"`, int32 `(batch, max_length)`, the decoded
+            tokens with the end token and padding (0) after it, and
+            `"scores"`, float32 `(batch,)`: the length-penalised
+            log-probability of the best beam, or the log-probability.
+        """
+        source_ids = tf.convert_to_tensor(source_ids)
+        if max_length is None:
+            source_length = source_ids.shape[1]
+            max_length = (
+                self.max_length
+                if source_length is None
+                else min(self.max_length, source_length + EXTRA_OUTPUT_LENGTH)
+            )
+        step, cache = self.decoding_step(source_ids, max_length, use_cache)
+        start_ids = tf.fill([tf.shape(source_ids)[0]], self.start_id)
+        if method == "beam":
+            token_ids, scores = generation.beam_search(
+                step, cache, start_ids, self.end_id, max_length, beam_width, length_penalty
+            )
+            return {"token_ids": token_ids[:, 0], "scores": scores[:, 0]}
+        if method == "greedy":
+            token_ids, scores = generation.greedy_search(step, cache, start_ids, self.end_id, max_length)
+        elif method == "sample":
+            token_ids, scores = generation.sample(
+                step, cache, start_ids, self.end_id, max_length, top_k, top_p, temperature, seed
+            )
+        else:
+            raise ValueError(f'`method` must be "beam", "greedy" or "sample", got {method!r}.')
+        return {"token_ids": token_ids, "scores": scores}
+
+    def get_config(self):
+        return {
+            "vocabulary_size": self.vocabulary_size,
+            "target_vocabulary_size": self.target_vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_decoder_layers": self.num_decoder_layers,
+            "hidden_dim": self.hidden_dim,
+            "intermediate_dim": self.intermediate_dim,
+            "num_heads": self.num_heads,
+            "num_kv_heads": self.num_kv_heads,
+            "value_free": self.value_free,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "norm": self.norm,
+            "layout": self.layout,
+            "residual": self.residual,
+            "residual_scale": self.residual_scale,
+            "max_length": self.max_length,
+            "learned_position_mix": self.learned_position_mix,
+            "tie_embeddings": self.tie_embeddings,
+            "label_smoothing": self.label_smoothing,
+            "start_id": self.start_id,
+            "end_id": self.end_id,
+            "name": self.name,
+            "trainable": self.trainable,
+        }

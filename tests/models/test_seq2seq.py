@@ -1,0 +1,175 @@
+"""Tests for keras_simpletf/models/seq2seq.py: the model, its loss, and its decoding over the key/value cache."""
+
+import inspect
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.data.demo_translation import (
+    DEMO_TRANSLATION_VOCABULARY,
+    demo_translation,
+    demo_translation_features,
+)
+from keras_simpletf.models.seq2seq import LabelSmoothedCrossEntropy, Seq2SeqTransformer
+
+SOURCE = np.array([[5, 6, 7, 8, 2, 0], [9, 3, 2, 0, 0, 0], [4, 4, 4, 4, 4, 2]])
+TINY = dict(num_layers=2, hidden_dim=16, intermediate_dim=32, num_heads=2, dropout=0.0, max_length=16)
+OPTIONS = [
+    dict(),
+    dict(num_kv_heads=1, layout="parallel", norm="pre"),
+    dict(value_free=True, residual="rezero", tie_embeddings=False),
+    dict(target_vocabulary_size=13, residual="scaled", norm="none"),
+]
+
+
+def tiny_model(**options):
+    keras.utils.set_random_seed(0)
+    return Seq2SeqTransformer(vocabulary_size=20, **{**TINY, **options})
+
+
+def randomise(model):
+    """Weights under which a random model's next token depends on the prefix and the source.
+
+    At initialisation the tied logits are small and one token wins every step;
+    ReZero gates start at 0, making every block the identity.
+    """
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        if weight.path.endswith("gate"):
+            weight.assign(0.7)
+        elif weight.path.endswith("embeddings") or "output_projection" in weight.path:
+            weight.assign(rng.normal(scale=0.5, size=weight.shape))
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=str)
+def test_cached_decoding_equals_uncached_decoding_token_for_token(options):
+    model = tiny_model(**options)
+    randomise(model)
+    for method in ("greedy", "beam"):
+        cached = model.generate(SOURCE, method=method, max_length=8)
+        uncached = model.generate(SOURCE, method=method, max_length=8, use_cache=False)
+        np.testing.assert_array_equal(cached["token_ids"], uncached["token_ids"])
+        np.testing.assert_allclose(cached["scores"], uncached["scores"], rtol=1e-4)
+        assert len(np.unique(cached["token_ids"])) > 1  # outputs that depend on the source
+
+
+def test_decoding_never_produces_padding_or_the_start_token_before_the_end():
+    model = tiny_model()
+    token_ids = model.generate(SOURCE, method="sample", max_length=10, seed=3)["token_ids"].numpy()
+    for row in token_ids:
+        ends = np.flatnonzero(row == model.end_id)
+        real = row[: ends[0]] if len(ends) else row
+        assert not np.isin(real, [0, model.start_id]).any()
+        if len(ends):
+            np.testing.assert_array_equal(row[ends[0] + 1 :], 0)
+
+
+def test_the_model_learns_the_demo_translation_and_every_decoder_reproduces_it():
+    keras.utils.set_random_seed(0)
+    length = 10
+    train_features, train_labels = demo_translation_features(*demo_translation(2000, seed=0), length)
+    eval_features, eval_labels = demo_translation_features(*demo_translation(200, seed=1), length)
+    model = Seq2SeqTransformer(
+        len(DEMO_TRANSLATION_VOCABULARY), num_layers=1, hidden_dim=32, intermediate_dim=64,
+        num_heads=2, dropout=0.0, max_length=16,
+    )
+    epochs, batch_size = 10, 32
+    model.compile(
+        model.default_optimizer(epochs * 63, learning_rate=1e-2),
+        model.default_loss(),
+        metrics=model.default_metrics(),
+    )
+    history = model.fit(train_features, train_labels, batch_size=batch_size, epochs=epochs, verbose=0)
+    assert history.history["token_accuracy"][-1] > 0.95
+    generate = tf.function(lambda source_ids, method: model.generate(source_ids, method, max_length=length))
+    source_ids = tf.constant(eval_features["source_ids"])
+    exact = {}
+    for method in ("greedy", "beam"):
+        token_ids = generate(source_ids, method)["token_ids"].numpy()
+        exact[method] = (token_ids == eval_labels).all(axis=1).mean()
+    assert exact["greedy"] >= 0.85 and exact["beam"] >= 0.85, exact
+    uncached = model.generate(source_ids[:20], "greedy", max_length=length, use_cache=False)
+    np.testing.assert_array_equal(uncached["token_ids"], generate(source_ids[:20], "greedy")["token_ids"])
+
+
+def test_the_loss_is_the_mean_over_real_tokens_and_ignores_padding():
+    loss = LabelSmoothedCrossEntropy(0.1)
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 7)).astype("float32")
+    labels = np.array([[3, 4, 5], [6, 1, 2]])
+    padded_logits = np.concatenate([logits, rng.normal(size=(2, 4, 7)).astype("float32") * 9], axis=1)
+    padded_labels = np.concatenate([labels, np.zeros((2, 4), int)], axis=1)
+    expected = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)(
+        np.eye(7)[labels], logits
+    )
+    np.testing.assert_allclose(float(loss(padded_labels, padded_logits)), float(expected), rtol=1e-5)
+
+
+def test_tied_embeddings_are_one_matrix_for_encoder_decoder_and_output():
+    shared = tiny_model()
+    embeddings = [weight for weight in shared.weights if "embedding" in weight.path]
+    assert len(embeddings) == 1 and shared.output_projection is None
+    separate = tiny_model(target_vocabulary_size=13)
+    assert separate.encoder.token_embedding is not separate.decoder.token_embedding
+    assert separate(
+        {"source_ids": SOURCE, "target_in_ids": np.array([[1, 12, 3]] * 3)}
+    ).shape == (3, 3, 13)
+    untied = tiny_model(tie_embeddings=False)
+    assert untied.output_projection is not None
+    assert untied.encoder.token_embedding is not untied.decoder.token_embedding
+
+
+def test_get_config_returns_every_argument_and_a_keras_file_round_trips(tmp_path):
+    model = tiny_model(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2)
+    arguments = set(inspect.signature(Seq2SeqTransformer.__init__).parameters) - {"self", "kwargs"}
+    assert arguments <= set(model.get_config())
+    model.save(tmp_path / "seq2seq.keras")
+    loaded = keras.saving.load_model(tmp_path / "seq2seq.keras")
+    assert loaded.get_config() == model.get_config()
+    inputs = {"source_ids": SOURCE, "target_in_ids": np.array([[1, 5, 6]] * 3)}
+    np.testing.assert_allclose(loaded(inputs), model(inputs), atol=1e-5)
+    np.testing.assert_array_equal(
+        loaded.generate(SOURCE, max_length=6)["token_ids"], model.generate(SOURCE, max_length=6)["token_ids"]
+    )
+
+
+def test_decoding_survives_saved_model_export_and_reload(tmp_path):
+    model = tiny_model(max_length=8, num_layers=1)
+
+    class Translator(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def beam(self, source_ids):
+            return self.model.generate(source_ids)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        def greedy(self, source_ids):
+            return self.model.generate(source_ids, method="greedy")
+
+    translator = Translator(model)
+    tf.saved_model.save(translator, str(tmp_path / "translator"))
+    reloaded = tf.saved_model.load(str(tmp_path / "translator"))
+    source_ids = tf.constant(SOURCE, tf.int32)
+    for method in ("beam", "greedy"):
+        expected = getattr(translator, method)(source_ids)
+        served = getattr(reloaded, method)(source_ids)
+        np.testing.assert_array_equal(served["token_ids"], expected["token_ids"])
+        assert served["token_ids"].shape == (3, 8)
+
+
+def test_default_optimizer_is_the_transformer_recipe():
+    model = tiny_model(hidden_dim=512, intermediate_dim=8, num_layers=1, num_heads=8)
+    optimizer = model.default_optimizer(total_steps=100_000)
+    assert optimizer.beta_2 == 0.98 and optimizer.epsilon == 1e-9
+    schedule = keras.optimizers.schedules.deserialize(optimizer.get_config()["learning_rate"])
+    peak = 512**-0.5 * 4000**-0.5
+    assert float(schedule(2000)) == pytest.approx(peak / 2)
+    assert float(schedule(4000)) == pytest.approx(peak)
+    assert float(schedule(16000)) == pytest.approx(peak / 2)
+    short = model.default_optimizer(total_steps=300).get_config()["learning_rate"]
+    assert short["config"]["warmup_steps"] == 30
