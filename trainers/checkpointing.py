@@ -1,13 +1,22 @@
-"""Checkpoints and where each worker writes.
+"""Checkpoints, saving before preemption, and where each worker writes.
 
 Layout of `--model_dir`:
 
     model_dir/
       model_variables.json    the variables' names and shapes, to refuse a different model
-      checkpoints/            custom loop: tf.train.CheckpointManager checkpoints (chief)
-      backup/                 fit loop: keras.callbacks.BackupAndRestore state
+      checkpoints/            both loops: ckpt-<step>.index and .data-*, and the `checkpoint` file
       summaries/              TensorBoard: train/ and eval/ (or validation/)
       workertemp_<task id>/   a non-chief worker's own writes, removed when it finishes
+
+One checkpoint holds the model's weights and random seed states (dropout's),
+the optimizer's state and with it the step counter (`optimizer.iterations`),
+so weights and step cannot disagree, and a resumed job trains on exactly as
+one never stopped would. TensorFlow writes each checkpoint under a new name, `ckpt-<step>`,
+and only then replaces the small `checkpoint` file that names the latest
+(a temporary file renamed over it): a job killed at any moment, even in the
+middle of a save, leaves the checkpoints it had. Resuming restores the newest
+checkpoint that reads back whole, and falls back to the one before when it
+does not (a truncated or damaged file).
 
 Every worker of a multi-worker job must save (saving can take part in
 collective ops), but only the chief's files are kept: the others write into
@@ -17,15 +26,22 @@ worker restores from the chief's checkpoints.
 
 import json
 import os
+import re
+import sys
 import tempfile
 
 import keras
 import tensorflow as tf
+from absl import logging
+from google.protobuf.message import DecodeError
 
 from trainers.config import SettingsError
 from trainers.strategy import is_chief, task_id
 
 MAX_CHECKPOINTS_KEPT = 3
+# Exit status of a job that saved a checkpoint on SIGTERM: TensorFlow's own
+# choice for `TerminationConfig`, which cluster schedulers can treat as "restart me".
+PREEMPTED_EXIT_CODE = 42
 
 
 class OutputDirs:
@@ -41,7 +57,6 @@ class OutputDirs:
         chief: whether this process writes the job's outputs.
         checkpoints: the chief's checkpoint directory, which every worker restores from.
         checkpoint_writes: where this worker saves checkpoints.
-        backup: the fit loop's `BackupAndRestore` directory.
         summaries: TensorBoard directory, or None (no model_dir, or not the chief).
         export: where this worker saves the trained model, or None.
     """
@@ -60,17 +75,12 @@ class OutputDirs:
         own = model_dir if self.chief else self._scratch
         self.checkpoints = model_dir and os.path.join(model_dir, "checkpoints")
         self.checkpoint_writes = model_dir and os.path.join(own, "checkpoints")
-        self.backup = model_dir and os.path.join(model_dir, "backup")
         self.summaries = os.path.join(model_dir, "summaries") if model_dir and self.chief else None
         self.export = export_dir if self.chief else export_dir and os.path.join(own, "export")
 
     def has_checkpoint(self):
-        """Whether `model_dir` holds a checkpoint of either loop to resume from."""
-        if not self.model_dir:
-            return False
-        return bool(tf.train.latest_checkpoint(self.checkpoints)) or tf.io.gfile.exists(
-            os.path.join(self.backup, "training_metadata.json")
-        )
+        """Whether `model_dir` holds a checkpoint to resume from."""
+        return bool(self.model_dir and checkpoints_newest_first(self.checkpoints))
 
     def clean_up(self):
         """Removes this worker's scratch directory (non-chief workers only)."""
@@ -105,8 +115,7 @@ def check_same_model(dirs, model):
             )
     elif dirs.chief:
         tf.io.gfile.makedirs(dirs.model_dir)
-        with tf.io.gfile.GFile(path, "w") as file:
-            json.dump(variables, file, indent=1)
+        write_atomically(path, json.dumps(variables, indent=1))
 
 
 def _first_difference(recorded, variables):
@@ -121,65 +130,173 @@ def _first_difference(recorded, variables):
     return None
 
 
-def restore_fit_backup(backup, model):
-    """Restores the fit loop's `BackupAndRestore` state now, before `fit` does.
+def write_atomically(path, text):
+    """Writes `text` to `path` whole or not at all: a temporary file renamed over it.
 
-    The input pipeline needs the restored step count to skip the batches
-    already trained on, and `fit` builds its input before its callbacks run.
-    `fit` restores the same state again when it starts (a cheap re-read).
+    A job killed while writing must not leave a torn file for every restart to fail on.
     """
-    backup.set_model(model)
-    backup.on_train_begin()
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "w") as file:
+        file.write(text)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
-def custom_loop_checkpointing(dirs, strategy, model, global_step, checkpoint_every):
-    """The custom loop's checkpoint manager and preemption handler; restores the latest state.
+def checkpoints_newest_first(directory):
+    """The checkpoint prefixes in `directory`, newest (highest step) first.
 
-    Creating the handler restores, on every worker, the model and the
-    optimizer (and with it the step counter) from the chief's latest
-    checkpoint. The returned manager saves
-    into this worker's own directory every `checkpoint_every` steps (the
-    Orbit controller drives it); the handler saves through the same manager
-    when any worker receives SIGTERM, at a step all workers agree on, and
-    then exits the process so that the cluster scheduler restarts it.
+    The ones the `checkpoint` file lists; every `ckpt-<step>.index` in the
+    directory if that file is missing or unreadable.
+    """
+    state = tf.train.get_checkpoint_state(directory)  # None if missing or unreadable.
+    if state and state.all_model_checkpoint_paths:
+        paths = [os.path.join(directory, path) for path in state.all_model_checkpoint_paths]
+    else:
+        indexes = tf.io.gfile.glob(os.path.join(directory, "ckpt-*.index"))
+        paths = [index.removesuffix(".index") for index in indexes]
+    return sorted(paths, key=_checkpoint_step, reverse=True)
+
+
+def _checkpoint_step(path):
+    match = re.search(r"-(\d+)$", path)
+    return int(match.group(1)) if match else -1
+
+
+class CheckpointManager(tf.train.CheckpointManager):
+    """A `tf.train.CheckpointManager` that restores the newest checkpoint that reads back whole.
+
+    It saves into `directory` (a non-chief worker's own) and restores from
+    `restore_from` (the chief's). `tf.train.CheckpointManager` restores only
+    the latest checkpoint, and a damaged one would fail every restart;
+    this one logs it and tries the one before. It restores once: the
+    preemption handler and Orbit's controller each ask it to again.
+
+    Args:
+        checkpoint: the `tf.train.Checkpoint` to save and restore.
+        directory: str, where to save.
+        restore_from: str, where to restore from.
+        **kwargs: the other arguments of `tf.train.CheckpointManager`.
+    """
+
+    def __init__(self, checkpoint, directory, restore_from, **kwargs):
+        super().__init__(checkpoint, directory, **kwargs)
+        self.restore_from = restore_from
+        self._restored = None
+
+    def restore_or_initialize(self):
+        """Restores the newest readable checkpoint of `restore_from`; returns its path, or None.
+
+        Raises:
+            SettingsError: there are checkpoints, and none reads back. Training
+                from scratch would soon delete them.
+        """
+        if self._restored is None:
+            self._restored = (self._restore_newest_readable(),)
+        return self._restored[0]
+
+    def _restore_newest_readable(self):
+        # Objects added to the checkpoint later (the preemption handler's run
+        # counter) are restored when added: TensorFlow defers their restore.
+        paths = checkpoints_newest_first(self.restore_from)
+        for path in paths:
+            try:
+                self.checkpoint.restore(path)
+            # A damaged file fails in more ways than OpError: a short read is an IndexError.
+            except (tf.errors.OpError, ValueError, IndexError, DecodeError) as error:
+                logging.warning("Checkpoint %s cannot be restored: %s", path, error)
+                print(f"Skipped the unreadable checkpoint {path}.", flush=True)
+                continue
+            return path
+        if paths:
+            raise SettingsError(
+                f"No checkpoint in {self.restore_from} can be restored (the log names each "
+                "one's error); move them away to train from scratch."
+            )
+        return None
+
+
+def preemption_checkpointing(dirs, model, checkpoint_every):
+    """Both loops' checkpoint manager and preemption handler; restores the latest state.
+
+    Restores, on every worker, the model and the optimizer (and with it the
+    step counter) from the chief's newest readable checkpoint. The returned
+    manager saves into this worker's own directory; the loops save through
+    it every `checkpoint_every` steps. The handler saves through the same
+    manager when any worker receives SIGTERM, at a step all workers agree on
+    (the loops ask it after every host loop of steps), and then exits the
+    process with `PREEMPTED_EXIT_CODE` so that the cluster scheduler restarts it.
+
+    Args:
+        dirs: the job's `OutputDirs`, with a `model_dir`.
+        model: the compiled Keras model, built under the job's strategy.
+        checkpoint_every: int, steps between periodic checkpoints.
 
     Returns:
         `(checkpoint_manager, preemption_handler)`.
     """
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-    manager = tf.train.CheckpointManager(
+    global_step = model.optimizer.iterations.value
+    checkpoint = tf.train.Checkpoint(
+        model=model,
+        optimizer=model.optimizer,
+        # TensorFlow's tracking does not reach every Keras variable through the
+        # model (not the blocks of a list; the optimizer saves those), nor the
+        # dropout layers' random seed states, without which a resumed job
+        # draws other dropout masks than an uninterrupted one.
+        variables=model.variables,
+    )
+    manager = CheckpointManager(
         checkpoint,
         dirs.checkpoint_writes,
+        restore_from=dirs.checkpoints,
         max_to_keep=MAX_CHECKPOINTS_KEPT,
         step_counter=global_step,
         checkpoint_interval=checkpoint_every,
     )
+    # The handler restores through the manager too, but not on every platform (not on GCE CPU VMs).
+    with model.distribute_strategy.scope():
+        manager.restore_or_initialize()
 
     def save_before_preemption():
         path = manager.save(checkpoint_number=global_step.numpy(), check_interval=False)
         print(f"Preempted: saved {path} at step {global_step.numpy()}; exiting.", flush=True)
 
     handler = tf.distribute.experimental.PreemptionCheckpointHandler(
-        getattr(strategy, "cluster_resolver", None),
-        checkpoint,
-        checkpoint_dir=dirs.checkpoints,
+        getattr(model.distribute_strategy, "cluster_resolver", None),
+        manager,
         termination_config=tf.distribute.experimental.TerminationConfig(
-            save_fn=save_before_preemption
+            exit_fn=lambda: sys.exit(PREEMPTED_EXIT_CODE), save_fn=save_before_preemption
         ),
     )
     return manager, handler
 
 
-def fit_backup_callback(dirs):
-    """`keras.callbacks.BackupAndRestore` saving at the end of every Keras epoch.
+class FitCheckpoints(keras.callbacks.Callback):
+    """Saves the fit loop's checkpoints: every `checkpoint_every` steps, and on SIGTERM.
 
-    A Keras 3 `fit` resumes at the start of the epoch the backup was taken
-    in, so saving in the middle of an epoch (`save_freq=N` steps) would
-    repeat steps on resume; the fit loop makes an epoch one checkpoint
-    interval long instead. The previous backup is kept as well, for a job
-    killed while saving; the last one stays when training ends, so a
-    finished job run again has nothing left to train, as with the custom loop.
+    The fit loop's counterpart of what Orbit's controller does for the
+    custom loop, with the same manager and preemption handler
+    (`preemption_checkpointing`). Not `keras.callbacks.BackupAndRestore`:
+    Keras 3 resumes `fit` at the start of the epoch a backup was taken in,
+    so a backup taken on SIGTERM in the middle of an epoch would repeat
+    steps; and it writes the weights and then `training_metadata.json` in
+    place, so a job killed between the two resumes weights of one step with
+    the count of another, and one killed while writing the JSON fails every
+    restart.
+
+    Args:
+        manager: the `CheckpointManager` from `preemption_checkpointing`.
+        handler: the `PreemptionCheckpointHandler` from `preemption_checkpointing`.
+        checkpoint_every: int, steps between checkpoints.
     """
-    return keras.callbacks.BackupAndRestore(
-        dirs.backup, save_freq="epoch", double_checkpoint=True, delete_checkpoint=False
-    )
+
+    def __init__(self, manager, handler, checkpoint_every):
+        super().__init__()
+        self.manager = manager
+        self.handler = handler
+        self.checkpoint_every = checkpoint_every
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Called once per `steps_per_execution` steps: a host loop.
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.checkpoint_every == 0:
+            self.manager.save(checkpoint_number=step, check_interval=False)
+        self.handler.save_checkpoint_if_preempted()

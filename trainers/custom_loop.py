@@ -18,7 +18,7 @@ import orbit
 import tensorflow as tf
 
 from trainers import inputs
-from trainers.checkpointing import custom_loop_checkpointing
+from trainers.checkpointing import preemption_checkpointing
 from trainers.progress import ProgressLine
 
 
@@ -142,9 +142,7 @@ def train_with_orbit(model, task, plan, dirs, settings):
     ]
     manager = None
     if dirs.model_dir:
-        manager, preemption = custom_loop_checkpointing(
-            dirs, strategy, model, global_step, plan.checkpoint_every
-        )
+        manager, preemption = preemption_checkpointing(dirs, model, plan.checkpoint_every)
         actions.append(lambda output: preemption.save_checkpoint_if_preempted())
     # After the restore: the input starts after the batches the restored steps consumed.
     start_step = int(global_step.numpy())

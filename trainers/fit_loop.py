@@ -1,10 +1,10 @@
-"""The `model.fit` loop: Keras epochs of one checkpoint interval, resumed with BackupAndRestore."""
+"""The `model.fit` loop: Keras epochs of one checkpoint interval, resumed at the step it saved."""
 
 import keras
 import tensorflow as tf
 
 from trainers import inputs
-from trainers.checkpointing import fit_backup_callback, restore_fit_backup
+from trainers.checkpointing import FitCheckpoints, preemption_checkpointing
 
 
 def steps_per_execution(strategy, plan):
@@ -25,9 +25,12 @@ def train_with_fit(model, task, plan, dirs, settings):
 
     Keras itself distributes the dataset over the replicas of the strategy
     the model was built under. A Keras epoch is `plan.checkpoint_every`
-    steps: with a `--model_dir`, `BackupAndRestore` saves at the end of each
-    and a restarted job resumes at the next, on the batches that follow the
-    ones already trained on. TensorBoard summaries go to the model_dir too.
+    steps: with a `--model_dir`, a checkpoint is saved at the end of each,
+    and on SIGTERM at the end of the host loop under way
+    (`trainers.checkpointing.FitCheckpoints`). A restarted job resumes at the
+    step it saved, on the batches that follow the ones already trained on:
+    after a save in the middle of an epoch, it first trains the rest of that
+    epoch. TensorBoard summaries go to the model_dir too.
 
     Args:
         model: the compiled model, built under the job's strategy (not a
@@ -44,32 +47,41 @@ def train_with_fit(model, task, plan, dirs, settings):
     """
     callbacks = []
     if dirs.model_dir:
-        backup = fit_backup_callback(dirs)
-        restore_fit_backup(backup, model)
-        callbacks = [backup, keras.callbacks.TensorBoard(dirs.summaries)]
+        manager, preemption = preemption_checkpointing(dirs, model, plan.checkpoint_every)
+        callbacks = [
+            FitCheckpoints(manager, preemption, plan.checkpoint_every),
+            keras.callbacks.TensorBoard(dirs.summaries),
+        ]
     start_step = int(model.optimizer.iterations.numpy())
-    if start_step:
-        print(f"Resuming model.fit at step {start_step} from {dirs.backup}.", flush=True)
+    print(f"model.fit: from step {start_step} to {plan.total_steps}.", flush=True)
     evaluation = None
     if task.eval_examples is not None:
         evaluation = inputs.evaluation_batches(task, settings.batch_size)
-    history = model.fit(
-        inputs.training_batches(task, settings.batch_size, settings.seed, start_step),
-        epochs=plan.fit_epochs,
-        steps_per_epoch=plan.checkpoint_every,
-        validation_data=evaluation,
-        validation_freq=plan.eval_every // plan.checkpoint_every,
-        callbacks=callbacks,
-        shuffle=False,  # The input shuffles itself; this only tells Keras not to warn.
-        verbose=1,
-    )
-    losses = [
-        ((epoch + 1) * plan.checkpoint_every, float(loss))
-        for epoch, loss in zip(history.epoch, history.history.get("loss", []))
-    ]
+    validation_freq = plan.eval_every // plan.checkpoint_every
+    losses, history = [], None
+    epoch, steps_into_epoch = divmod(start_step, plan.checkpoint_every)
+    while epoch < plan.fit_epochs:
+        history = model.fit(
+            inputs.training_batches(task, settings.batch_size, settings.seed, start_step),
+            initial_epoch=epoch,
+            # The rest of a partly trained epoch alone, then all the others.
+            epochs=epoch + 1 if steps_into_epoch else plan.fit_epochs,
+            steps_per_epoch=plan.checkpoint_every - steps_into_epoch,
+            validation_data=evaluation,
+            validation_freq=validation_freq,
+            callbacks=callbacks,
+            shuffle=False,  # The input shuffles itself; this only tells Keras not to warn.
+            verbose=1,
+        )
+        losses += [
+            ((index + 1) * plan.checkpoint_every, float(loss))
+            for index, loss in zip(history.epoch, history.history.get("loss", []))
+        ]
+        epoch = history.epoch[-1] + 1
+        start_step, steps_into_epoch = epoch * plan.checkpoint_every, 0
     if evaluation is None:
         return {}, losses
-    if history.epoch and history.epoch[-1] + 1 == plan.fit_epochs and "val_loss" in history.history:
+    if history is not None and plan.fit_epochs % validation_freq == 0:
         # fit validated after the last step: evaluating again would repeat the same pass.
         results = {
             name.removeprefix("val_"): values[-1]

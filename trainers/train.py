@@ -13,6 +13,7 @@ The same command runs on one CPU, a multi-GPU machine, several workers
 import dataclasses
 import hashlib
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -111,6 +112,9 @@ def train(settings):
         flush=True,
     )
     loop = fit_loop.train_with_fit if settings.loop == "fit" else custom_loop.train_with_orbit
+    # The loops' preemption handler takes over SIGTERM; a process that trains in
+    # process (a notebook, a test) gets its own handler back afterwards.
+    sigterm_handler = signal.getsignal(signal.SIGTERM)
     try:
         results, losses = loop(model, task, plan, dirs, settings)
         if task.eval_examples is not None:
@@ -119,6 +123,7 @@ def train(settings):
         if dirs.export:
             export_paths = export.export_trained_model(model, task.preprocessor, dirs.export)
     finally:
+        signal.signal(signal.SIGTERM, sigterm_handler)
         dirs.clean_up()
     return TrainResult(
         model, task, results, losses, int(optimizer.iterations.numpy()), export_paths

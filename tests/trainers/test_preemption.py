@@ -1,108 +1,161 @@
-"""Tests that a stopped job resumes where it was: the job runs as a process, is sent SIGTERM
-(a preemption notice) or SIGKILL once it has checkpointed, and is started again on its model_dir."""
+"""Tests that a stopped job resumes where it was, in both loops: the job runs as a process, is
+stopped again and again at random moments, mid-save included, by SIGTERM (a preemption notice,
+on which it saves a checkpoint) and SIGKILL, and is started again on its model_dir until it
+finishes with the weights of a job that was never stopped."""
 
-import json
+import os
+import random
 import re
 import signal
 import time
 
-from tests.trainers.jobs import TINY, epoch_losses, progress_losses, run_job, start_job
+import pytest
 
-# Enough steps that the loss falls well below its start before the job is stopped.
-RESUMABLE = [
-    *TINY, "--train_examples=512", "--train_steps=600", "--checkpoint_every_steps=100",
-    "--learning_rate=5e-3", "--dropout=0",
+from tests.trainers.jobs import TINY, run_job, start_job
+
+# Dropout stays on (its default): a resumed job must draw the same dropout masks too.
+FLAGS = [
+    *TINY, "--train_steps=240", "--checkpoint_every_steps=20", "--eval_every_steps=240",
+    "--steps_per_loop=5",
 ]
+# Between them, each signal at a random moment and in the middle of a save, in each loop.
+STOPS = {
+    "fit": ("SIGTERM", "SIGKILL mid-save", "SIGKILL"),
+    "custom": ("SIGKILL", "SIGTERM mid-save", "SIGKILL mid-save"),
+}
+PREEMPTED_EXIT_CODE = 42
 
 
-def wait_for(condition, job, timeout=240):
-    """Polls `condition()` until it holds; fails if `job` ends first."""
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Each loop's job run without a stop, both started at once: `{loop: (process, log path)}`."""
+    directory = tmp_path_factory.mktemp("references")
+    jobs = {}
+    for loop in STOPS:
+        log = directory / f"{loop}.log"
+        jobs[loop] = start_job(log, *FLAGS, f"--loop={loop}", f"--model_dir={directory / loop}"), log
+    yield jobs
+    for job, _ in jobs.values():
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+
+
+def wait_for(condition, job, log, timeout=240):
+    """Polls `condition()` until it holds; fails if `job` (writing to `log`) ends first."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert job.poll() is None, f"the job ended (code {job.returncode}) too early"
+        assert job.poll() is None, f"the job ended too early: {log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "timed out waiting for the job"
-        time.sleep(0.02)
+        time.sleep(0.001)
 
 
-def latest_checkpoint_step(model_dir):
-    indexes = (model_dir / "checkpoints").glob("ckpt-*.index")
-    return max((int(path.stem.split("-")[1]) for path in indexes), default=0)
+def saved_step(model_dir):
+    """The step of the latest checkpoint whose save finished (0 for none).
 
-
-def backed_up_epochs(model_dir):
+    TensorFlow names it in the `checkpoint` file once the checkpoint is whole,
+    and replaces that file atomically.
+    """
     try:
-        return json.loads((model_dir / "backup" / "training_metadata.json").read_text())["epoch"]
-    except (OSError, ValueError):  # Not written yet, or being written.
+        state = (model_dir / "checkpoints" / "checkpoint").read_text()
+    except FileNotFoundError:
         return 0
+    return int(re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', state, re.M).group(1))
 
 
-def loss_at(losses, step):
-    """The last logged loss at or before `step`."""
-    return [loss for logged_step, loss in losses if logged_step <= step][-1]
+def saving(model_dir, since):
+    """Whether a save is under way: files of a checkpoint newer than the one the state names.
+
+    Only files written after `since` count: a job killed mid-save leaves some behind.
+    """
+    saved = saved_step(model_dir)
+    for entry in os.scandir(model_dir / "checkpoints"):
+        match = re.match(r"ckpt-(\d+)(_temp|\.)|checkpoint\.tmp", entry.name)
+        try:
+            fresh = entry.stat().st_mtime >= since
+        except FileNotFoundError:  # Renamed or deleted by the save under way.
+            return True
+        if match and fresh and (match.group(1) is None or int(match.group(1)) > saved):
+            return True
+    return False
 
 
-def assert_loss_curve_continues(initial, last_before, first_after):
-    assert abs(first_after - last_before) < abs(first_after - initial), (
-        f"after resuming the loss is {first_after:.3f}: it continues neither from "
-        f"{last_before:.3f} before the stop (from {initial:.3f} at the start)"
-    )
+def stop_mid_save(job, log, model_dir, since, signal_number):
+    """Sends `signal_number` to `job` while it is saving a checkpoint.
+
+    The job is frozen (SIGSTOP) at the first sign of a save; if the save is
+    still unfinished it gets the signal, else it runs on to the next save.
+    """
+    while True:
+        wait_for(lambda: saving(model_dir, since), job, log)
+        job.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _process_state(job.pid) == "T", job, log)
+        if saving(model_dir, since):
+            job.send_signal(signal_number)
+            job.send_signal(signal.SIGCONT)
+            return
+        job.send_signal(signal.SIGCONT)
 
 
-def test_the_custom_loop_resumes_after_sigterm_and_after_sigkill(tmp_path):
+def _process_state(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+def start_step(log):
+    match = re.search(r"^(?:Custom loop|model\.fit): from step (\d+) to 240\.$", log, re.M)
+    assert match, log[-3000:]
+    return int(match.group(1))
+
+
+def weights_digest(output):
+    match = re.search(r"^Trained 240 steps; weights digest (\w+)\.$", output, re.M)
+    assert match, output[-3000:]
+    return match.group(1)
+
+
+@pytest.mark.parametrize("loop", list(STOPS))
+def test_a_job_stopped_again_and_again_ends_with_the_weights_of_one_never_stopped(
+    tmp_path, loop, references
+):
+    flags = [*FLAGS, f"--loop={loop}"]
+    moments = random.Random()
     model_dir = tmp_path / "model"
-    flags = [*RESUMABLE, "--loop=custom", "--steps_per_loop=20", f"--model_dir={model_dir}"]
+    saved = 0
+    for index, stop in enumerate(STOPS[loop]):
+        log_path, started = tmp_path / f"stopped_{index}.log", time.time()
+        job = start_job(log_path, *flags, f"--model_dir={model_dir}")
+        kind = signal.SIGTERM if stop.startswith("SIGTERM") else signal.SIGKILL
+        if stop.endswith("mid-save"):
+            stop_mid_save(job, log_path, model_dir, started, kind)
+        else:  # After one or two checkpoints and a random fraction of a host loop.
+            checkpoints_to_wait = moments.randint(1, 2)
+            wait_for(lambda: saved_step(model_dir) >= saved + 20 * checkpoints_to_wait, job, log_path)
+            time.sleep(moments.uniform(0, 0.05))
+            job.send_signal(kind)
+        job.wait(timeout=120)
+        log = log_path.read_text()
+        # No step lost or repeated: each run starts at the step the one before saved last.
+        assert start_step(log) == saved, f"{stop}: {log[-3000:]}"
+        saved = saved_step(model_dir)
+        if kind == signal.SIGTERM:
+            preempted = re.search(r"Preempted: saved \S+ at step (\d+); exiting", log)
+            assert job.returncode == PREEMPTED_EXIT_CODE and preempted, log[-3000:]
+            assert int(preempted.group(1)) == saved
+        else:
+            assert job.returncode == -signal.SIGKILL
+        assert 0 < saved < 240, f"{stop}: {log[-3000:]}"
 
-    # SIGTERM: the preemption handler saves a checkpoint and exits.
-    first = start_job(tmp_path / "first.log", *flags)
-    wait_for(lambda: latest_checkpoint_step(model_dir) >= 200, first)
-    first.send_signal(signal.SIGTERM)
-    first.wait(timeout=120)
-    first_log = (tmp_path / "first.log").read_text()
-    preempted = re.search(r"Preempted: saved \S+ at step (\d+); exiting", first_log)
-    assert first.returncode != 0 and preempted, first_log[-3000:]
-    preempted_step = int(preempted.group(1))
-    assert 200 <= preempted_step < 600
+    # The newest checkpoint damaged (a truncated file): the job resumes from the one before.
+    checkpoints = model_dir / "checkpoints"
+    (checkpoints / f"ckpt-{saved}.data-00000-of-00001").write_bytes(b"")
+    state = (checkpoints / "checkpoint").read_text()
+    previous = re.findall(r'^all_model_checkpoint_paths: "ckpt-(\d+)"', state, re.M)[-2]
+    last = run_job(*flags, f"--model_dir={model_dir}")
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert f"Skipped the unreadable checkpoint {checkpoints / f'ckpt-{saved}'}." in last.stdout
+    assert start_step(last.stdout) == int(previous)
 
-    # SIGKILL: nothing is saved; the next run resumes from the last periodic checkpoint.
-    second = start_job(tmp_path / "second.log", *flags)
-    wait_for(lambda: latest_checkpoint_step(model_dir) >= preempted_step + 100, second)
-    second.kill()
-    second.wait(timeout=60)
-    killed_step = latest_checkpoint_step(model_dir)
-
-    third = run_job(*flags)
-    assert third.returncode == 0, third.stderr[-3000:]
-
-    second_log = (tmp_path / "second.log").read_text()
-    assert f"Custom loop: from step {preempted_step} to 600." in second_log
-    assert f"Custom loop: from step {killed_step} to 600." in third.stdout
-    assert "Trained 600 steps" in third.stdout
-    assert latest_checkpoint_step(model_dir) == 600
-    assert (model_dir / "summaries" / "train").is_dir()
-    first_losses, second_losses = progress_losses(first_log), progress_losses(second_log)
-    third_losses = progress_losses(third.stdout)
-    initial = first_losses[0][1]
-    assert_loss_curve_continues(initial, loss_at(first_losses, preempted_step), second_losses[0][1])
-    assert_loss_curve_continues(initial, loss_at(second_losses, killed_step), third_losses[0][1])
-
-
-def test_the_fit_loop_resumes_from_its_backup_after_sigterm(tmp_path):
-    model_dir = tmp_path / "model"
-    flags = [*RESUMABLE, "--loop=fit", f"--model_dir={model_dir}"]
-
-    first = start_job(tmp_path / "first.log", *flags)
-    wait_for(lambda: backed_up_epochs(model_dir) >= 2, first)
-    first.send_signal(signal.SIGTERM)
-    first.wait(timeout=60)
-    epochs_done = backed_up_epochs(model_dir)
-    assert 2 <= epochs_done < 6
-
-    second = run_job(*flags)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert f"Resuming model.fit at step {epochs_done * 100}" in second.stdout
-    resumed_losses = epoch_losses(second.stdout)
-    assert [epoch for epoch, _ in resumed_losses] == list(range(epochs_done + 1, 7))
-    assert "Trained 600 steps" in second.stdout
-    assert (model_dir / "summaries" / "train").is_dir()
-    first_losses = dict(epoch_losses((tmp_path / "first.log").read_text()))
-    assert_loss_curve_continues(first_losses[1], first_losses[epochs_done], resumed_losses[0][1])
+    reference, reference_log = references[loop]
+    assert reference.wait(timeout=240) == 0, reference_log.read_text()[-3000:]
+    assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())

@@ -96,8 +96,8 @@ def test_a_model_dir_of_a_different_model_is_named(tmp_path):
 
     model_dir = tmp_path / "model"
     train_in_process(f"--model_dir={model_dir}")
-    backup = (model_dir / "backup" / "training_metadata.json").read_text()
+    saved = (model_dir / "checkpoints" / "checkpoint").read_text()
     different = rf"--model_dir={model_dir} holds a checkpoint of a different model"
     with pytest.raises(SettingsError, match=different):
         train_in_process(f"--model_dir={model_dir}", "--hidden_dim=32")
-    assert (model_dir / "backup" / "training_metadata.json").read_text() == backup
+    assert (model_dir / "checkpoints" / "checkpoint").read_text() == saved
