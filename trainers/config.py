@@ -243,9 +243,8 @@ def plan_steps(settings, train_size):
 def _check_fit_plan(plan):
     """`fit` runs whole Keras epochs of `checkpoint_every` steps, `steps_per_loop` at a time.
 
-    BackupAndRestore resumes a Keras 3 fit at the start of the epoch it last
-    saved in, so backups are taken at epoch ends and an epoch is one
-    checkpoint interval; evaluation (`validation_freq`) and the end of
+    The fit loop saves its periodic checkpoints at epoch ends, so an epoch is
+    one checkpoint interval; evaluation (`validation_freq`) and the end of
     training must fall on epoch ends too.
     """
     checkpoint_interval = "the checkpoint interval (--checkpoint_every_steps)"
