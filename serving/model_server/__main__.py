@@ -206,29 +206,37 @@ def _log_flags_not_honoured():
 
 
 def _version_text():
-    import tensorflow as tf
-
     serving_api = importlib.metadata.version("tensorflow-serving-api")
     return (
         f"TensorFlow ModelServer: {serving_api}-keras-simpletf\n"
-        f"TensorFlow Library: {tf.__version__}\n"
+        f"TensorFlow Library: {importlib.metadata.version('tensorflow')}\n"
     )
+
+
+def _is_int32(text):
+    """Whether `text` is a decimal int32, as TF Serving's `safe_strto32` reads it."""
+    digits = text.strip()
+    digits = digits[1:] if digits[:1] in "+-" else digits
+    return digits.isascii() and digits.isdigit() and -(2**31) <= int(text) < 2**31
+
+
+def _channel_arguments():
+    """The (key, value) pairs of --grpc_channel_arguments (`key=value,...`), int values as ints."""
+    arguments = []
+    for entry in filter(None, FLAGS.grpc_channel_arguments.split(",")):
+        key, equals, value = entry.partition("=")
+        if not equals or not key:
+            raise app.UsageError(f"--grpc_channel_arguments: {entry!r} is not key=value")
+        arguments.append((key, int(value) if _is_int32(value) else value))
+    return arguments
 
 
 def _session_config(configs):
     """Each version's Session ConfigProto: the config file, then the flags, as TF Serving sets it."""
-    from serving.model_server import errors
-
     config = configs.read_session_config(FLAGS.tensorflow_session_config_file)
     if FLAGS.per_process_gpu_memory_fraction:
         config.gpu_options.per_process_gpu_memory_fraction = FLAGS.per_process_gpu_memory_fraction
     intra, inter = FLAGS.tensorflow_intra_op_parallelism, FLAGS.tensorflow_inter_op_parallelism
-    if intra > 0 and inter > 0 and FLAGS.tensorflow_session_parallelism > 0:
-        raise errors.invalid_argument(
-            "Either configure --tensorflow_session_parallelism or "
-            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. "
-            "You cannot configure all."
-        )
     if intra > 0 or inter > 0:
         config.intra_op_parallelism_threads, config.inter_op_parallelism_threads = intra, inter
     elif FLAGS.tensorflow_session_parallelism > 0:
@@ -288,6 +296,17 @@ def main(argv):
         raise app.UsageError("--port is 0 and --grpc_socket_path is empty: gRPC needs one.")
     if FLAGS.batching_parameters_file and not FLAGS.enable_batching:
         raise app.UsageError("--batching_parameters_file is set without --enable_batching.")
+    if min(
+        FLAGS.tensorflow_session_parallelism,
+        FLAGS.tensorflow_intra_op_parallelism,
+        FLAGS.tensorflow_inter_op_parallelism,
+    ) > 0:
+        raise app.UsageError(
+            "Either configure --tensorflow_session_parallelism or "
+            "(--tensorflow_intra_op_parallelism, --tensorflow_inter_op_parallelism) separately. "
+            "You cannot configure all."
+        )
+    channel_arguments = _channel_arguments()
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.INFO)
     _log_flags_not_honoured()
@@ -305,10 +324,6 @@ def main(argv):
         warmup,
     )
 
-    try:
-        channel_arguments = grpc_service.parse_channel_arguments(FLAGS.grpc_channel_arguments)
-    except ValueError as error:
-        raise app.UsageError(str(error)) from error
     try:
         if FLAGS.model_config_file:
             config = configs.read_model_server_config(FLAGS.model_config_file)

@@ -152,27 +152,6 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-def _is_int32(text):
-    """Whether `text` is a decimal int32, as TF Serving's `safe_strto32` reads it."""
-    digits = text.strip()
-    digits = digits[1:] if digits[:1] in "+-" else digits
-    return digits.isascii() and digits.isdigit() and -(2**31) <= int(text) < 2**31
-
-
-def parse_channel_arguments(text):
-    """The (key, value) pairs of `--grpc_channel_arguments`: `key=value,...`, int values as ints.
-
-    Raises ValueError naming the flag for an entry without `=`.
-    """
-    arguments = []
-    for entry in filter(None, text.split(",")):
-        key, equals, value = entry.partition("=")
-        if not equals or not key:
-            raise ValueError(f"--grpc_channel_arguments: {entry!r} is not key=value")
-        arguments.append((key, int(value) if _is_int32(value) else value))
-    return arguments
-
-
 def create_server(
     port,
     manager,

@@ -23,15 +23,16 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from serving.model_server import configs
 from tests.serving import saved_models
 from tests.serving.model_servers import ROOT, ModelServer
-from tests.serving.protos import predict_request, rpc_error, status_request
+from tests.serving.protos import predict_request, rpc_error
 
-# Every flag of TF Serving 2.20's tensorflow_model_server (besides --port and
-# --rest_api_port, which ModelServer sets), with a value of the kind it takes.
+# Every flag of TF Serving 2.20's tensorflow_model_server with a value of the
+# kind it takes, besides --port and --rest_api_port (ModelServer sets them) and
+# the paths every_flag_server adds: --model_base_path, --grpc_socket_path,
+# --ssl_config_file.
 TF_SERVING_FLAGS = {
     "grpc_channel_arguments": "grpc.max_receive_message_length=4096",
     "grpc_max_threads": "8",
     "use_alts_credentials": "false",
-    "ssl_config_file": "",
     "enable_grpc_healthcheck_service": "true",
     "enable_profiler": "true",
     "enable_serialization_as_tensor_content": "false",
@@ -87,48 +88,78 @@ def _model_server_process(*flags):
     )
 
 
+def _tls_files(directory):
+    """A self-signed certificate for localhost and the SSLConfig file serving it: (cert, config path)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    ssl_config = directory / "ssl.config"
+    ssl_config.write_text(
+        text_format.MessageToString(
+            configs.SSLConfig(server_key=key.read_text(), server_cert=cert.read_text())
+        )
+    )
+    return cert.read_bytes(), ssl_config
+
+
 @pytest.fixture(scope="module")
 def every_flag_server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("flags")
     saved_models.write_half_plus_two(directory / "half_plus_two", 1, tags=("serve", "tpu"))
+    cert, ssl_config = _tls_files(directory)
     # A UNIX socket path is limited to about 100 bytes: pytest's tmp_path can be longer.
     socket_directory = tempfile.mkdtemp(prefix="ms-")
     socket_path = os.path.join(socket_directory, "grpc.sock")
-    flags = [f"--{name}={value}" for name, value in TF_SERVING_FLAGS.items()]
+    credentials = grpc.ssl_channel_credentials(root_certificates=cert)
     server = ModelServer(
         directory,
-        *flags,
+        *(f"--{name}={value}" for name, value in TF_SERVING_FLAGS.items()),
         f"--model_base_path={directory / 'half_plus_two'}",
         f"--grpc_socket_path={socket_path}",
+        f"--ssl_config_file={ssl_config}",
+        credentials=credentials,
     )
     try:
         server.wait_until_serving("half_plus_two")
-        yield server, socket_path
+        yield server, socket_path, credentials
     finally:
         server.stop()
         shutil.rmtree(socket_directory, ignore_errors=True)
 
 
-def test_every_flag_is_accepted_and_grpc_is_served_on_the_unix_socket_too(every_flag_server):
-    server, socket_path = every_flag_server
+def test_every_flag_is_accepted_and_tls_grpc_is_served_on_the_port_and_unix_socket(
+    every_flag_server,
+):
+    server, socket_path, credentials = every_flag_server
     # saved_model_tags=serve,tpu loaded the MetaGraph saved with exactly those tags.
     response = server.prediction.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
     assert list(response.outputs["y"].float_val) == [3.0]
-    with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+    localhost = [("grpc.ssl_target_name_override", "localhost")]
+    with grpc.secure_channel(f"unix:{socket_path}", credentials, localhost) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
     assert list(response.outputs["y"].float_val) == [3.0]
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
+        assert rpc_error(stub.Predict, predict_request("half_plus_two", SMALL_X)).code() == (
+            grpc.StatusCode.UNAVAILABLE
+        )
 
 
 def test_grpc_channel_arguments_are_server_options(every_flag_server):
-    server, _ = every_flag_server
+    server, _, _ = every_flag_server
     big = {"x": np.zeros([2000], np.float32)}  # 8 KB, over the 4096 bytes the flag allows
     error = rpc_error(server.prediction.Predict, predict_request("half_plus_two", big))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_the_grpc_health_check_service_answers_for_the_server(every_flag_server):
-    server, _ = every_flag_server
+    server, _, _ = every_flag_server
     # grpc.health.v1 messages as bytes: HealthCheckRequest{service}, HealthCheckResponse{status}.
     check = server.channel.unary_unary("/grpc.health.v1.Health/Check")
     assert check(b"", timeout=30) == b"\x08\x01"  # SERVING
@@ -137,46 +168,11 @@ def test_the_grpc_health_check_service_answers_for_the_server(every_flag_server)
 
 
 def test_flags_not_honoured_are_logged_at_startup(every_flag_server):
-    server, _ = every_flag_server
+    server, _, _ = every_flag_server
     log = server.log()
     for shown in ("--enable_profiler=True", "--rest_api_enable_cors_support=True"):
         assert f"{shown} is accepted but not honoured" in log
     assert "--grpc_max_threads" not in log
-
-
-def test_grpc_over_tls_from_an_ssl_config_file(tmp_path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
-        + ["-addext", "subjectAltName=DNS:localhost"],
-        check=True,
-        capture_output=True,
-    )
-    ssl_config = tmp_path / "ssl.config"
-    ssl_config.write_text(
-        text_format.MessageToString(
-            configs.SSLConfig(server_key=key.read_text(), server_cert=cert.read_text())
-        )
-    )
-    saved_models.write_half_plus_two(tmp_path / "half_plus_two", 1)
-    server = ModelServer(
-        tmp_path,
-        "--model_name=half_plus_two",
-        f"--model_base_path={tmp_path / 'half_plus_two'}",
-        f"--ssl_config_file={ssl_config}",
-        credentials=grpc.ssl_channel_credentials(root_certificates=cert.read_bytes()),
-    )
-    try:
-        server.wait_until_serving("half_plus_two")
-        response = server.prediction.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
-        assert list(response.outputs["y"].float_val) == [3.0]
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
-            stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
-            with pytest.raises(grpc.RpcError):
-                stub.Predict(predict_request("half_plus_two", SMALL_X), timeout=5)
-    finally:
-        server.stop()
 
 
 def test_version_prints_both_versions_and_exits():
