@@ -20,6 +20,7 @@ setup(
         "keras>=3.15,<4",
         "keras-hub>=0.32,<0.33",
         "tensorflow-serving-api>=2.20,<2.21",
+        "prometheus-client>=0.20",
         "tf-models-official==2.20.0",
         "absl-py>=1.4",
         "pyyaml",

@@ -104,7 +104,9 @@ def sample(step, cache, start_ids, end_id, max_length, top_k=None, top_p=None, t
 
     The draws are stateless (`tf.random.stateless_categorical` seeded by
     `(seed, step)`), so the same seed gives the same tokens, in eager mode,
-    in a `tf.function` and in a SavedModel. `top_k=1` is greedy search.
+    in a `tf.function` and in a SavedModel. An XLA-compiled function
+    (`jit_compile=True`) draws with XLA's generator: reproducible too, but
+    not the same tokens as TensorFlow's kernels. `top_k=1` is greedy search.
 
     Args:
         step: the decoder's step function (see `keras_simpletf.generation`).

@@ -353,7 +353,7 @@ def main(argv):
             allow_version_labels_for_unavailable_models=FLAGS.allow_version_labels_for_unavailable_models,
             load=load,
         )
-        metrics = monitoring.Metrics()
+        metrics = monitoring.Metrics(manager.is_served)
         runner = inference.Inference(
             metrics, batcher, signature_method_name_check=FLAGS.enable_signature_method_name_check
         )

@@ -68,8 +68,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):
         def predict(deadline):
             with self._manager.acquire(request.model_spec) as servable:
+                # Only the inputs the signature names are decoded; any other
+                # stays a proto, for the alias check to name and refuse.
+                signature = servable.signature_def(
+                    request.model_spec.signature_name or DEFAULT_SIGNATURE
+                )
+                named = signature.inputs if signature is not None else {}
                 inputs = {
-                    alias: to_ndarray(alias, proto) for alias, proto in request.inputs.items()
+                    alias: to_ndarray(alias, proto) if alias in named else proto
+                    for alias, proto in request.inputs.items()
                 }
                 spec, outputs = self._inference.predict(
                     servable,

@@ -11,11 +11,25 @@ are URL-decoded, any other request under `/v1/` is INVALID_ARGUMENT
 failure is answered with the HTTP status of its code and `{"error": "..."}`.
 Inference requests get a deadline `--rest_api_timeout_in_ms` away; it bounds
 their wait for a batch (a model call already running is not interrupted).
+
+The HTTP server itself is bounded against clients that misbehave:
+- connections are served by `num_threads` workers (`--rest_api_num_threads`);
+  further connections wait in the listen backlog until a worker is free;
+- a socket read that waits `timeout_seconds` closes the connection (slow or
+  idle clients give their worker back);
+- a body is read from a valid `Content-Length` (none: no body) or from
+  `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
+  is answered 413 and a malformed one 400, without reading it, and the
+  connection is closed;
+- every answer is a status with an encodable body, whatever the request held.
 """
 
+import concurrent.futures
 import http.server
 import json
+import os
 import re
+import threading
 import time
 import urllib.parse
 
@@ -24,7 +38,7 @@ from absl import logging
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2
 
-from serving.model_server import errors, json_tensors
+from serving.model_server import errors, json_tensors, monitoring
 from serving.model_server.inference import SIGNATURE_DEF_FIELD
 from serving.model_server.servables import DEFAULT_SIGNATURE
 
@@ -40,6 +54,17 @@ _MODEL_PATH = re.compile(
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _JSON = "application/json"
 _API_NAMES = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+DEFAULT_NUM_THREADS = 4 * (os.cpu_count() or 1)  # TF Serving's --rest_api_num_threads default
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_BODY_BYTES = 256 * 2**20
+_MAX_LINE_BYTES = 8192  # a chunk-size or trailer line
+_MAX_TRAILER_LINES = 64
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _error_json(message):
+    """An error body; ASCII escapes keep any message (a lone surrogate too) encodable."""
+    return json.dumps({"error": message})
 
 
 def _model_spec(match):
@@ -94,9 +119,9 @@ class RestApi:
     def handle(self, method, path, body):
         """Returns (HTTP status, content type, body text) for one request."""
         if self._prometheus_path is not None and path == self._prometheus_path:
-            return 200, "text/plain", self._metrics.prometheus_page()
+            return 200, monitoring.CONTENT_TYPE, self._metrics.prometheus_page()
         if not _API_PATH.fullmatch(path):
-            return 404, _JSON, json.dumps({"error": f"Not found: {method} {path}"})
+            return 404, _JSON, _error_json(f"Not found: {method} {path}")
         start = time.monotonic()
         inference_match = _INFERENCE_PATH.fullmatch(path)
         model_match = _MODEL_PATH.fullmatch(path)
@@ -123,11 +148,7 @@ class RestApi:
             status = "OK" if error is None else error.code.name
             self._metrics.record_request(model_name, api, "REST", status, time.monotonic() - start)
         if error is not None:
-            return (
-                error.http_status,
-                _JSON,
-                json.dumps({"error": error.message}, ensure_ascii=False),
-            )
+            return error.http_status, _JSON, _error_json(error.message)
         return 200, _JSON, text
 
     def _metadata_request(self, spec):
@@ -161,29 +182,92 @@ class RestApi:
             return json_tensors.regress_response(result)
 
 
+class _BadBody(Exception):
+    """A request body that is not read: its HTTP status and what was wrong."""
+
+    def __init__(self, http_status, message):
+        super().__init__(message)
+        self.http_status = http_status
+        self.message = message
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        self.timeout = self.server.timeout_seconds  # applied to the socket by StreamRequestHandler
+        super().setup()
+
     def _read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while size := int(self.rfile.readline().split(b";")[0], 16):
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            while self.rfile.readline().strip():  # trailer fields
-                pass
-            return b"".join(chunks)
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        max_bytes = self.server.max_body_bytes
+        encoding = self.headers.get("Transfer-Encoding")
+        lengths = self.headers.get_all("Content-Length") or []
+        if encoding is not None:
+            if encoding.strip().lower() != "chunked":
+                raise _BadBody(501, f"Transfer-Encoding: {encoding} is not supported")
+            if lengths:
+                raise _BadBody(400, "Content-Length and Transfer-Encoding are both set")
+            return self._read_chunked(max_bytes)
+        if not lengths:
+            return b""
+        if len(set(lengths)) > 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+            raise _BadBody(400, f"Content-Length: {', '.join(lengths)} is not a valid length")
+        length = int(lengths[0])
+        if length > max_bytes:
+            raise _BadBody(413, f"Content-Length: {length} exceeds the limit of {max_bytes} bytes")
+        return self._read_exactly(length, "the body")
+
+    def _read_exactly(self, size, what):
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise _BadBody(400, f"the connection closed {size - len(data)} bytes before the end of {what}")
+        return data
+
+    def _read_line(self, what):
+        line = self.rfile.readline(_MAX_LINE_BYTES + 1)
+        if len(line) > _MAX_LINE_BYTES or not line.endswith(b"\n"):
+            raise _BadBody(400, f"Malformed chunked body: {what} line")
+        return line.strip()
+
+    def _read_chunked(self, max_bytes):
+        chunks, total = [], 0
+        while True:
+            size_text = self._read_line("chunk size").split(b";")[0].strip()
+            if not _HEX.fullmatch(size_text):
+                raise _BadBody(400, "Malformed chunked body: chunk size is not hexadecimal")
+            size = int(size_text, 16)
+            if not size:
+                break
+            total += size
+            if total > max_bytes:
+                raise _BadBody(413, f"Chunked body exceeds the limit of {max_bytes} bytes")
+            chunks.append(self._read_exactly(size, "a chunk"))
+            if self._read_line("chunk end"):
+                raise _BadBody(400, "Malformed chunked body: a chunk is longer than its size")
+        for _ in range(_MAX_TRAILER_LINES):
+            if not self._read_line("trailer"):
+                return b"".join(chunks)
+        raise _BadBody(400, f"Malformed chunked body: more than {_MAX_TRAILER_LINES} trailer lines")
+
+    def _answer(self):
+        try:
+            body = self._read_body()
+        except _BadBody as error:
+            self.close_connection = True  # the rest of the body is still on the wire
+            return error.http_status, _JSON, _error_json(error.message)
+        path = urllib.parse.urlsplit(self.path).path
+        return self.server.rest_api.handle(self.command, path, body)
 
     def _respond(self):
         try:
-            body = self._read_body()
-        except ValueError:
-            self.send_error(400, "Malformed HTTP message body")
-            return
-        path = urllib.parse.urlsplit(self.path).path
-        status, content_type, text = self.server.rest_api.handle(self.command, path, body)
-        payload = text.encode("utf-8")
+            status, content_type, text = self._answer()
+            payload = text.encode("utf-8")
+        except (TimeoutError, ConnectionError):
+            raise  # the client is gone or too slow: nothing to answer
+        except Exception:
+            logging.exception("Internal error while serving %s %s", self.command, self.path)
+            status, content_type = 500, _JSON
+            payload = _error_json("Internal error while serving the request").encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -196,20 +280,56 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logging.vlog(1, "REST %s", format % args)
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _Server(http.server.HTTPServer):
+    """An HTTP server whose connections are served by a fixed pool of worker threads."""
+
     # socketserver listens with a backlog of 5, which refuses connections as
     # soon as a few dozen clients connect at once (every urllib request is a
     # new connection); TensorFlow Serving's server takes them.
     request_queue_size = 1024
-    daemon_threads = True
+
+    def __init__(self, address, rest_api, num_threads, timeout_seconds, max_body_bytes):
+        super().__init__(address, _Handler)
+        self.rest_api = rest_api
+        self.timeout_seconds = timeout_seconds
+        self.max_body_bytes = max_body_bytes
+        self._workers = concurrent.futures.ThreadPoolExecutor(num_threads, thread_name_prefix="rest")
+        self._free_workers = threading.Semaphore(num_threads)
+
+    def process_request(self, request, client_address):
+        self._free_workers.acquire()  # no worker free: stop accepting until one is
+        self._workers.submit(self._serve_connection, request, client_address)
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception as error:  # the client reset or timed out mid-request
+            logging.vlog(1, "REST connection from %s ended: %r", client_address, error)
+        finally:
+            self.shutdown_request(request)
+            self._free_workers.release()
+
+    def server_close(self):
+        super().server_close()
+        self._workers.shutdown(wait=False)
 
 
-def create_server(port, rest_api, num_threads=None):
-    """A threaded HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
+def create_server(
+    port,
+    rest_api,
+    num_threads=DEFAULT_NUM_THREADS,
+    timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+    max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+):
+    """An HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
 
-    `num_threads` (`--rest_api_num_threads`) is accepted for the bounded
-    worker pool; until that lands, every connection gets its own thread.
+    Args:
+        port: the TCP port.
+        rest_api: a `RestApi`, or anything with its `handle`.
+        num_threads: the workers serving connections (`--rest_api_num_threads`).
+        timeout_seconds: how long a read from a client may wait.
+        max_body_bytes: the largest request body read; larger ones get 413.
     """
-    server = _Server(("0.0.0.0", port), _Handler)
-    server.rest_api = rest_api
-    return server
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be positive; got {num_threads}")
+    return _Server(("0.0.0.0", port), rest_api, num_threads, timeout_seconds, max_body_bytes)

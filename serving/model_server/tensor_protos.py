@@ -1,18 +1,26 @@
 """TensorProto <-> numpy for the gRPC API, encoded as TF Serving encodes them.
 
-Request tensors may use the typed value fields or `tensor_content`; fewer
-values than the shape holds repeat the last one, as in TensorFlow
-(`tf.make_ndarray`). Response tensors use the typed value fields
+Request tensors may use the typed value fields or `tensor_content`, and are
+checked before anything is allocated, as TensorFlow's `Tensor::FromProto`
+checks them: `tensor_content` must hold exactly the bytes of the declared
+shape, a value field no more values than the shape holds. Fewer values than
+the shape holds repeat the last one (none: zeros), as in TensorFlow, but only
+up to `MAX_FILLED_BYTES`: a ~30-byte proto declaring a billion elements is
+refused instead of filled. Response tensors use the typed value fields
 (`float_val`, `int64_val`, `string_val`, ...) like TF Serving's
 `Tensor::AsProtoField`, so clients that read `outputs["y"].float_val` work;
 dtypes without such a field fall back to `tensor_content`.
 """
+
+import math
 
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
 from serving.model_server import errors
 from serving.model_server.servables import tensor_dtype
+
+MAX_FILLED_BYTES = 64 * 2**20  # largest tensor made by repeating fewer values than it holds
 
 _VALUE_FIELDS = {
     tf.float32: "float_val",
@@ -30,12 +38,67 @@ _VALUE_FIELDS = {
 }
 
 
+# Request-only dtypes: the field their values are read from, and the entries per element.
+_REQUEST_VALUE_FIELDS = {
+    **{dtype: (field, 1) for dtype, field in _VALUE_FIELDS.items()},
+    tf.float16: ("half_val", 1),
+    tf.bfloat16: ("half_val", 1),
+    tf.complex64: ("scomplex_val", 2),
+    tf.complex128: ("dcomplex_val", 2),
+}
+_STRING_ELEMENT_BYTES = 8  # a numpy object array holds one pointer per string
+
+
+def _parsing_error(alias, message):
+    return errors.invalid_argument(f"tensor parsing error: {alias}: {message}")
+
+
+def _check_size(alias, proto):
+    """Raises INVALID_ARGUMENT unless the proto's content fills its declared shape (see module doc)."""
+    if proto.tensor_shape.unknown_rank:
+        raise _parsing_error(alias, "tensor_shape has unknown rank")
+    shape = [dim.size for dim in proto.tensor_shape.dim]
+    if any(size < 0 for size in shape):
+        raise _parsing_error(alias, f"tensor_shape {shape} has a negative dimension")
+    try:
+        dtype = tf.as_dtype(proto.dtype)
+    except TypeError as error:
+        raise _parsing_error(alias, f"dtype {proto.dtype} is not a DataType") from error
+    if dtype not in _REQUEST_VALUE_FIELDS:
+        raise _parsing_error(alias, f"dtype {dtype.name} is not supported in requests")
+    count = math.prod(shape)
+    element_bytes = _STRING_ELEMENT_BYTES if dtype == tf.string else dtype.size
+    if proto.tensor_content:
+        if dtype == tf.string:
+            raise _parsing_error(alias, "a string tensor cannot use tensor_content")
+        if len(proto.tensor_content) != count * element_bytes:
+            raise _parsing_error(
+                alias,
+                f"tensor_content holds {len(proto.tensor_content)} bytes; shape {shape} of "
+                f"{dtype.name} needs {count * element_bytes}",
+            )
+        return
+    field, entries_per_element = _REQUEST_VALUE_FIELDS[dtype]
+    values = len(getattr(proto, field)) // entries_per_element
+    if values > count:
+        raise _parsing_error(
+            alias, f"{field} holds {values} values, more than the {count} of shape {shape}"
+        )
+    if values < count and count * element_bytes > MAX_FILLED_BYTES:
+        raise _parsing_error(
+            alias,
+            f"{field} holds {values} values for shape {shape}: filling {count} elements "
+            f"would take more than {MAX_FILLED_BYTES} bytes",
+        )
+
+
 def to_ndarray(alias, proto):
     """The numpy array of a request's TensorProto; INVALID_ARGUMENT naming `alias` if it is malformed."""
+    _check_size(alias, proto)
     try:
         return tf.make_ndarray(proto)
     except Exception as error:
-        raise errors.invalid_argument(f"tensor parsing error: {alias}: {error}") from error
+        raise _parsing_error(alias, error) from error
 
 
 def to_tensor_proto(array):

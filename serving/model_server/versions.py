@@ -253,6 +253,11 @@ class VersionManager:
     def _is_configured(self, name):
         return name in self._models and self._models[name].config is not None
 
+    def is_served(self, name):
+        """Whether `name` is a model of the current config."""
+        with self._lock:
+            return self._is_configured(name)
+
     def _checked_labels(self, model_configs):
         labels = {}
         with self._lock:

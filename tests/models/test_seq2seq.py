@@ -26,7 +26,7 @@ OPTIONS = [
 
 def tiny_model(**options):
     keras.utils.set_random_seed(0)
-    return Seq2SeqTransformer(vocabulary_size=20, **{**TINY, **options})
+    return Seq2SeqTransformer(vocabulary_size=len(DEMO_TRANSLATION_VOCABULARY), **{**TINY, **options})
 
 
 def randomise(model):
@@ -173,3 +173,28 @@ def test_default_optimizer_is_the_transformer_recipe():
     assert float(schedule(16000)) == pytest.approx(peak / 2)
     short = model.default_optimizer(total_steps=300).get_config()["learning_rate"]
     assert short["config"]["warmup_steps"] == 30
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_and_decodes_with_the_cache(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    model = tiny_model(num_layers=1)
+    features, labels = demo_translation_features(*demo_translation(8), sequence_length=10)
+    model.compile(keras.optimizers.Adam(1e-3), model.default_loss())
+    assert model(features).dtype == "float32"
+    assert np.isfinite(model.train_on_batch(features, labels))
+    assert {weight.dtype for weight in model.weights} == {"float32"}
+    cached = model.generate(SOURCE, method="greedy", max_length=6)
+    np.testing.assert_array_equal(
+        cached["token_ids"], model.generate(SOURCE, method="greedy", max_length=6, use_cache=False)["token_ids"]
+    )
+
+
+def test_trains_under_a_mirrored_strategy(two_cpu_strategy):
+    features, labels = demo_translation_features(*demo_translation(16), sequence_length=10)
+    with two_cpu_strategy.scope():
+        model = tiny_model(num_layers=1)
+        model.compile(model.default_optimizer(total_steps=2), model.default_loss(),
+                      metrics=model.default_metrics())
+    history = model.fit(features, labels, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

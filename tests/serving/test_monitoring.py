@@ -1,4 +1,8 @@
-"""Request metrics on the Prometheus endpoint (serving/model_server/monitoring.py), as TF Serving names them."""
+"""Request metrics on the Prometheus endpoint (serving/model_server/monitoring.py), as TF Serving names them.
+
+Only served models are recorded, and what a client puts in a URL cannot add
+lines or series to the page.
+"""
 
 import re
 
@@ -9,16 +13,20 @@ from tests.serving.protos import example_input, predict_request
 
 def _counter(page, labels):
     match = re.search(
-        rf"^:tensorflow:serving:request_count\{{{re.escape(labels)}\}} (\d+)$", page, re.M
+        rf"^:tensorflow:serving:request_count_total\{{{re.escape(labels)}\}} (\d+\.0)$", page, re.M
     )
-    return int(match.group(1)) if match else 0
+    return int(float(match.group(1))) if match else 0
+
+
+def _page(server):
+    status, text = server.rest("GET", "/monitoring/prometheus/metrics")
+    assert status == 200
+    return text
 
 
 def test_requests_are_counted_and_timed_per_model_api_and_status(main_server):
     def page():
-        status, text = main_server.rest("GET", "/monitoring/prometheus/metrics")
-        assert status == 200
-        return text
+        return _page(main_server)
 
     before = page()
     main_server.rest(
@@ -41,18 +49,37 @@ def test_requests_are_counted_and_timed_per_model_api_and_status(main_server):
     )
     assert _counter(after, ok) == _counter(before, ok) + 2
     assert _counter(after, invalid) == _counter(before, invalid) + 1
-    assert "# TYPE :tensorflow:serving:request_count counter" in after
+    assert "# TYPE :tensorflow:serving:request_count_total counter" in after
     assert "# TYPE :tensorflow:serving:request_latency histogram" in after
     assert re.search(
-        r'^:tensorflow:serving:request_latency_bucket\{model_name="examples",API="Regress",entrypoint="REST",'
-        r'le="\+Inf"\} [1-9]',
+        r'^:tensorflow:serving:request_latency_bucket\{API="Regress",entrypoint="REST",le="\+Inf",'
+        r'model_name="examples"\} [1-9]',
         after,
         re.M,
     )
     assert re.search(
-        r'^:tensorflow:serving:request_latency_count\{model_name="examples",API="Predict",'
-        r'entrypoint="GRPC"\} [1-9]',
+        r'^:tensorflow:serving:request_latency_count\{API="Predict",entrypoint="GRPC",'
+        r'model_name="examples"\} [1-9]',
         after,
         re.M,
     )
     assert ":tensorflow:serving:runtime_latency_sum" in after
+
+
+def test_model_names_from_urls_neither_inject_lines_nor_add_series(main_server):
+    before = _page(main_server)
+    for path in (
+        "/v1/models/x%0Afoo%201:predict",
+        '/v1/models/x%22%7D%201%0Abar:predict',
+        "/v1/models/unknown-model:predict",
+    ):
+        status, _ = main_server.rest("POST", path, {"instances": ["a"]})
+        assert status == 404
+    status, _ = main_server.rest("POST", "/v1/models/text:predict", {"instances": ["ok"]})
+    assert status == 200
+    after = _page(main_server)
+    assert not re.search(r"^(foo|bar)", after, re.M)
+    assert "unknown-model" not in after and 'model_name="x' not in after
+    series = {line.rsplit(" ", 1)[0] for line in after.splitlines() if not line.startswith("#")}
+    old_series = {line.rsplit(" ", 1)[0] for line in before.splitlines() if not line.startswith("#")}
+    assert {s for s in series - old_series if 'model_name="text"' not in s} == set()
