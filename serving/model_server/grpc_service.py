@@ -30,6 +30,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.model_server import errors, health
+from serving.model_server.servables import DEFAULT_SIGNATURE
 from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
 
 _MAX_MESSAGE_BYTES = 2**31 - 1
