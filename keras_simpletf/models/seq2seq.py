@@ -150,6 +150,8 @@ class Seq2SeqTransformer(keras.Model):
         layout: `"sequential"` or `"parallel"`.
         residual: `"add"`, `"rezero"` or `"scaled"`.
         residual_scale: float, the branch scale with `residual="scaled"`.
+        layer_norm_epsilon: float, epsilon of the layer norms.
+        use_bias: bool, whether projections and feed-forward layers have biases.
         max_length: int, the longest source or target sequence.
         learned_position_mix: bool, learn a linear mix of the sinusoids.
         tie_embeddings: bool, project onto the target vocabulary with the
@@ -201,6 +203,8 @@ class Seq2SeqTransformer(keras.Model):
         layout="sequential",
         residual="add",
         residual_scale=None,
+        layer_norm_epsilon=1e-5,
+        use_bias=True,
         max_length=512,
         learned_position_mix=False,
         tie_embeddings=True,
@@ -223,6 +227,8 @@ class Seq2SeqTransformer(keras.Model):
             layout=layout,
             residual=residual,
             residual_scale=residual_scale,
+            layer_norm_epsilon=layer_norm_epsilon,
+            use_bias=use_bias,
             max_length=max_length,
             learned_position_mix=learned_position_mix,
         )
@@ -263,6 +269,8 @@ class Seq2SeqTransformer(keras.Model):
         self.layout = layout
         self.residual = residual
         self.residual_scale = residual_scale
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.use_bias = use_bias
         self.max_length = max_length
         self.learned_position_mix = learned_position_mix
         self.tie_embeddings = tie_embeddings
@@ -432,6 +440,8 @@ class Seq2SeqTransformer(keras.Model):
             "layout": self.layout,
             "residual": self.residual,
             "residual_scale": self.residual_scale,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+            "use_bias": self.use_bias,
             "max_length": self.max_length,
             "learned_position_mix": self.learned_position_mix,
             "tie_embeddings": self.tie_embeddings,

@@ -122,7 +122,7 @@ def test_tied_embeddings_are_one_matrix_for_encoder_decoder_and_output():
 
 
 def test_get_config_returns_every_argument_and_a_keras_file_round_trips(tmp_path):
-    model = tiny_model(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2)
+    model = tiny_model(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2, use_bias=False)
     arguments = set(inspect.signature(Seq2SeqTransformer.__init__).parameters) - {"self", "kwargs"}
     assert arguments <= set(model.get_config())
     model.save(tmp_path / "seq2seq.keras")
