@@ -8,6 +8,7 @@ flags. One concern per module:
 - `__main__`: flags and startup.
 - `configs`: the text-format config files (models, batching, monitoring).
 - `servables`: one loaded SavedModel version and its signatures.
+- `tflite_servables`: a TensorFlow Lite version, for `--prefer_tflite_model`.
 - `versions`: the version manager (polling, policies, labels, load/unload).
 - `warmup`: replaying the warmup requests a SavedModel ships, at load.
 - `inference`: Predict, Classify, Regress, MultiInference, GetModelMetadata.

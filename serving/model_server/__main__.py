@@ -190,9 +190,11 @@ _NOT_HONOURED = {
     "platform_config_file": ("", "only the TensorFlow platform is served"),
     "thread_pool_factory_config_file": ("", "request thread pools are not configurable"),
     "mixed_precision": ("", "models run in the precision they were saved in"),
-    "prefer_tflite_model": (False, "TensorFlow Lite models are not served; saved_model.pb is"),
-    "num_tflite_pools": (None, "TensorFlow Lite models are not served"),
-    "num_tflite_interpreters_per_pool": (None, "TensorFlow Lite models are not served"),
+    "num_tflite_pools": (None, "one TensorFlow Lite interpreter serves each version"),
+    "num_tflite_interpreters_per_pool": (
+        None,
+        "one TensorFlow Lite interpreter serves each version",
+    ),
     "xla_cpu_compilation_enabled": (None, "XLA JIT is left as TensorFlow's default"),
     "xla_gpu_compilation_enabled": (None, "XLA JIT is left as TensorFlow's default"),
 }
@@ -320,6 +322,7 @@ def main(argv):
         monitoring,
         rest_service,
         servables,
+        tflite_servables,
         versions,
         warmup,
     )
@@ -341,7 +344,10 @@ def main(argv):
         )
 
         def load(name, version, path):  # called by reload_config, once `runner` exists
-            servable = servables.Servable(name, version, path, load_options)
+            if FLAGS.prefer_tflite_model and tflite_servables.has_tflite_model(path):
+                servable = tflite_servables.TfLiteServable(name, version, path)
+            else:
+                servable = servables.Servable(name, version, path, load_options)
             if FLAGS.enable_model_warmup:
                 warmup.replay(servable, runner, FLAGS.num_request_iterations_for_warmup)
             return servable

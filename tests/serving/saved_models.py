@@ -29,6 +29,10 @@
     regress(inputs)  -> outputs 3 * x - 1
 - `write_keras_half_plus_two`: a Keras 3 `Dense(1)` with kernel 0.5 and bias 2
   on inputs of shape [n, 1], exported with `model.export`.
+- `write_tflite_half_plus_two`: y = 0.5 x + 2 as a TensorFlow Lite `model.tflite`,
+  as TF Serving's generator converts it (from a `tf.compat.v1` session, no
+  signature: tensors `x` and `y`, shape [1, 1]) or with a `serving_default`
+  signature (x: [-1, 1] -> y).
 - `write_broken_model`: a version directory whose saved_model.pb does not parse.
 - `write_warmup_requests`: TF Serving's warmup file (a TFRecord of
   PredictionLogs) in a version directory.
@@ -238,6 +242,31 @@ def write_keras_half_plus_two(base_path, version):
     dense.set_weights([np.array([[0.5]], np.float32), np.array([2.0], np.float32)])
     build = _build_dir(base_path, version)
     model.export(build, verbose=False)
+    return _move_into_place(build, base_path, version)
+
+
+class _HalfPlusTwo(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+    def serving_default(self, x):
+        return {"y": 0.5 * x + 2.0}
+
+
+def write_tflite_half_plus_two(base_path, version, with_signature):
+    """Writes `model.tflite` computing 0.5 * x + 2 under `base_path`; returns its directory."""
+    if with_signature:
+        module = _HalfPlusTwo()
+        functions = [module.serving_default.get_concrete_function()]
+        model = tf.lite.TFLiteConverter.from_concrete_functions(functions, module).convert()
+    else:
+        v1 = tf.compat.v1
+        with v1.Session(graph=tf.Graph()) as session:
+            x = v1.placeholder(tf.float32, [1, 1], name="x")
+            y = tf.identity(0.5 * x + 2.0, name="y")
+            model = v1.lite.TFLiteConverter.from_session(session, [x], [y]).convert()
+    build = _build_dir(base_path, version)
+    os.makedirs(build)
+    with open(os.path.join(build, "model.tflite"), "wb") as file:
+        file.write(model)
     return _move_into_place(build, base_path, version)
 
 
