@@ -270,18 +270,32 @@ def _grpc_credentials(configs):
 
 
 def _poll_config_file(manager, path, interval_seconds, config):
-    """Re-reads the model config file every `interval_seconds` and applies it when it changed."""
+    """Re-reads the model config file every `interval_seconds` and applies it when it changed.
+
+    A reload waits for its new models until the next poll at most; those not
+    available by then keep loading in the background. A failed reload (a bad
+    file, a model that does not load, any error) is logged and tried again at
+    the next poll.
+    """
+    import grpc
+
     from serving.model_server import configs, errors
 
     while True:
         time.sleep(interval_seconds)
         try:
             new_config = configs.read_model_server_config(path)
-            if new_config != config:
-                manager.reload_config(new_config)
-                config = new_config
-        except errors.ServingError as error:
-            logging.error("Reloading the model config from %s failed: %s", path, error)
+            if new_config == config:
+                continue
+            try:
+                manager.reload_config(new_config, deadline=time.monotonic() + interval_seconds)
+            except errors.ServingError as error:
+                if error.code != grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise
+                logging.warning("Model config from %s applied; %s", path, error.message)
+            config = new_config
+        except Exception:  # the poll must outlive any one bad file or reload
+            logging.exception("Reloading the model config from %s failed", path)
 
 
 def main(argv):

@@ -17,7 +17,12 @@ merged into one model call:
 - Every input needs a 0th dimension, all inputs of a task the same size in it,
   and a task may not exceed `max_batch_size` rows: INVALID_ARGUMENT otherwise,
   with TF Serving's messages.
-- A task whose deadline passes while it waits is dropped with DEADLINE_EXCEEDED.
+- A task whose deadline passes while it waits is dropped with DEADLINE_EXCEEDED
+  and taken out of its queue, so a queue only holds tasks someone waits for.
+- There is one queue per signature and input layout (dtypes, shapes after the
+  0th dimension), and at most `MAX_QUEUES` of them at a time: a task that would
+  open one more is refused with UNAVAILABLE, as a full queue is, instead of
+  letting clients that vary their shapes grow the scheduler without bound.
 Unset parameters take TF Serving's defaults: 1000 rows, no timeout, 10
 enqueued batches, one thread per core.
 """
@@ -30,6 +35,8 @@ import time
 import numpy as np
 
 from serving.model_server import errors
+
+MAX_QUEUES = 64
 
 
 def _value(parameters, field, default):
@@ -61,6 +68,7 @@ class _Task:
         self.inputs = inputs
         self.size = size
         self.deadline = deadline
+        self.batch = None  # the _Batch holding it while queued
         self.done = threading.Event()
         self.abandoned = False
         self.outputs = None
@@ -131,11 +139,13 @@ class Batcher:
             (name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items())
         )
         task = _Task(inputs, size, deadline)
-        self._enqueue((servable, signature_name, layout), task)
+        key = (servable, signature_name, layout)
+        self._enqueue(key, task)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
         if not task.done.wait(timeout):
             with self._condition:
                 task.abandoned = True
+                self._withdraw(key, task)
             raise errors.deadline_exceeded("Deadline exceeded while waiting for a batch")
         if task.error is not None:
             raise task.error
@@ -143,6 +153,11 @@ class Batcher:
 
     def _enqueue(self, key, task):
         with self._condition:
+            if key not in self._queues and len(self._queues) >= MAX_QUEUES:
+                raise errors.unavailable(
+                    f"The batch scheduler holds {len(self._queues)} queues, one per signature and "
+                    f"input shape, and at most {MAX_QUEUES}; a new input shape must wait"
+                )
             queue = self._queues.setdefault(key, collections.deque())
             if not queue or queue[-1].size + task.size > self.max_batch_size:
                 if len(queue) >= self.max_enqueued_batches:
@@ -153,7 +168,20 @@ class Batcher:
                 queue.append(_Batch())
             queue[-1].tasks.append(task)
             queue[-1].size += task.size
+            task.batch = queue[-1]
             self._condition.notify_all()
+
+    def _withdraw(self, key, task):
+        """Takes an abandoned task out of its batch if that is still queued; holding the condition."""
+        queue = self._queues.get(key)
+        if queue is None or task.batch not in queue:
+            return  # its batch is running, or ran
+        task.batch.tasks.remove(task)
+        task.batch.size -= task.size
+        if not task.batch.tasks:
+            queue.remove(task.batch)
+        if not queue:
+            del self._queues[key]
 
     def _work(self):
         while True:

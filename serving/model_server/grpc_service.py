@@ -32,6 +32,7 @@ from tensorflow_serving.apis import (
 from serving.model_server import errors, health
 from serving.model_server.servables import DEFAULT_SIGNATURE
 from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
+from serving.model_server.versions import MAX_RELOAD_WAIT_SECONDS
 
 _MAX_MESSAGE_BYTES = 2**31 - 1
 
@@ -150,7 +151,10 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     def HandleReloadConfigRequest(self, request, context):
         def reload(deadline):
-            self._manager.reload_config(request.config)
+            limit = time.monotonic() + MAX_RELOAD_WAIT_SECONDS
+            self._manager.reload_config(
+                request.config, limit if deadline is None else min(deadline, limit)
+            )
             return model_management_pb2.ReloadConfigResponse(status={"error_code": 0})
 
         response, error = _call(context, reload)

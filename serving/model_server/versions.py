@@ -5,8 +5,10 @@ FileSystemStoragePathSource, AspiredVersionsManager (availability-preserving
 policy) and ServableStateMonitor:
 
 - Each configured model's base path is polled every
-  `--file_system_poll_wait_seconds` (once only when that is 0); its numeric
-  subdirectories are its versions.
+  `--file_system_poll_wait_seconds` (once only when that is 0), through
+  `tf.io.gfile` (so `gs://`, `s3://`, ... base paths load as local ones); its
+  subdirectories named by ASCII digits (an int64) are its versions. A listing
+  that fails changes nothing: the versions serving keep serving.
 - The model's `model_version_policy` picks the aspired versions among them:
   `latest { num_versions }` (the default, one version), `all`, or
   `specific { versions }`.
@@ -16,8 +18,8 @@ policy) and ServableStateMonitor:
   GetModelStatus reports, and the versions already serving are untouched.
 - Versions no longer aspired are unloaded once an aspired version is available
   (availability preserving: a failed new version never takes a model down).
-  An unloading version gets no new requests and is released only after its
-  in-flight requests have finished (`acquire` counts them).
+  An unloading version gets no new requests and is released by the last of
+  its in-flight requests (`acquire` counts them): nothing waits for them.
 - `version_labels` map names to versions. As in TF Serving a label may only
   point at an AVAILABLE version, unless
   `--allow_version_labels_for_unavailable_models` is set and the label is new or
@@ -26,7 +28,8 @@ policy) and ServableStateMonitor:
   it gets the highest available version.
 - `reload_config` applies a new ModelServerConfig (the startup config, the
   `--model_config_file` when it changes, HandleReloadConfigRequest): new models
-  are loaded and waited for, removed models unloaded.
+  are loaded and waited for, until an optional deadline (DEADLINE_EXCEEDED
+  after it, the config staying applied), removed models unloaded.
 """
 
 import contextlib
@@ -34,6 +37,7 @@ import os
 import threading
 import time
 
+import tensorflow as tf
 from absl import logging
 from tensorflow_serving.apis import get_model_status_pb2
 
@@ -71,15 +75,33 @@ class _Model:
         }
 
 
+_MAX_VERSION = 2**63 - 1
+# How long HandleReloadConfigRequest waits at most for its new models.
+MAX_RELOAD_WAIT_SECONDS = 30.0
+
+
+def _version_number(name):
+    """The version a directory name stands for (TF Serving's `SimpleAtoi` into int64), or None."""
+    name = name.rstrip("/")  # object stores list directories with a trailing slash
+    if not (name.isascii() and name.isdigit()) or int(name) > _MAX_VERSION:
+        return None
+    return int(name)
+
+
 def versions_on_disk(base_path):
-    """The numeric subdirectories of `base_path`, as {version: path}."""
+    """The version subdirectories of `base_path`, as {version: path}; None when it cannot be listed."""
     try:
-        names = os.listdir(base_path)
-    except OSError as error:
+        names = tf.io.gfile.listdir(base_path)
+        versions = {}
+        for name in names:
+            number = _version_number(name)
+            path = tf.io.gfile.join(base_path, name.rstrip("/"))
+            if number is not None and tf.io.gfile.isdir(path):
+                versions[number] = path
+    except (tf.errors.OpError, OSError) as error:
         logging.warning("Could not list base path %s: %s", base_path, error)
-        return {}
-    paths = {name: os.path.join(base_path, name) for name in names if name.isdigit()}
-    return {int(name): path for name, path in paths.items() if os.path.isdir(path)}
+        return None
+    return versions
 
 
 def aspired_versions(policy, numbers):
@@ -144,8 +166,8 @@ class VersionManager:
         self._load = load
         self._models = {}
         self._labels = {}
-        # Guards the models' versions, states and in-flight counts; unloads wait on it.
-        self._lock = threading.Condition()
+        # Guards the models' versions, states and in-flight counts.
+        self._lock = threading.Lock()
         # One poll or config reload at a time.
         self._poll_lock = threading.Lock()
 
@@ -160,8 +182,8 @@ class VersionManager:
         finally:
             with self._lock:
                 version.in_flight -= 1
-                if not version.in_flight:
-                    self._lock.notify_all()
+                if not version.in_flight and version.state == _Status.UNLOADING:
+                    self._release(model_spec.name, version)
 
     def _resolve(self, model_spec):
         name = model_spec.name
@@ -220,13 +242,19 @@ class VersionManager:
 
     # Configuration.
 
-    def reload_config(self, config):
+    def reload_config(self, config, deadline=None):
         """Applies a ModelServerConfig and waits for its new models to become available.
+
+        Args:
+            config: a ModelServerConfig.
+            deadline: `time.monotonic()` time after which waiting for the new
+                models stops; None waits as long as they take.
 
         Raises:
             ServingError: INVALID_ARGUMENT for an invalid config, FAILED_PRECONDITION
                 for a label on an unavailable version, UNKNOWN when a new model
-                has no version that loads.
+                has no version that loads, DEADLINE_EXCEEDED when one is not
+                available by `deadline`.
         """
         if config.WhichOneof("config") is None:
             logging.info("Taking no action for empty config.")
@@ -248,7 +276,7 @@ class VersionManager:
                     self._models.setdefault(name, _Model(name)).config = configured[name]
                 self._labels = labels
             self._poll_models()
-        self._wait_until_available(new_models)
+        self._wait_until_available(new_models, deadline)
 
     def _is_configured(self, name):
         return name in self._models and self._models[name].config is not None
@@ -274,7 +302,7 @@ class VersionManager:
                     labels.setdefault(config.name, {})[label] = number
         return labels
 
-    def _wait_until_available(self, names):
+    def _wait_until_available(self, names, deadline):
         """Polls until each model has an available version; UNKNOWN if one has none left to try."""
         while True:
             with self._lock:
@@ -303,8 +331,14 @@ class VersionManager:
                 )
             if not waiting:
                 return
+            wait_seconds = max(self._poll_wait_seconds, 0.1)
+            if deadline is not None and time.monotonic() + wait_seconds > deadline:
+                raise errors.deadline_exceeded(
+                    f"Deadline exceeded while waiting for models to become available: "
+                    f"{', '.join(waiting)}"
+                )
             logging.info("Waiting for models to become available: %s", ", ".join(waiting))
-            time.sleep(max(self._poll_wait_seconds, 0.1))
+            time.sleep(wait_seconds)
             self.poll()
 
     # Polling the file system.
@@ -339,6 +373,8 @@ class VersionManager:
             aspired, on_disk = set(), {}
         else:
             on_disk = versions_on_disk(config.base_path)
+            if on_disk is None:
+                return  # nothing is known: keep every version as it is
             if not on_disk:
                 logging.warning(
                     "No versions of servable %s found under base path %s",
@@ -404,10 +440,14 @@ class VersionManager:
         )
 
     def _unload_version(self, name, version):
+        """Stops new requests to `version`; the last in-flight one releases it (now, if none)."""
         with self._lock:
             version.state = _Status.UNLOADING
-            while version.in_flight:
-                self._lock.wait()
-            version.servable = None
-            version.state = _Status.END
+            if not version.in_flight:
+                self._release(name, version)
+
+    def _release(self, name, version):
+        """Drops an unloading version's servable; called holding the lock."""
+        version.servable = None
+        version.state = _Status.END
         logging.info("Unloaded servable version {name: %s version: %d}", name, version.number)

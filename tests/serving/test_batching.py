@@ -6,9 +6,14 @@ requests give up after 1 s. The
 `scale` signature reports the rows of the call that served it (`batch_size`)
 and one timestamp per call (`call_time`), so requests that shared a call are
 visible from outside.
+
+The scheduler's bounds (abandoned tasks leave their queue, at most
+`batching.MAX_QUEUES` input layouts queue at once) are tested in-process, over
+a servable stand-in whose calls wait until released, as a slow model's would.
 """
 
 import concurrent.futures
+import threading
 import time
 
 import grpc
@@ -16,6 +21,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from serving.model_server import batching, configs, errors
 from tests.serving import saved_models
 from tests.serving.model_servers import ModelServer
 from tests.serving.protos import predict_request
@@ -140,3 +146,53 @@ def test_a_rest_request_waiting_past_its_deadline_is_deadline_exceeded(batching_
         time.monotonic() - start >= 0.9
     )  # it waited for its deadline, and gave up before its batch ran
     assert _grpc_scale(batching_server, _rows(0))["batch_size"].tolist() == [2]
+
+
+class _SlowServable:
+    """Answers each call with its inputs once `release` is set."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def run(self, signature_name, inputs):
+        self.release.wait(30)
+        return dict(inputs)
+
+
+def _one_row(width):
+    return {"x": np.zeros([1, width], np.float32)}
+
+
+def test_queues_hold_only_waited_for_tasks_and_at_most_max_queues_layouts():
+    parameters = configs.BatchingParameters()
+    parameters.num_batch_threads.value = 1
+    batcher = batching.Batcher(parameters)
+    servable = _SlowServable()
+    workers = concurrent.futures.ThreadPoolExecutor(2 * batching.MAX_QUEUES + 2)
+    try:
+        running = workers.submit(batcher.run, servable, "scale", _one_row(1))
+        time.sleep(0.2)  # the only batch thread now waits in the model
+
+        def expire(width):
+            with pytest.raises(errors.ServingError) as failure:
+                batcher.run(servable, "scale", _one_row(width), time.monotonic() + 0.3)
+            return failure.value.code
+
+        widths = range(2, 2 + batching.MAX_QUEUES)
+        assert set(workers.map(expire, widths)) == {grpc.StatusCode.DEADLINE_EXCEEDED}
+        # Those tasks left their queues: as many new layouts fit again, and one more does not.
+        waiting = [
+            workers.submit(batcher.run, servable, "scale", _one_row(width), time.monotonic() + 20)
+            for width in widths
+        ]
+        time.sleep(0.2)
+        with pytest.raises(errors.ServingError) as failure:
+            batcher.run(servable, "scale", _one_row(1000), time.monotonic() + 20)
+        assert failure.value.code == grpc.StatusCode.UNAVAILABLE
+        assert f"at most {batching.MAX_QUEUES}" in failure.value.message
+        servable.release.set()
+        assert running.result(timeout=30)["x"].shape == (1, 1)
+        assert [task.result(timeout=30)["x"].shape[1] for task in waiting] == list(widths)
+    finally:
+        servable.release.set()
+        workers.shutdown()

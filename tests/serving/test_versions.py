@@ -1,19 +1,25 @@
 """The version manager (serving/model_server/versions.py) seen from outside: versions come and go under load.
 
 One server polls a base path every second and re-reads its config file every
-second; the tests add versions to it while clients keep sending requests.
+second; the tests add versions to it while clients keep sending requests, and
+give it directories, files and configs that must not stop it. A few tests run
+a `VersionManager` in-process, its loader returning the version's path.
 """
 
+import shutil
 import subprocess
 import threading
 import time
+import uuid
 
 import grpc
 import numpy as np
 import pytest
-from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
+import tensorflow as tf
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2, model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.model_server import errors, versions
 from tests.serving import saved_models
 from tests.serving.model_servers import ModelServer
 from tests.serving.protos import predict_request, status_request
@@ -216,6 +222,125 @@ def test_reload_requests_add_and_remove_models(live, tmp_path):
     response = live.models.GetModelStatus(status_request("extra"), timeout=10)
     assert [(s.version, s.state) for s in response.model_version_status] == [(7, State.END)]
     assert serving_version(live) >= 1
+
+
+def test_the_config_poll_outlives_bad_files_and_models_that_never_load(live, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (live.base_path / "\u00b2").mkdir()  # isdigit(), but no version: int() raises
+    (live.base_path / "\u0661").mkdir()  # an Arabic-Indic one
+    never = CONFIG.format(base_path=live.base_path, labels="").replace(
+        "model_config_list {",
+        f'model_config_list {{ config {{ name: "never" base_path: "{empty}" }}',
+    )
+    live.config_path.write_text(never)
+    time.sleep(2.5)  # a poll waits at most one interval for "never"
+    live.config_path.unlink()
+    time.sleep(1.5)
+    live.config_path.write_text("model_config_list { config { garbled")
+    time.sleep(1.5)
+    version = serving_version(live)
+    live.config_path.write_text(
+        CONFIG.format(
+            base_path=live.base_path, labels=f'version_labels {{ key: "after" value: {version} }}'
+        )
+    )
+
+    def label_applied():
+        try:
+            return _predict(live, label="after").model_spec.version.value == version
+        except grpc.RpcError:
+            return False
+
+    wait_for(label_applied, timeout=15)
+    saved_models.write_text_model(live.base_path, version + 1)  # base path polls go on too
+    wait_for(lambda: serving_version(live) == version + 1)
+    assert "Traceback" in live.log()  # the failures were logged, and outlived
+
+
+def test_a_reload_request_waits_for_a_model_with_no_versions_until_its_deadline(live, tmp_path):
+    config = model_server_config_pb2.ModelServerConfig()
+    models = config.model_config_list.config
+    models.add(name="live", base_path=str(live.base_path), model_platform="tensorflow")
+    models.add(name="never", base_path=str(tmp_path), model_platform="tensorflow")
+    started = time.monotonic()
+    with pytest.raises(grpc.RpcError) as failure:
+        live.models.HandleReloadConfigRequest(
+            model_management_pb2.ReloadConfigRequest(config=config), timeout=2
+        )
+    assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 5
+    del models[1]
+    response = live.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=30
+    )
+    assert response.status.error_code == 0
+    assert serving_version(live) >= 1
+
+
+def test_only_ascii_digit_directory_names_are_versions(tmp_path):
+    for name in ("1", "007", "\u00b2", "\u0661", "3x", "-4", str(2**63)):
+        (tmp_path / name).mkdir()
+    (tmp_path / "9").write_text("a file, not a version")
+    assert versions.versions_on_disk(str(tmp_path)) == {
+        1: str(tmp_path / "1"),
+        7: str(tmp_path / "007"),
+    }
+    assert versions.versions_on_disk(str(tmp_path / "missing")) is None
+
+
+def _manager_serving(name, base_path):
+    manager = versions.VersionManager(
+        file_system_poll_wait_seconds=0, load=lambda name, version, path: path
+    )
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add(name=name, base_path=base_path)
+    model.model_version_policy.all.SetInParent()
+    manager.reload_config(config)
+    return manager
+
+
+def _available(manager, name):
+    response = manager.status(model_pb2.ModelSpec(name=name))
+    return sorted(s.version for s in response.model_version_status if s.state == State.AVAILABLE)
+
+
+def test_base_paths_are_read_through_tf_io_gfile():
+    base_path = f"ram://versions-{uuid.uuid4().hex}/model"  # a URI, as gs:// or s3:// would be
+    for version in (3, 5):
+        tf.io.gfile.makedirs(f"{base_path}/{version}")
+    manager = _manager_serving("remote", base_path)
+    assert _available(manager, "remote") == [3, 5]
+    with manager.acquire(model_pb2.ModelSpec(name="remote")) as loaded_path:
+        assert loaded_path == f"{base_path}/5"
+
+
+def test_a_failed_listing_keeps_every_serving_version(tmp_path):
+    base_path = tmp_path / "model"
+    for version in (1, 2):
+        (base_path / str(version)).mkdir(parents=True)
+    manager = _manager_serving("model", str(base_path))
+    assert _available(manager, "model") == [1, 2]
+    shutil.move(base_path, tmp_path / "away")
+    manager.poll()
+    assert _available(manager, "model") == [1, 2]
+    shutil.move(tmp_path / "away", base_path)
+    shutil.rmtree(base_path / "1")
+    manager.poll()
+    assert _available(manager, "model") == [2]
+
+
+def test_a_reload_stops_waiting_at_its_deadline(tmp_path):
+    manager = versions.VersionManager(file_system_poll_wait_seconds=0.1)
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name="never", base_path=str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(errors.ServingError) as failure:
+        manager.reload_config(config, deadline=time.monotonic() + 0.5)
+    assert failure.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "never" in failure.value.message
+    assert time.monotonic() - started < 2
+    assert manager.is_served("never")
 
 
 def test_the_server_does_not_start_when_a_model_has_no_version_that_loads(tmp_path):
