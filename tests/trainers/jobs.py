@@ -1,7 +1,6 @@
 """Running the training job as users do, in its own process: commands, ports, what it prints."""
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -44,20 +43,3 @@ def free_port():
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
-
-def progress_losses(output):
-    """`(step, loss)` of each progress line of the custom loop in `output`."""
-    return [
-        (int(step), float(loss))
-        for step, loss in re.findall(r"^step (\d+)/\d+ \|.*\| loss ([0-9.]+) \|", output, re.M)
-    ]
-
-
-def epoch_losses(output):
-    """`(epoch, loss)` of each Keras epoch `model.fit` finished in `output`."""
-    losses = []
-    for epoch, text in re.findall(r"^Epoch (\d+)/\d+\n(.*?)(?=^Epoch |\Z)", output, re.M | re.S):
-        epoch_loss = re.findall(r"(?<!val_)loss: ([0-9.]+)", text)
-        if epoch_loss:
-            losses.append((int(epoch), float(epoch_loss[-1])))
-    return losses

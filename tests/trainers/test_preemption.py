@@ -32,8 +32,8 @@ def references(tmp_path_factory):
     directory = tmp_path_factory.mktemp("references")
     jobs = {}
     for loop in STOPS:
-        log = directory / f"{loop}.log"
-        jobs[loop] = start_job(log, *FLAGS, f"--loop={loop}", f"--model_dir={directory / loop}"), log
+        log, flags = directory / f"{loop}.log", [*FLAGS, f"--loop={loop}"]
+        jobs[loop] = start_job(log, *flags, f"--model_dir={directory / loop}"), log
     yield jobs
     for job, _ in jobs.values():
         if job.poll() is None:
@@ -69,6 +69,8 @@ def saving(model_dir, since):
     Only files written after `since` count: a job killed mid-save leaves some behind.
     """
     saved = saved_step(model_dir)
+    if not (model_dir / "checkpoints").is_dir():
+        return False
     for entry in os.scandir(model_dir / "checkpoints"):
         match = re.match(r"ckpt-(\d+)(_temp|\.)|checkpoint\.tmp", entry.name)
         try:
@@ -95,6 +97,22 @@ def stop_mid_save(job, log, model_dir, since, signal_number):
             job.send_signal(signal.SIGCONT)
             return
         job.send_signal(signal.SIGCONT)
+
+
+def stop_job(job, log, model_dir, saved, started, stop, moments):
+    """Stops `job`, started at time `started` on `model_dir` saved at step `saved`, as `stop` says.
+
+    A random stop comes after one or two more checkpoints and a random
+    fraction of a host loop.
+    """
+    kind = signal.SIGTERM if stop.startswith("SIGTERM") else signal.SIGKILL
+    if stop.endswith("mid-save"):
+        stop_mid_save(job, log, model_dir, started, kind)
+        return
+    checkpoints_to_wait = moments.randint(1, 2)
+    wait_for(lambda: saved_step(model_dir) >= saved + 20 * checkpoints_to_wait, job, log)
+    time.sleep(moments.uniform(0, 0.05))
+    job.send_signal(kind)
 
 
 def _process_state(pid):
@@ -125,20 +143,18 @@ def test_a_job_stopped_again_and_again_ends_with_the_weights_of_one_never_stoppe
     for index, stop in enumerate(STOPS[loop]):
         log_path, started = tmp_path / f"stopped_{index}.log", time.time()
         job = start_job(log_path, *flags, f"--model_dir={model_dir}")
-        kind = signal.SIGTERM if stop.startswith("SIGTERM") else signal.SIGKILL
-        if stop.endswith("mid-save"):
-            stop_mid_save(job, log_path, model_dir, started, kind)
-        else:  # After one or two checkpoints and a random fraction of a host loop.
-            checkpoints_to_wait = moments.randint(1, 2)
-            wait_for(lambda: saved_step(model_dir) >= saved + 20 * checkpoints_to_wait, job, log_path)
-            time.sleep(moments.uniform(0, 0.05))
-            job.send_signal(kind)
-        job.wait(timeout=120)
+        try:
+            stop_job(job, log_path, model_dir, saved, started, stop, moments)
+            job.wait(timeout=120)
+        finally:  # Not left behind, stopped, when an assertion fails.
+            if job.poll() is None:
+                job.kill()
+                job.wait()
         log = log_path.read_text()
         # No step lost or repeated: each run starts at the step the one before saved last.
         assert start_step(log) == saved, f"{stop}: {log[-3000:]}"
         saved = saved_step(model_dir)
-        if kind == signal.SIGTERM:
+        if stop.startswith("SIGTERM"):
             preempted = re.search(r"Preempted: saved \S+ at step (\d+); exiting", log)
             assert job.returncode == PREEMPTED_EXIT_CODE and preempted, log[-3000:]
             assert int(preempted.group(1)) == saved
@@ -159,3 +175,42 @@ def test_a_job_stopped_again_and_again_ends_with_the_weights_of_one_never_stoppe
     reference, reference_log = references[loop]
     assert reference.wait(timeout=240) == 0, reference_log.read_text()[-3000:]
     assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())
+
+
+
+def step_checkpoints(directory, restore_from, steps=()):
+    """A `CheckpointManager` of one variable, `step`, that saved it at each of `steps`."""
+    import tensorflow as tf
+
+    from trainers.checkpointing import CheckpointManager
+
+    step = tf.Variable(0, dtype=tf.int64)
+    manager = CheckpointManager(
+        tf.train.Checkpoint(step=step), str(directory), str(restore_from), max_to_keep=3
+    )
+    for value in steps:
+        step.assign(value)
+        manager.save(checkpoint_number=value)
+    return manager
+
+
+def test_a_torn_checkpoint_file_falls_back_to_the_checkpoints_in_the_directory(tmp_path):
+    step_checkpoints(tmp_path, tmp_path, steps=[20, 40])
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "ckpt-')
+    restored = step_checkpoints(tmp_path / "restored", restore_from=tmp_path)
+    assert restored.restore_or_initialize() == str(tmp_path / "ckpt-40")
+    assert int(restored.checkpoint.step.numpy()) == 40
+
+
+def test_checkpoints_none_of_which_reads_back_are_kept_not_trained_over(tmp_path):
+    from trainers.config import SettingsError
+
+    step_checkpoints(tmp_path, tmp_path, steps=[20, 40])
+    for data in tmp_path.glob("ckpt-*.data-*"):
+        data.write_bytes(b"")
+    restored = step_checkpoints(tmp_path / "restored", restore_from=tmp_path)
+    with pytest.raises(SettingsError, match=rf"No checkpoint in {tmp_path} can be restored"):
+        restored.restore_or_initialize()
+    assert sorted(path.name for path in tmp_path.glob("ckpt-*.index")) == [
+        "ckpt-20.index", "ckpt-40.index"
+    ]
