@@ -32,6 +32,20 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def write_model_config(directory, *names):
+    """Writes `directory/models.config` serving each model `name` from `directory/name`; returns its path."""
+    config = Path(directory) / "models.config"
+    config.write_text(
+        "model_config_list {"
+        + "".join(
+            f' config {{ name: "{name}" base_path: "{Path(directory) / name}" model_platform: "tensorflow" }}'
+            for name in names
+        )
+        + " }"
+    )
+    return config
+
+
 class ModelServer:
     """A model server process with gRPC stubs and a REST helper.
 

@@ -24,7 +24,7 @@ from keras_simpletf.text import (
 )
 from serving.client import ServingClient, ServingError
 from serving.export import export
-from tests.serving.model_servers import ModelServer, free_port
+from tests.serving.model_servers import ModelServer, write_model_config, free_port
 from tests.serving.trained_models import sentiment_classifier
 
 TEXTS = ["the movie was great and the cast superb.", "a dull plot.", "", "Zoë's film felt not awful."]
@@ -66,15 +66,7 @@ def served(tmp_path_factory):
     export(classifier, preprocessor, str(directory / "sentiment"))
     export(tagger, tag_preprocessor, str(directory / "ner"))
     export(recommender, item_preprocessor, str(directory / "recommend"), k=5, item_texts=item_texts)
-    config = directory / "models.config"
-    config.write_text(
-        "model_config_list {"
-        + "".join(
-            f' config {{ name: "{name}" base_path: "{directory / name}" model_platform: "tensorflow" }}'
-            for name in ("sentiment", "ner", "recommend")
-        )
-        + " }"
-    )
+    config = write_model_config(directory, "sentiment", "ner", "recommend")
     server = ModelServer(directory, f"--model_config_file={config}")
     try:
         server.wait_until_serving("sentiment")

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from tests.serving import saved_models
-from tests.serving.model_servers import ModelServer
+from tests.serving.model_servers import ModelServer, write_model_config
 from tests.serving.protos import (
     classification_request,
     example_input,
@@ -32,14 +32,7 @@ def models(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tf2_signatures")
     saved_models.write_tf2_examples_module(directory / "module", 1)
     saved_models.write_keras_half_plus_two(directory / "keras", 1)
-    config = directory / "models.config"
-    config.write_text(f"""
-        model_config_list {{
-          config {{ name: "module" base_path: "{directory / 'module'}" model_platform: "tensorflow" }}
-          config {{ name: "keras" base_path: "{directory / 'keras'}" model_platform: "tensorflow" }}
-        }}
-        """)
-    return directory, config
+    return directory, write_model_config(directory, "module", "keras")
 
 
 def _serve(directory, config, *flags):

@@ -11,7 +11,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tests.serving import saved_models
-from tests.serving.model_servers import ModelServer
+from tests.serving.model_servers import ModelServer, write_model_config
 from tests.serving.protos import metadata_request, predict_request
 
 
@@ -21,15 +21,7 @@ def server(tmp_path_factory):
     saved_models.write_tflite_half_plus_two(directory / "plain", 123, with_signature=False)
     saved_models.write_tflite_half_plus_two(directory / "signed", 123, with_signature=True)
     saved_models.write_half_plus_two(directory / "saved_model", 1)
-    config = directory / "models.config"
-    config.write_text(
-        "model_config_list {"
-        + "".join(
-            f' config {{ name: "{name}" base_path: "{directory / name}" model_platform: "tensorflow" }}'
-            for name in ("plain", "signed", "saved_model")
-        )
-        + " }"
-    )
+    config = write_model_config(directory, "plain", "signed", "saved_model")
     server = ModelServer(directory, f"--model_config_file={config}", "--prefer_tflite_model=true")
     try:
         for name in ("plain", "signed", "saved_model"):
