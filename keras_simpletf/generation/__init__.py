@@ -6,6 +6,10 @@ the tokens so far (the start token at position 0), `index` the position of
 the last token written, `logits` `(batch, vocabulary_size)` for position
 `index + 1`, and `cache` any nested structure of tensors with a leading
 batch dimension and static shapes (a key/value cache, or `{}`).
+
+The loops are written with `tf.while_loop` and need no AutoGraph: the public
+functions are marked `do_not_convert`, so tracing them inside a `tf.function`
+neither rewrites nor re-reads their source.
 """
 
 from keras_simpletf.generation.beam_search import beam_search, gnmt_length_penalty

@@ -39,6 +39,7 @@ def _gather_cache(cache, beam_indices, beam_width):
     return tf.nest.map_structure(lambda tensor: tf.gather(tensor, rows), cache)
 
 
+@tf.autograph.experimental.do_not_convert
 def beam_search(step, cache, start_ids, end_id, max_length, beam_width=4, length_penalty=0.6):
     """The `beam_width` best-scoring sequences of each row, in one `tf.while_loop`.
 

@@ -51,6 +51,7 @@ def _decode(step, cache, start_ids, end_id, max_length, choose):
     return token_ids[:, 1:], log_probs
 
 
+@tf.autograph.experimental.do_not_convert
 def greedy_search(step, cache, start_ids, end_id, max_length):
     """Decodes the most likely next token at every step.
 
@@ -99,6 +100,7 @@ def filter_logits(logits, top_k=None, top_p=None):
     return logits
 
 
+@tf.autograph.experimental.do_not_convert
 def sample(step, cache, start_ids, end_id, max_length, top_k=None, top_p=None, temperature=1.0, seed=0):
     """Draws each next token from the model's distribution, top-k / top-p filtered.
 

@@ -361,6 +361,7 @@ class Seq2SeqTransformer(keras.Model):
         }
         return cached_step, cache
 
+    @tf.autograph.experimental.do_not_convert
     def generate(
         self,
         source_ids,
