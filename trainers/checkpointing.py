@@ -145,9 +145,13 @@ def checkpoints_newest_first(directory):
     """The checkpoint prefixes in `directory`, newest (highest step) first.
 
     The ones the `checkpoint` file lists; every `ckpt-<step>.index` in the
-    directory if that file is missing or unreadable.
+    directory if that file is unreadable; none without it (TensorFlow writes
+    it after a checkpoint's own files: without it no save finished, and
+    files there are what a job killed in its first save left).
     """
-    state = tf.train.get_checkpoint_state(directory)  # None if missing or unreadable.
+    if not tf.io.gfile.exists(os.path.join(directory, "checkpoint")):
+        return []
+    state = tf.train.get_checkpoint_state(directory)  # None if unreadable.
     if state and state.all_model_checkpoint_paths:
         paths = [os.path.join(directory, path) for path in state.all_model_checkpoint_paths]
     else:

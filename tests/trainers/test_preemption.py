@@ -202,6 +202,11 @@ def test_a_torn_checkpoint_file_falls_back_to_the_checkpoints_in_the_directory(t
     assert int(restored.checkpoint.step.numpy()) == 40
 
 
+def test_the_files_of_a_first_save_that_never_finished_are_not_restored(tmp_path):
+    (tmp_path / "ckpt-20.index").write_bytes(b"\x00" * 10)  # No `checkpoint` file yet.
+    assert step_checkpoints(tmp_path, tmp_path).restore_or_initialize() is None
+
+
 def test_checkpoints_none_of_which_reads_back_are_kept_not_trained_over(tmp_path):
     from trainers.config import SettingsError
 
