@@ -177,10 +177,6 @@ _NOT_HONOURED = {
         "TensorFlow's profiler service is C++ and cannot join a grpcio server",
     ),
     "rest_api_enable_cors_support": (False, "the REST API sends no CORS headers"),
-    "enable_serialization_as_tensor_content": (
-        False,
-        "PredictResponse tensors use the typed value fields",
-    ),
     "enable_per_model_batching_parameters": (
         False,
         "batching_params.pbtxt is not read; --batching_parameters_file applies to every model",
@@ -406,6 +402,7 @@ def main(argv):
             channel_arguments=channel_arguments,
             credentials=credentials,
             health_check=FLAGS.enable_grpc_healthcheck_service,
+            tensor_content=FLAGS.enable_serialization_as_tensor_content,
         )
     except RuntimeError as error:  # grpcio: "Failed to bind to address ..."
         logging.error("Failed to start the model server: %s", error)

@@ -19,7 +19,10 @@ import concurrent.futures
 import time
 
 import grpc
+import numpy as np
+import tensorflow as tf
 from absl import logging
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     model_management_pb2,
@@ -51,12 +54,27 @@ def _call(context, handler):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """PredictionService over a `VersionManager` and an `Inference`."""
+    """PredictionService over a `VersionManager` and an `Inference`.
 
-    def __init__(self, manager, inference, metrics):
+    `tensor_content` writes numeric PredictResponse tensors as TF Serving's
+    `AsProtoTensorContent` does (`--enable_serialization_as_tensor_content`);
+    strings keep `string_val`, which every client decodes.
+    """
+
+    def __init__(self, manager, inference, metrics, tensor_content=False):
         self._manager = manager
         self._inference = inference
         self._metrics = metrics
+        self._tensor_content = tensor_content
+
+    def _tensor_proto(self, array):
+        if self._tensor_content and array.dtype != object:
+            return tensor_pb2.TensorProto(
+                dtype=tf.as_dtype(array.dtype).as_datatype_enum,
+                tensor_shape=tf.TensorShape(array.shape).as_proto(),
+                tensor_content=np.ascontiguousarray(array).tobytes(),
+            )
+        return to_tensor_proto(array)
 
     def _serve(self, api, model_name, context, handler):
         start = time.monotonic()
@@ -89,7 +107,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 )
             response = predict_pb2.PredictResponse(model_spec=spec)
             for alias, array in outputs.items():
-                response.outputs[alias].CopyFrom(to_tensor_proto(array))
+                response.outputs[alias].CopyFrom(self._tensor_proto(array))
             return response
 
         return self._serve("Predict", request.model_spec.name, context, predict)
@@ -174,6 +192,7 @@ def create_server(
     channel_arguments=(),
     credentials=None,
     health_check=False,
+    tensor_content=False,
 ):
     """A gRPC server with both services (not yet started).
 
@@ -184,6 +203,7 @@ def create_server(
         channel_arguments: (key, value) gRPC server options, applied last.
         credentials: `grpc.ServerCredentials`, or None for insecure ports.
         health_check: also serve `grpc.health.v1.Health` (`--enable_grpc_healthcheck_service`).
+        tensor_content: write numeric Predict outputs as `tensor_content`.
     """
     options = {
         "grpc.max_receive_message_length": _MAX_MESSAGE_BYTES,
@@ -195,7 +215,7 @@ def create_server(
         options=list(options.items()),
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, inference, metrics), server
+        PredictionServicer(manager, inference, metrics, tensor_content), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
     if health_check:

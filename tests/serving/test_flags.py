@@ -17,6 +17,7 @@ import tempfile
 import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -35,7 +36,7 @@ TF_SERVING_FLAGS = {
     "use_alts_credentials": "false",
     "enable_grpc_healthcheck_service": "true",
     "enable_profiler": "true",
-    "enable_serialization_as_tensor_content": "false",
+    "enable_serialization_as_tensor_content": "true",
     "rest_api_num_threads": "4",
     "rest_api_timeout_in_ms": "30000",
     "rest_api_enable_cors_support": "true",
@@ -138,12 +139,14 @@ def test_every_flag_is_accepted_and_tls_grpc_is_served_on_the_port_and_unix_sock
     server, socket_path, credentials = every_flag_server
     # saved_model_tags=serve,tpu loaded the MetaGraph saved with exactly those tags.
     response = server.prediction.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
-    assert list(response.outputs["y"].float_val) == [3.0]
+    # enable_serialization_as_tensor_content: the float is in the raw bytes.
+    assert list(response.outputs["y"].float_val) == []
+    assert np.frombuffer(response.outputs["y"].tensor_content, np.float32).tolist() == [3.0]
     localhost = [("grpc.ssl_target_name_override", "localhost")]
     with grpc.secure_channel(f"unix:{socket_path}", credentials, localhost) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(predict_request("half_plus_two", SMALL_X), timeout=30)
-    assert list(response.outputs["y"].float_val) == [3.0]
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [3.0]
     with grpc.insecure_channel(f"127.0.0.1:{server.port}") as plain:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(plain)
         assert rpc_error(stub.Predict, predict_request("half_plus_two", SMALL_X)).code() == (
