@@ -5,6 +5,6 @@ files load without `custom_objects`) and sets nothing global: no backend
 switch, no dtype policy.
 """
 
-from keras_simpletf import data, layers, metrics, models, text
+from keras_simpletf import data, distillation, layers, metrics, models, text
 
 __version__ = "0.1.0"

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_simpletf import data, generation, layers, metrics, models, text
+from keras_simpletf import data, distillation, generation, layers, metrics, models, text
 
-PACKAGES = (data, generation, layers, metrics, models, text)
+PACKAGES = (data, distillation, generation, layers, metrics, models, text)
 NAMES = {
     name: getattr(package, name)
     for package in PACKAGES

@@ -1,0 +1,184 @@
+"""Distillation losses Keras lacks: masked soft targets and projected hidden states."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def _masked_mean(values, mask):
+    """Mean of `values` over the `True` entries of `mask` (all if `None`),
+    divided by the replicas in sync as Keras' own losses are, so gradients
+    summed across replicas average over the global batch."""
+    values = ops.cast(values, "float32")
+    if mask is None:
+        mean = ops.mean(values)
+    else:
+        mask = ops.cast(mask, "float32")
+        mean = ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return mean / replicas if replicas > 1 else mean
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class SoftTargetDistillation(keras.distillation.LogitsDistillation):
+    """Hinton et al.'s soft-target loss at a temperature, scaled by T^2, masked.
+
+    `KL(softmax(teacher / T) || softmax(student / T)) * T^2`, averaged over
+    the examples, or over the positions of a token classifier that carry a
+    label. `keras.distillation.LogitsDistillation` computes the same sum for
+    a softmax but averages over every position, padding and the ignored
+    (-1) pieces included, computes it from clipped probabilities, and has no
+    form for multi-label (sigmoid) outputs; this subclass adds those.
+
+    Args:
+        temperature: float > 0, softens both distributions.
+        multi_label: bool, the logits are independent sigmoids (one binary
+            KL per label, averaged over labels) rather than one softmax.
+
+    Example:
+
+    ```python
+    loss = SoftTargetDistillation(temperature=2.0)
+    teacher_logits = np.array([[2.0, -1.0], [0.0, 3.0]], "float32")
+    student_logits = np.array([[0.5, 0.0], [0.0, 1.0]], "float32")
+    loss.compute_loss(teacher_logits, student_logits)  # 0.47
+    ```
+
+    References:
+        - [Hinton et al., 2015](https://arxiv.org/abs/1503.02531)
+    """
+
+    def __init__(self, temperature=2.0, multi_label=False):
+        super().__init__(temperature=temperature, loss="kl_divergence")
+        self.multi_label = multi_label
+
+    def compute_loss(self, teacher_outputs, student_outputs, label_mask=None, **kwargs):
+        """The loss of one batch.
+
+        Args:
+            teacher_outputs: teacher logits, `(batch, labels)` or
+                `(batch, length, labels)`.
+            student_outputs: student logits of the same shape.
+            label_mask: boolean `(batch, length)`, the positions of a token
+                classifier that count; ignored for `(batch, labels)` logits.
+            **kwargs: other masks the distiller passes, unused.
+
+        Returns:
+            A float32 scalar.
+        """
+        teacher = ops.cast(teacher_outputs, "float32") / self.temperature
+        student = ops.cast(student_outputs, "float32") / self.temperature
+        if self.multi_label:
+            teacher_log_p = ops.stack([ops.log_sigmoid(teacher), ops.log_sigmoid(-teacher)], -1)
+            student_log_p = ops.stack([ops.log_sigmoid(student), ops.log_sigmoid(-student)], -1)
+            divergence = ops.mean(
+                ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1),
+                axis=-1,
+            )
+        else:
+            teacher_log_p = ops.log_softmax(teacher, axis=-1)
+            student_log_p = ops.log_softmax(student, axis=-1)
+            divergence = ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
+        mask = label_mask if len(divergence.shape) == 2 else None
+        return _masked_mean(divergence, mask) * (self.temperature**2)
+
+    def get_config(self):
+        return {"temperature": self.temperature, "multi_label": self.multi_label}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_simpletf")
+class HiddenStateDistillation(keras.distillation.FeatureDistillation):
+    """Mean squared error between hidden states, through a learned projection.
+
+    Compares the sequence outputs of two layers (by default the task models'
+    backbones) at the real tokens only. Where the student is narrower than
+    the teacher, a linear projection (trained with the student, as TinyBERT's
+    `W_h`) maps the student's states to the teacher's width.
+    `keras.distillation.FeatureDistillation` needs equal widths, averages
+    over padding too and cannot read a keras-hub backbone's dict output.
+
+    Args:
+        teacher_layer_name: name of the teacher layer whose output is matched
+            (a keras-hub backbone's `"sequence_output"` is taken from its dict).
+        student_layer_name: name of the student layer.
+
+    Example:
+
+    ```python
+    teacher = TextClassifier(
+        TransformerEncoder(vocabulary_size=100, num_layers=2, hidden_dim=32), labels=["no", "yes"])
+    student = make_student(teacher, {"num_layers": 1, "hidden_dim": 16})
+    loss = HiddenStateDistillation(teacher.backbone.name, student.backbone.name)
+    distiller = TaskDistiller(teacher, student, [SoftTargetDistillation(), loss])
+    loss.projection.kernel.shape  # (16, 32), trained with the student
+    ```
+
+    References:
+        - [Jiao et al., 2020](https://arxiv.org/abs/1909.10351) (TinyBERT)
+    """
+
+    def __init__(self, teacher_layer_name, student_layer_name):
+        super().__init__(
+            loss="mse",
+            teacher_layer_name=teacher_layer_name,
+            student_layer_name=student_layer_name,
+        )
+        self.projection = None
+
+    def validate_model_compatibility(self, teacher, student):
+        """Checks both layers exist and builds the projection if widths differ."""
+        super().validate_model_compatibility(teacher, student)
+        teacher_width = self._width(teacher.get_layer(self.teacher_layer_name))
+        student_width = self._width(student.get_layer(self.student_layer_name))
+        if teacher_width != student_width:
+            self.projection = keras.layers.Dense(
+                teacher_width, dtype="float32", name=f"project_{self.student_layer_name}"
+            )
+            self.projection.build((None, None, student_width))
+
+    @staticmethod
+    def _width(layer):
+        output = layer.output
+        if isinstance(output, dict):
+            output = output["sequence_output"]
+        return output.shape[-1]
+
+    def validate_outputs(self, teacher_outputs, student_outputs):
+        """Both outputs are `(batch, length, width)` states (dicts allowed)."""
+
+    def compute_loss(self, teacher_outputs, student_outputs, padding_mask=None, **kwargs):
+        """The loss of one batch.
+
+        Args:
+            teacher_outputs: `(batch, length, teacher width)` or a dict with
+                `"sequence_output"`.
+            student_outputs: `(batch, length, student width)` or such a dict.
+            padding_mask: boolean `(batch, length)`, the real tokens.
+            **kwargs: other masks the distiller passes, unused.
+
+        Returns:
+            A float32 scalar.
+        """
+        if isinstance(teacher_outputs, dict):
+            teacher_outputs = teacher_outputs["sequence_output"]
+        if isinstance(student_outputs, dict):
+            student_outputs = student_outputs["sequence_output"]
+        student = ops.cast(student_outputs, "float32")
+        if self.projection is not None:
+            student = self.projection(student)
+        error = ops.mean(ops.square(student - ops.cast(teacher_outputs, "float32")), axis=-1)
+        return _masked_mean(error, padding_mask)
+
+    def get_config(self):
+        return {
+            "teacher_layer_name": self.teacher_layer_name,
+            "student_layer_name": self.student_layer_name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,118 @@
+"""Student task models: our simplified encoders sized by a preset, optionally started from the teacher."""
+
+import keras
+import keras_hub
+import numpy as np
+
+from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.models.classifier import TextClassifier
+
+# Sizes of the student encoder. One head, a 4x feed-forward; MiniLM-L6-H384
+# (the usual teacher) is 6 layers of width 384 with 12 heads.
+STUDENT_SIZES = {
+    "tiny": {"num_layers": 2, "hidden_dim": 128},
+    "small": {"num_layers": 4, "hidden_dim": 256},
+    "base": {"num_layers": 6, "hidden_dim": 384},
+}
+INITIALIZATIONS = (None, "embeddings", "every_other")
+
+
+def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_kwargs):
+    """A task model of the teacher's kind and labels over our `TransformerEncoder`.
+
+    The student reads the teacher's token ids (same vocabulary size and
+    longest sequence), so the teacher's preprocessor serves it too and an
+    export embeds one tokenizer.
+
+    Args:
+        teacher: a `TextClassifier` or `TokenClassifier` over our encoder or a
+            keras-hub BERT.
+        size: a key of `STUDENT_SIZES`, or a dict with `num_layers` and
+            `hidden_dim`.
+        initialize: `None` (from scratch), `"embeddings"` (copy the teacher's
+            token embedding table) or `"every_other"` (the embeddings, the
+            blocks at evenly spaced depths of the teacher, every other one
+            for a student half as deep, and the head, as DistilBERT); needs
+            the teacher's width, and for `"every_other"` a teacher over our
+            encoder with the student's block settings.
+        dropout: float, the task model's dropout before its head.
+        **encoder_kwargs: other `TransformerEncoder` arguments: the
+            simplifications (`num_heads`, `num_kv_heads=1` for multi-query,
+            `value_free`, `layout="parallel"`, `norm`, `residual`, ...).
+
+    Returns:
+        The student, built, with fresh (or copied) weights.
+
+    Example:
+
+    ```python
+    teacher = TextClassifier(
+        TransformerEncoder(vocabulary_size=100, num_layers=4, hidden_dim=64), labels=["no", "yes"])
+    student = make_student(teacher, "tiny", num_kv_heads=1, layout="parallel")
+    half = make_student(teacher, {"num_layers": 2, "hidden_dim": 64}, initialize="every_other")
+    ```
+
+    References:
+        - [Sanh et al., 2019](https://arxiv.org/abs/1910.01108) (DistilBERT's
+          every-other-layer initialisation)
+    """
+    if initialize not in INITIALIZATIONS:
+        raise ValueError(f"`initialize` must be one of {INITIALIZATIONS}, got {initialize!r}.")
+    if isinstance(size, str):
+        if size not in STUDENT_SIZES:
+            raise ValueError(f"Unknown student size {size!r}; sizes: {sorted(STUDENT_SIZES)}.")
+        size = STUDENT_SIZES[size]
+    source = teacher.backbone
+    pretrained = isinstance(source, keras_hub.models.Backbone)
+    encoder = TransformerEncoder(
+        vocabulary_size=source.vocabulary_size,
+        max_length=source.max_sequence_length if pretrained else source.max_length,
+        **size,
+        **encoder_kwargs,
+    )
+    task_kwargs = {"multi_label": teacher.multi_label} if isinstance(teacher, TextClassifier) else {}
+    student = type(teacher)(encoder, labels=teacher.labels, dropout=dropout, **task_kwargs)
+    if initialize is not None:
+        _copy_from_teacher(student, teacher, initialize)
+    return student
+
+
+def _copy_from_teacher(student, teacher, initialize):
+    source, target = teacher.backbone, student.backbone
+    source_width = source.hidden_dim
+    if source_width != target.hidden_dim:
+        raise ValueError(
+            f"initialize={initialize!r} needs the teacher's width: the teacher is "
+            f"{source_width} wide, the student {target.hidden_dim}."
+        )
+    target.token_embedding.set_weights(source.token_embedding.get_weights())
+    if initialize == "embeddings":
+        return
+    if isinstance(source, keras_hub.models.Backbone):
+        raise ValueError(
+            "initialize='every_other' copies blocks of our TransformerEncoder; a keras-hub "
+            "teacher gives its embeddings only (initialize='embeddings')."
+        )
+    _check_same_blocks(source, target)
+    depths = np.linspace(0, source.num_layers - 1, target.num_layers).round().astype(int)
+    for block, depth in zip(target.blocks, depths):
+        block.set_weights(source.blocks[depth].get_weights())
+    target.position_encoding.set_weights(source.position_encoding.get_weights())
+    if source.final_norm is not None:
+        target.final_norm.set_weights(source.final_norm.get_weights())
+    student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
+
+
+def _check_same_blocks(source, target):
+    source_config = {**source.blocks[0].get_config(), "name": None}
+    target_config = {**target.blocks[0].get_config(), "name": None}
+    different = sorted(
+        key for key in source_config if source_config[key] != target_config.get(key)
+    )
+    stack_keys = ("norm", "residual", "learned_position_mix")
+    different += [key for key in stack_keys if getattr(source, key) != getattr(target, key)]
+    if different:
+        raise ValueError(
+            "initialize='every_other' copies the teacher's blocks, so the student's must be "
+            f"configured alike; they differ in {different}."
+        )

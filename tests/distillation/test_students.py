@@ -1,0 +1,71 @@
+"""Tests for keras_simpletf/distillation/students.py."""
+
+import numpy as np
+import pytest
+
+from keras_simpletf.data import demo_sentiment
+from keras_simpletf.distillation import STUDENT_SIZES, make_student
+from keras_simpletf.models import TextClassifier, TokenClassifier
+from tests.distillation.demo_models import (
+    ner_preprocessor,
+    ner_tagger,
+    sentiment_batches,
+    sentiment_classifier,
+    sentiment_preprocessor,
+)
+
+
+def test_a_size_preset_gives_a_simplified_student_of_the_teachers_kind_and_vocabulary():
+    preprocessor = ner_preprocessor()
+    teacher = ner_tagger(preprocessor)
+    student = make_student(teacher, "tiny", num_kv_heads=1, value_free=True, layout="parallel")
+    assert isinstance(student, TokenClassifier) and student.labels == teacher.labels
+    encoder = student.backbone
+    assert (encoder.num_layers, encoder.hidden_dim) == (
+        STUDENT_SIZES["tiny"]["num_layers"], STUDENT_SIZES["tiny"]["hidden_dim"]
+    )
+    assert encoder.vocabulary_size == len(preprocessor.vocabulary) == teacher.backbone.vocabulary_size
+    block = encoder.blocks[0]
+    assert (block.num_heads, block.num_kv_heads, block.value_free, block.layout) == (
+        1, 1, True, "parallel"
+    )
+
+
+def test_every_other_layer_copies_the_teachers_embeddings_blocks_and_head():
+    preprocessor = sentiment_preprocessor()
+    teacher = sentiment_classifier(preprocessor, num_layers=4)
+    student = make_student(teacher, {"num_layers": 2, "hidden_dim": 32}, initialize="every_other")
+    for student_block, depth in zip(student.backbone.blocks, (0, 3)):
+        for mine, theirs in zip(student_block.weights, teacher.backbone.blocks[depth].weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(
+        student.get_layer("logits").kernel.numpy(), teacher.get_layer("logits").kernel.numpy()
+    )
+    # As deep as the teacher, the copy is the teacher.
+    twin = make_student(teacher, {"num_layers": 4, "hidden_dim": 32}, initialize="every_other")
+    features = next(iter(sentiment_batches(preprocessor, demo_sentiment(8, seed=1)[0])))
+    np.testing.assert_allclose(twin.predict_on_batch(features), teacher.predict_on_batch(features), atol=1e-5)
+
+
+def test_embeddings_only_copies_the_token_table():
+    preprocessor = sentiment_preprocessor()
+    teacher = sentiment_classifier(preprocessor)
+    student = make_student(teacher, {"num_layers": 1, "hidden_dim": 32}, initialize="embeddings")
+    np.testing.assert_array_equal(
+        student.backbone.token_embedding.embeddings.numpy(),
+        teacher.backbone.token_embedding.embeddings.numpy(),
+    )
+    assert not np.array_equal(
+        student.get_layer("logits").kernel.numpy(), teacher.get_layer("logits").kernel.numpy()
+    )
+    assert isinstance(student, TextClassifier) and student.multi_label is False
+
+
+def test_initialisation_from_the_teacher_needs_its_width_and_block_settings():
+    teacher = sentiment_classifier(sentiment_preprocessor())
+    with pytest.raises(ValueError, match="width"):
+        make_student(teacher, "tiny", initialize="embeddings")
+    with pytest.raises(ValueError, match="layout"):
+        make_student(teacher, {"num_layers": 1, "hidden_dim": 32}, initialize="every_other", layout="parallel")
+    with pytest.raises(ValueError, match="sizes"):
+        make_student(teacher, "huge")
