@@ -171,3 +171,19 @@ def test_gnmt_length_penalty_is_that_of_wu_et_al():
     assert float(gnmt_length_penalty(1, 0.6)) == pytest.approx(1.0)
     assert float(gnmt_length_penalty(7, 0.6)) == pytest.approx(2.0**0.6)
     assert float(gnmt_length_penalty(7, 0.0)) == 1.0
+
+
+def test_the_searches_compile_with_xla_to_the_same_results():
+    table = random_table(6, 6, seed=5)
+    starts = tf.constant([1, 3, 4])
+
+    def searches():
+        return (
+            greedy_search(bigram_step(table), counter(3), starts, END, 6),
+            beam_search(bigram_step(table), counter(3), starts, END, 6, beam_width=3),
+        )
+
+    compiled = tf.function(searches, jit_compile=True)()
+    for expected, result in zip(searches(), compiled):
+        np.testing.assert_array_equal(result[0], expected[0])
+        np.testing.assert_allclose(result[1], expected[1], rtol=1e-5)

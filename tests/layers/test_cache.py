@@ -85,3 +85,16 @@ def test_cached_decoding_traces_with_static_cache_shapes():
 
     _, new_cache = step(TARGET[:, :1], cache, tf.constant(0))
     assert [tuple(tensor.shape) for tensor in new_cache[0]["self"]] == [(2, 5, 1, 8)] * 2
+
+
+def test_a_cached_step_compiles_with_xla():
+    decoder = TransformerDecoder(30, num_layers=1, hidden_dim=8, num_heads=2)
+    expected = decoder(TARGET)
+    step = tf.function(
+        lambda token_ids, cache, index: decoder(token_ids, cache=cache, cache_index=index),
+        jit_compile=True,
+    )
+    cache = decoder.initial_cache(2, max_length=5)
+    for index in range(3):
+        outputs, cache = step(TARGET[:, index : index + 1], cache, tf.constant(index))
+        np.testing.assert_allclose(outputs[:, 0], expected[:, index], atol=1e-5)
