@@ -24,7 +24,8 @@ class TaskDistiller(keras.distillation.Distiller):
     - masks: a token classifier's soft targets count only at the positions
       that carry a tag (not `-1`: padding, special tokens, later pieces of a
       word), or at the real tokens of unlabelled text; hidden states count
-      at the real tokens. Each loss gets `label_mask=` and `padding_mask=`.
+      at the real tokens; examples (or tags) of sample weight 0 do not
+      count. Each loss gets `label_mask=` and `padding_mask=`.
     - cached teacher outputs: a batch whose features hold `"teacher_logits"`
       (see `cache_teacher_logits`) is distilled from them, without the teacher.
     - unlabelled text: a batch without labels is trained on the
@@ -95,6 +96,14 @@ class TaskDistiller(keras.distillation.Distiller):
             if getattr(loss, "projection", None) is not None
         ]
 
+    def default_loss(self):
+        """The student's hard-label loss, for `compile`."""
+        return self.student.default_loss()
+
+    def default_optimizer(self, total_steps, learning_rate=None):
+        """The student's fine-tuning recipe (`TaskModel.default_optimizer`)."""
+        return self.student.default_optimizer(total_steps, learning_rate)
+
     def call(self, inputs, training=None):
         return self.student(_features(inputs), training=training)
 
@@ -109,7 +118,10 @@ class TaskDistiller(keras.distillation.Distiller):
         if y is not None:
             if len(y_pred.shape) == 3:
                 label_mask = ops.logical_and(padding_mask, ops.not_equal(y, IGNORED_TAG_ID))
-            hard_loss = self._student_loss(y, y_pred)
+            hard_loss = self._student_loss(y, y_pred, sample_weight)
+        if sample_weight is not None:
+            weighted = ops.greater(sample_weight, 0)
+            label_mask = ops.logical_and(label_mask, weighted) if len(y_pred.shape) == 3 else weighted
         teacher_features, student_features = self._distillation_features(x, features, y_pred)
         distillation_loss = 0.0
         for loss, weight in zip(self.distillation_losses, self.distillation_loss_weights):

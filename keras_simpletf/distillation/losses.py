@@ -59,8 +59,9 @@ class SoftTargetDistillation(keras.distillation.LogitsDistillation):
             teacher_outputs: teacher logits, `(batch, labels)` or
                 `(batch, length, labels)`.
             student_outputs: student logits of the same shape.
-            label_mask: boolean `(batch, length)`, the positions of a token
-                classifier that count; ignored for `(batch, labels)` logits.
+            label_mask: boolean, what counts: `(batch, length)` positions of
+                a token classifier, or `(batch,)` examples; a mask of another
+                rank is ignored.
             **kwargs: other masks the distiller passes, unused.
 
         Returns:
@@ -79,8 +80,9 @@ class SoftTargetDistillation(keras.distillation.LogitsDistillation):
             teacher_log_p = ops.log_softmax(teacher, axis=-1)
             student_log_p = ops.log_softmax(student, axis=-1)
             divergence = ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
-        mask = label_mask if len(divergence.shape) == 2 else None
-        return _masked_mean(divergence, mask) * (self.temperature**2)
+        if label_mask is not None and len(label_mask.shape) != len(divergence.shape):
+            label_mask = None
+        return _masked_mean(divergence, label_mask) * (self.temperature**2)
 
     def get_config(self):
         return {"temperature": self.temperature, "multi_label": self.multi_label}

@@ -130,3 +130,19 @@ def test_losses_and_the_distiller_round_trip_through_their_configs():
     assert keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(SoftTargetDistillation(3.0))
     ).temperature == 3.0
+
+
+def test_examples_of_sample_weight_zero_do_not_count():
+    """The job pads evaluation batches with copies of weight 0."""
+    preprocessor = sentiment_preprocessor()
+    teacher = sentiment_classifier(preprocessor)
+    student = sentiment_classifier(preprocessor, num_layers=1, hidden_dim=16)
+    distiller = TaskDistiller(teacher, student, student_loss_weight=0.0)
+    distiller.compile("adamw", student.default_loss())
+    features, labels = next(iter(sentiment_batches(preprocessor, *demo_sentiment(16, seed=9))))
+    weights = np.array([1.0, 0.0] * 8, "float32")
+    student_logits = student(features)
+    loss = distiller.compute_loss(features, labels, student_logits, tf.constant(weights))
+    teacher_logits = teacher(features, training=False).numpy()
+    expected = soft_target_loss(teacher_logits, student_logits.numpy(), 2.0)[weights > 0].mean()
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
