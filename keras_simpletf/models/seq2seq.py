@@ -319,47 +319,63 @@ class Seq2SeqTransformer(keras.Model):
         never = ops.logical_or(ops.equal(ids, 0), ops.equal(ids, self.start_id))
         return ops.where(never, _NEVER_LOGIT, logits)
 
-    def decoding_step(self, source_ids, max_length, use_cache=True):
+    def decoding_step(self, source_ids, max_length, use_cache=True, copies=1):
         """The step function and initial cache that `generation` decodes with.
+
+        What is fixed per source (the encoder's outputs, the cross-attention
+        keys and values, the source mask) is computed here once, repeated
+        `copies` times and read by the step function from its closure; the
+        cache holds only what changes (the self-attention keys and values),
+        so a beam search reorders no source-sized tensor at any step.
 
         Args:
             source_ids: int `(batch, source_length)`.
             max_length: int, the most target tokens decoded.
             use_cache: bool; `False` reruns the decoder over the whole prefix
                 at every step (for tests and benchmarks of the cache).
+            copies: int, sequences decoded per source, side by side (the
+                beam width of `generation.beam_search`, which repeats the
+                cache the same way, each source's copies adjacent).
 
         Returns:
-            `(step, cache)`, see `keras_simpletf.generation`.
+            `(step, cache)`, see `keras_simpletf.generation`; `cache` is for
+            one copy of each source.
         """
-        source_mask = ops.not_equal(source_ids, 0)
         encoded = self.encoder(source_ids)
+        source_mask = ops.repeat(ops.not_equal(source_ids, 0), copies, axis=0)
         if not use_cache:
+            encoded = ops.repeat(encoded, copies, axis=0)
 
             def step(token_ids, index, cache):
                 decoded = self.decoder(
                     token_ids,
-                    encoder_outputs=cache["encoded"],
+                    encoder_outputs=encoded,
                     mask=ops.ones_like(token_ids, "bool"),
-                    encoder_mask=cache["source_mask"],
+                    encoder_mask=source_mask,
                 )
                 logits = self.logits(ops.take(decoded, index, axis=1))
                 return self._allowed_logits(logits), cache
 
-            return step, {"encoded": encoded, "source_mask": source_mask}
+            return step, {}
+
+        blocks = self.decoder.initial_cache(ops.shape(source_ids)[0], max_length, encoded)
+        cross = [
+            tuple(ops.repeat(tensor, copies, axis=0) for tensor in block["cross"])
+            for block in blocks
+        ]
 
         def cached_step(token_ids, index, cache):
             token = ops.expand_dims(ops.take(token_ids, index, axis=1), 1)
-            decoded, layers = self.decoder(
-                token, cache=cache["layers"], cache_index=index, encoder_mask=cache["source_mask"]
+            decoded, blocks = self.decoder(
+                token,
+                cache=[{"self": own, "cross": fixed} for own, fixed in zip(cache, cross)],
+                cache_index=index,
+                encoder_mask=source_mask,
             )
-            logits = self.logits(decoded[:, 0])
-            return self._allowed_logits(logits), {**cache, "layers": layers}
+            logits = self._allowed_logits(self.logits(decoded[:, 0]))
+            return logits, [block["self"] for block in blocks]
 
-        cache = {
-            "layers": self.decoder.initial_cache(ops.shape(source_ids)[0], max_length, encoded),
-            "source_mask": source_mask,
-        }
-        return cached_step, cache
+        return cached_step, [block["self"] for block in blocks]
 
     @tf.autograph.experimental.do_not_convert
     def generate(
@@ -407,7 +423,8 @@ class Seq2SeqTransformer(keras.Model):
                 if source_length is None
                 else min(self.max_length, source_length + EXTRA_OUTPUT_LENGTH)
             )
-        step, cache = self.decoding_step(source_ids, max_length, use_cache)
+        copies = beam_width if method == "beam" else 1
+        step, cache = self.decoding_step(source_ids, max_length, use_cache, copies)
         start_ids = tf.fill([tf.shape(source_ids)[0]], self.start_id)
         if method == "beam":
             token_ids, scores = generation.beam_search(
