@@ -41,13 +41,14 @@ def references(tmp_path_factory):
             job.wait()
 
 
-def wait_for(condition, job, log, timeout=240):
-    """Polls `condition()` until it holds; fails if `job` (writing to `log`) ends first."""
+def wait_for(condition, job, log, every=0.01, timeout=240):
+    """Polls `condition()` every `every` seconds until it holds; fails if `job`
+    (writing to `log`) ends first."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert job.poll() is None, f"the job ended too early: {log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "timed out waiting for the job"
-        time.sleep(0.001)
+        time.sleep(every)
 
 
 def saved_step(model_dir):
@@ -89,9 +90,9 @@ def stop_mid_save(job, log, model_dir, since, signal_number):
     still unfinished it gets the signal, else it runs on to the next save.
     """
     while True:
-        wait_for(lambda: saving(model_dir, since), job, log)
+        wait_for(lambda: saving(model_dir, since), job, log, every=0.0005)  # A save takes ms.
         job.send_signal(signal.SIGSTOP)
-        wait_for(lambda: _process_state(job.pid) == "T", job, log)
+        wait_for(lambda: _process_state(job.pid) == "T", job, log, every=0.0005)
         if saving(model_dir, since):
             job.send_signal(signal_number)
             job.send_signal(signal.SIGCONT)
@@ -175,7 +176,6 @@ def test_a_job_stopped_again_and_again_ends_with_the_weights_of_one_never_stoppe
     reference, reference_log = references[loop]
     assert reference.wait(timeout=240) == 0, reference_log.read_text()[-3000:]
     assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())
-
 
 
 def step_checkpoints(directory, restore_from, steps=()):
