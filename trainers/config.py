@@ -21,7 +21,13 @@ import types
 import yaml
 from absl import flags
 
-from trainers.flags import COLUMN_FLAGS, OUR_BACKBONE_FLAGS, define_flags
+from trainers.flags import (
+    COLUMN_FLAGS,
+    DISTILLATION_FLAGS,
+    OUR_BACKBONE_FLAGS,
+    TEACHER_REPLACES_FLAGS,
+    define_flags,
+)
 
 FLAGS_MODULE = "trainers.flags"
 CONFIG_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
@@ -169,6 +175,11 @@ def _checked(settings, defaults):
     _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
                    f"to --backbone={settings.backbone}: a pretrained backbone has its own size "
                    "and vocabulary")
+    _check_applies(settings, defaults, DISTILLATION_FLAGS, settings.teacher,
+                   "without --teacher: they shape distillation")
+    _check_applies(settings, defaults, TEACHER_REPLACES_FLAGS, not settings.teacher,
+                   "with --teacher: the student reads the teacher's vocabulary and --student "
+                   "sizes it")
     if settings.text_pair_column is not None and settings.export_dir:
         raise SettingsError(
             f"--export_dir cannot serve --text_pair_column={settings.text_pair_column}: the "

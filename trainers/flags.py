@@ -19,6 +19,9 @@ OUR_BACKBONE_FLAGS = (
     "residual", "value_free",
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
+# What only --teacher reads, and what it replaces.
+DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight")
+TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
 
 def define_flags(flag_values):
@@ -82,6 +85,22 @@ def define_flags(flag_values):
     define("float", "dropout", 0.1,
            "Dropout rate before the head, and in our backbone's blocks.",
            lower_bound=0.0, upper_bound=0.99)
+
+    # Distillation: a trained teacher teaches a student of our encoder.
+    define("string", "teacher", None,
+           "Distil from this trained task model of --task: a job's --export_dir (its "
+           "model.keras and vocabulary.txt) or a .keras file with vocabulary.txt beside it. The "
+           "student reads the teacher's vocabulary; --backbone and --vocabulary_size do not "
+           "apply, the block flags (--num_heads, --layout, ...) shape the student.")
+    define("enum", "student", "small",
+           "With --teacher: the student's layers and width (keras_simpletf.distillation."
+           "STUDENT_SIZES: tiny 2x128, small 4x256, base 6x384).",
+           enum_values=["tiny", "small", "base"])
+    define("float", "temperature", 2.0, "With --teacher: the soft targets' temperature.",
+           lower_bound=0.0)
+    define("float", "student_loss_weight", 0.5,
+           "With --teacher: the hard-label loss's share; the soft targets have the rest.",
+           lower_bound=0.0, upper_bound=1.0)
 
     # Optimisation.
     define("integer", "batch_size", 32,

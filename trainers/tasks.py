@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
+from trainers import distill
 from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
 
@@ -56,7 +57,11 @@ class _Task:
         self.train_examples, self.eval_examples = self._read_examples(settings)
         self.labels = self._label_names()
         self._check_eval_labels()
-        self.vocabulary = self.backbone.vocabulary(self._texts)
+        self.teacher = distill.Teacher(settings.teacher, self.name) if settings.teacher else None
+        if self.teacher:
+            self.vocabulary = self.teacher.vocabulary
+        else:
+            self.vocabulary = self.backbone.vocabulary(self._texts)
         self.label_encoder = text.LabelEncoder(self.labels)
 
     def _read_examples(self, settings):

@@ -80,7 +80,12 @@ def train(settings):
     policy = strategy.set_precision(settings.mixed_precision)
     keras.utils.set_random_seed(settings.seed)
     task = tasks.create_task(settings)
-    print(task.backbone.describe(task.vocabulary), flush=True)
+    if task.teacher:
+        print(f"Distilling a --student={settings.student} of our encoder from --teacher="
+              f"{settings.teacher}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
+              flush=True)
+    else:
+        print(task.backbone.describe(task.vocabulary), flush=True)
     replicas = distribution.num_replicas_in_sync
     if settings.batch_size % replicas:
         raise SettingsError(
@@ -90,7 +95,7 @@ def train(settings):
     plan = plan_steps(settings, len(task.train_examples))
     dirs = checkpointing.OutputDirs(settings.model_dir, settings.export_dir, distribution)
     with distribution.scope():
-        model = task.build_model()
+        model = task.teacher.distiller(settings) if task.teacher else task.build_model()
         optimizer = model.default_optimizer(plan.total_steps, settings.learning_rate)
         if policy.name == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -117,16 +122,17 @@ def train(settings):
     sigterm_handler = signal.getsignal(signal.SIGTERM)
     try:
         results, losses = loop(model, task, plan, dirs, settings)
+        trained = model.student if task.teacher else model
         if task.eval_examples is not None:
-            results = task.final_results(model, results)
+            results = task.final_results(trained, results)
         export_paths = None
         if dirs.export:
-            export_paths = export.export_trained_model(model, task.preprocessor, dirs.export)
+            export_paths = export.export_trained_model(trained, task.preprocessor, dirs.export)
     finally:
         signal.signal(signal.SIGTERM, sigterm_handler)
         dirs.clean_up()
     return TrainResult(
-        model, task, results, losses, int(optimizer.iterations.numpy()), export_paths
+        trained, task, results, losses, int(optimizer.iterations.numpy()), export_paths
     )
 
 

@@ -1,0 +1,67 @@
+"""Tests for trainers/distill.py: `--teacher` and `--student` distil from the command line."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_simpletf.data import demo_sentiment
+from tests.trainers.jobs import TINY, run_job
+from trainers.config import SettingsError, parse_settings
+from trainers.train import train
+
+
+@pytest.fixture(scope="module")
+def teacher_export(tmp_path_factory):
+    """A DEMO sentiment teacher (1 layer, width 32) exported by the job."""
+    export_dir = tmp_path_factory.mktemp("teacher")
+    train(parse_settings([
+        *TINY, "--train_examples=1024", "--hidden_dim=32", "--epochs=4", f"--export_dir={export_dir}",
+    ]))
+    return export_dir
+
+
+def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teacher_export, tmp_path):
+    export_dir = tmp_path / "student"
+    result = run_job(
+        "--train_examples=1024", "--eval_examples=256", "--batch_size=16", "--sequence_length=16",
+        "--epochs=2", f"--teacher={teacher_export}", "--student=tiny", "--layout=parallel",
+        "--num_kv_heads=1", f"--export_dir={export_dir}", timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Distilling a --student=tiny of our encoder from --teacher={teacher_export}" in result.stdout
+    match = re.search(r"accuracy on 256 held-out examples: ([0-9.]+)", result.stdout)
+    assert match and float(match.group(1)) >= 0.8, result.stdout[-3000:]
+    assert (export_dir / "vocabulary.txt").read_text() == (teacher_export / "vocabulary.txt").read_text()
+    student = keras.saving.load_model(export_dir / "model.keras")
+    assert (student.backbone.num_layers, student.backbone.hidden_dim) == (2, 128)
+    assert student.backbone.blocks[0].layout == "parallel"
+    served = tf.saved_model.load(str(export_dir / "1")).signatures["serving_default"]
+    teacher = tf.saved_model.load(str(teacher_export / "1")).signatures["serving_default"]
+    texts = tf.constant(demo_sentiment(128, seed=31)[0])
+    agree = np.mean(served(text=texts)["labels"].numpy() == teacher(text=texts)["labels"].numpy())
+    assert agree >= 0.8, result.stdout[-3000:]
+
+
+def test_a_teacher_of_another_task_is_named(teacher_export):
+    with pytest.raises(SettingsError, match="not the TokenClassifier of --task=ner"):
+        train(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_export}"]))
+
+
+def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
+    with pytest.raises(SettingsError, match="vocabulary.txt"):
+        train(parse_settings([*TINY[:3], f"--teacher={tmp_path / 'model.keras'}"]))
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--student=base"], "--student=base does not apply without --teacher"),
+        (["--teacher=/x", "--hidden_dim=64"], "--hidden_dim=64 does not apply with --teacher"),
+    ],
+)
+def test_flags_that_do_not_apply_are_named(flags, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        parse_settings(flags)

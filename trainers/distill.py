@@ -1,0 +1,86 @@
+"""The job's distillation: `--teacher` (a trained task model) teaches a `--student` of our encoder.
+
+With `--teacher`, the task reads its vocabulary from the teacher (so the
+student's preprocessor, and the SavedModel it exports, is the teacher's
+tokenizer), the model the loops train is a `TaskDistiller` and the model that
+is evaluated and exported is its student.
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_simpletf import distillation, models, text
+from trainers.config import SettingsError
+from trainers.export import MODEL_FILE, VOCABULARY_FILE
+
+TASK_MODELS = {"classification": models.TextClassifier, "ner": models.TokenClassifier}
+
+
+class Teacher:
+    """A trained task model and its vocabulary, from `--teacher`.
+
+    `--teacher` is a job's `--export_dir` (its `model.keras` and
+    `vocabulary.txt`) or a `.keras` file with `vocabulary.txt` beside it.
+    The casing is the task's (or `--lowercase`), as the teacher's job had it.
+
+    Args:
+        path: the `--teacher` value.
+        task_name: the `--task` value; the teacher must be that task's model.
+
+    Attributes:
+        model: the teacher task model.
+        vocabulary: its token list.
+
+    Raises:
+        SettingsError: no such model or vocabulary, or a model of another task.
+
+    Example:
+
+    ```python
+    teacher = Teacher("/tmp/sentiment_export", "classification")
+    ```
+    """
+
+    def __init__(self, path, task_name):
+        model_path = path
+        if tf.io.gfile.isdir(path):
+            model_path = os.path.join(path, MODEL_FILE)
+        vocabulary_path = os.path.join(os.path.dirname(model_path), VOCABULARY_FILE)
+        for needed in (model_path, vocabulary_path):
+            if not tf.io.gfile.exists(needed):
+                raise SettingsError(
+                    f"--teacher={path}: no {needed}; give a job's --export_dir, or a .keras "
+                    f"file with its {VOCABULARY_FILE} beside it."
+                )
+        self.model = keras.saving.load_model(model_path)
+        expected = TASK_MODELS[task_name]
+        if not isinstance(self.model, expected):
+            raise SettingsError(
+                f"--teacher={path} is a {type(self.model).__name__}, not the "
+                f"{expected.__name__} of --task={task_name}."
+            )
+        self.vocabulary = text.read_vocabulary(vocabulary_path)
+
+    def distiller(self, settings):
+        """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope)."""
+        student = distillation.make_student(
+            self.model,
+            settings.student,
+            num_heads=settings.num_heads,
+            num_kv_heads=settings.num_kv_heads,
+            layout=settings.layout,
+            norm=settings.norm,
+            residual=settings.residual,
+            value_free=settings.value_free,
+            dropout=settings.dropout,
+        )
+        return distillation.TaskDistiller(
+            self.model,
+            student,
+            distillation.SoftTargetDistillation(
+                settings.temperature, multi_label=getattr(student, "multi_label", False)
+            ),
+            student_loss_weight=settings.student_loss_weight,
+        )
