@@ -95,3 +95,4 @@ def test_rejects_a_student_whose_logits_do_not_match(sentiment_teacher):
     other = TextClassifier(make_student(teacher, "tiny").backbone, labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="incompatible"):
         TaskDistiller(teacher, other)
+
