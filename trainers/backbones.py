@@ -45,6 +45,18 @@ def pretrained_preset(backbone):
         raise SettingsError(f"--backbone={backbone}: {error}") from None
 
 
+def block_options(settings):
+    """Our encoder's block settings from the model flags (`--num_heads`, `--layout`, ...)."""
+    return {
+        "num_heads": settings.num_heads,
+        "num_kv_heads": settings.num_kv_heads,
+        "layout": settings.layout,
+        "norm": settings.norm,
+        "residual": settings.residual,
+        "value_free": settings.value_free,
+    }
+
+
 class JobBackbone:
     """The job's encoder: its vocabulary, its casing, and how to build it.
 
@@ -145,13 +157,8 @@ class JobBackbone:
                 num_layers=settings.num_layers,
                 hidden_dim=settings.hidden_dim,
                 max_length=settings.sequence_length,
-                num_heads=settings.num_heads,
-                num_kv_heads=settings.num_kv_heads,
-                layout=settings.layout,
-                norm=settings.norm,
-                residual=settings.residual,
-                value_free=settings.value_free,
                 dropout=settings.dropout,
+                **block_options(settings),
             )
         try:
             encoder = models.load_bert_backbone(self.preset)

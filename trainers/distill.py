@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from keras_simpletf import distillation, models, text
+from trainers.backbones import block_options
 from trainers.config import SettingsError
 from trainers.export import MODEL_FILE, VOCABULARY_FILE
 
@@ -68,13 +69,8 @@ class Teacher:
         student = distillation.make_student(
             self.model,
             settings.student,
-            num_heads=settings.num_heads,
-            num_kv_heads=settings.num_kv_heads,
-            layout=settings.layout,
-            norm=settings.norm,
-            residual=settings.residual,
-            value_free=settings.value_free,
             dropout=settings.dropout,
+            **block_options(settings),
         )
         return distillation.TaskDistiller(
             self.model,

@@ -35,7 +35,7 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             for a student half as deep, and the head, as DistilBERT); needs
             the teacher's width, and for `"every_other"` a teacher over our
             encoder with the student's block settings.
-        dropout: float, the task model's dropout before its head.
+        dropout: float, dropout in the encoder's blocks and before the head.
         **encoder_kwargs: other `TransformerEncoder` arguments: the
             simplifications (`num_heads`, `num_kv_heads=1` for multi-query,
             `value_free`, `layout="parallel"`, `norm`, `residual`, ...).
@@ -67,6 +67,7 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     encoder = TransformerEncoder(
         vocabulary_size=source.vocabulary_size,
         max_length=source.max_sequence_length if pretrained else source.max_length,
+        dropout=dropout,
         **size,
         **encoder_kwargs,
     )

@@ -69,3 +69,9 @@ def test_initialisation_from_the_teacher_needs_its_width_and_block_settings():
         make_student(teacher, {"num_layers": 1, "hidden_dim": 32}, initialize="every_other", layout="parallel")
     with pytest.raises(ValueError, match="sizes"):
         make_student(teacher, "huge")
+
+
+def test_dropout_applies_to_the_blocks_and_the_head():
+    student = make_student(sentiment_classifier(sentiment_preprocessor()), "tiny", dropout=0.2)
+    assert student.dropout == 0.2
+    assert all(block.dropout == 0.2 for block in student.backbone.blocks)
