@@ -22,6 +22,7 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from google.protobuf import message
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
@@ -182,6 +183,67 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
+# What an undecodable request becomes; the method handler refuses it.
+_UNDECODABLE = object()
+
+
+def _decoder(deserialize):
+    """A request deserializer that never fails: an undecodable message becomes `_UNDECODABLE`.
+
+    grpcio keeps about 19 KB of every call whose deserializer raises or returns
+    None (grpcio 1.85, as tests/serving/test_fuzz.py found), so garbage sent in
+    a loop would grow the server without bound; a call aborted by its method
+    handler keeps nothing.
+    """
+
+    def decode(data):
+        try:
+            return deserialize(data)
+        except message.DecodeError:
+            return _UNDECODABLE
+
+    return decode
+
+
+def _refusing_undecodable(method):
+    def handle(request, context):
+        if request is _UNDECODABLE:  # answered as grpcio answers an undecodable request
+            context.abort(grpc.StatusCode.INTERNAL, "Exception deserializing request!")
+        return method(request, context)
+
+    return handle
+
+
+class _TolerantHandler(grpc.GenericRpcHandler):
+    """A generic handler's methods, with deserializers that never raise (see `_decoder`)."""
+
+    def __init__(self, handler):
+        self._handler = handler
+        self._method_handlers = {}  # only methods that exist: clients choose the names
+
+    def service(self, handler_call_details):
+        method = handler_call_details.method
+        if method not in self._method_handlers:
+            method_handler = self._handler.service(handler_call_details)
+            if method_handler is None:
+                return None
+            self._method_handlers[method] = method_handler._replace(
+                request_deserializer=_decoder(method_handler.request_deserializer),
+                unary_unary=_refusing_undecodable(method_handler.unary_unary),
+            )
+        return self._method_handlers[method]
+
+
+class _TolerantServer:
+    """What a generated `add_*Servicer_to_server` registers with, passing on `_TolerantHandler`s."""
+
+    def __init__(self, server):
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers):
+        self._server.add_generic_rpc_handlers(tuple(_TolerantHandler(h) for h in handlers))
+
+
 def create_server(
     port,
     manager,
@@ -214,10 +276,11 @@ def create_server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
         options=list(options.items()),
     )
+    tolerant = _TolerantServer(server)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(manager, inference, metrics, tensor_content), server
+        PredictionServicer(manager, inference, metrics, tensor_content), tolerant
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), tolerant)
     if health_check:
         health.add_health_service(server)
     addresses = ([f"0.0.0.0:{port}"] if port else []) + (
