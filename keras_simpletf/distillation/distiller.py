@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+from keras.src.ops.function import make_node_key
 
 from keras_simpletf.distillation.losses import SoftTargetDistillation
 from keras_simpletf.models.task import FEATURE_NAMES
@@ -161,8 +162,27 @@ class TaskDistiller(keras.distillation.Distiller):
             }
         return teacher_features, student_features
 
+    def _create_feature_extractor(self, model, layer_names):
+        """Keras' feature extractor, reading each layer's output where `model`
+        calls it: `layer.output` of a nested functional backbone (keras-hub's
+        BERT) is the output of its own graph, which Keras' version takes."""
+        if not layer_names:
+            return None
+        outputs = {"final_output": model.output}
+        for name in layer_names:
+            outputs[name] = _output_in(model, model.get_layer(name))
+        return keras.Model(model.inputs, outputs, name=f"{model.name}_multi_feature_extractor")
+
     def compute_output_spec(self, inputs, training=None):
         return self.student.compute_output_spec(_features(inputs))
+
+
+def _output_in(model, layer):
+    """The symbolic output of `layer` at its call inside the functional `model`."""
+    for index, node in enumerate(layer._inbound_nodes):
+        if make_node_key(layer, index) in model._nodes:
+            return keras.tree.pack_sequence_as(layer.output, node.outputs)
+    raise ValueError(f"Layer {layer.name!r} is not called in model {model.name!r}.")
 
 
 def _layer_name(loss, model):

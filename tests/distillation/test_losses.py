@@ -1,6 +1,7 @@
 """Tests for keras_simpletf/distillation/losses.py, through TaskDistiller.compute_loss."""
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
 
@@ -10,7 +11,9 @@ from keras_simpletf.distillation import (
     HiddenStateDistillation,
     SoftTargetDistillation,
     TaskDistiller,
+    make_student,
 )
+from keras_simpletf.models import TextClassifier
 from tests.distillation.demo_models import (
     ner_batches,
     ner_preprocessor,
@@ -145,4 +148,26 @@ def test_examples_of_sample_weight_zero_do_not_count():
     loss = distiller.compute_loss(features, labels, student_logits, tf.constant(weights))
     teacher_logits = teacher(features, training=False).numpy()
     expected = soft_target_loss(teacher_logits, student_logits.numpy(), 2.0)[weights > 0].mean()
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_hidden_states_of_a_keras_hub_bert_teacher_are_its_sequence_output():
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=32, intermediate_dim=64,
+        max_sequence_length=24,
+    )
+    teacher = TextClassifier(bert, labels=["no", "yes"])
+    student = make_student(teacher, {"num_layers": 1, "hidden_dim": 16})
+    hidden = HiddenStateDistillation(bert.name, student.backbone.name)
+    distiller = TaskDistiller(teacher, student, [SoftTargetDistillation(), hidden], [0.0, 1.0])
+    features = {
+        "token_ids": np.random.default_rng(0).integers(1, 100, (4, 10)).astype("int32"),
+        "segment_ids": np.zeros((4, 10), "int32"),
+        "padding_mask": np.arange(10) < np.array([[10], [7], [5], [3]]),
+    }
+    mask = features["padding_mask"]
+    projected = hidden.projection(student.backbone(features["token_ids"], mask=mask)).numpy()
+    target = bert(features, training=False)["sequence_output"].numpy()
+    expected = ((projected - target) ** 2).mean(-1)[mask].mean()
+    loss = distiller.compute_loss(features, None, student(features), training=False)
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
