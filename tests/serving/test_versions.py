@@ -143,6 +143,25 @@ def test_an_old_version_is_unloaded_only_after_its_in_flight_requests(live):
     wait_for(lambda: states(live)[old].state == State.END, timeout=5)
 
 
+def test_polls_go_on_while_an_unloading_version_has_requests_in_flight(live):
+    old = serving_version(live)
+    slow = {}
+    request = predict_request("live", {"seconds": np.array([8.0], np.float32)}, signature="wait")
+    in_flight = threading.Thread(
+        target=lambda: slow.update(response=live.prediction.Predict(request, timeout=30))
+    )
+    in_flight.start()
+    time.sleep(0.5)
+    saved_models.write_text_model(live.base_path, old + 1)
+    wait_for(lambda: states(live)[old].state == State.UNLOADING, timeout=5, interval=0.05)
+    saved_models.write_text_model(live.base_path, old + 2)
+    wait_for(lambda: serving_version(live) == old + 2, timeout=5)  # before the request ends
+    assert in_flight.is_alive()
+    in_flight.join()
+    assert slow["response"].outputs["version"].int64_val[0] == old
+    wait_for(lambda: states(live)[old].state == State.END, timeout=5)
+
+
 def test_a_version_that_fails_to_load_leaves_the_serving_one_untouched(live):
     good = serving_version(live)
     saved_models.write_broken_model(live.base_path, good + 1)
