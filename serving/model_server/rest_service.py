@@ -15,8 +15,9 @@ their wait for a batch (a model call already running is not interrupted).
 The HTTP server itself is bounded against clients that misbehave:
 - connections are served by `num_threads` workers (`--rest_api_num_threads`);
   further connections wait in the listen backlog until a worker is free;
-- a socket read that waits `timeout_seconds` closes the connection (slow or
-  idle clients give their worker back);
+- a socket read that waits `timeout_seconds` closes the connection (slow
+  clients give their worker back), and so does a kept-alive connection with no
+  next request within `keep_alive_seconds` (idle clients give it back sooner);
 - a body is read from a valid `Content-Length` (none: no body) or from
   `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
   is answered 413 and a malformed one 400, without reading it, and the
@@ -56,6 +57,7 @@ _JSON = "application/json"
 _API_NAMES = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
 DEFAULT_NUM_THREADS = 4 * (os.cpu_count() or 1)  # TF Serving's --rest_api_num_threads default
 DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_KEEP_ALIVE_SECONDS = 5.0
 DEFAULT_MAX_BODY_BYTES = 256 * 2**20
 _MAX_LINE_BYTES = 8192  # a chunk-size or trailer line
 _MAX_TRAILER_LINES = 64
@@ -198,6 +200,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.timeout = self.server.timeout_seconds  # applied to the socket by StreamRequestHandler
         super().setup()
 
+    def handle(self):
+        self.handle_one_request()
+        while not self.close_connection:
+            self.connection.settimeout(self.server.keep_alive_seconds)
+            try:
+                if not self.rfile.peek(1):
+                    return  # the client closed the connection
+            except (TimeoutError, ConnectionError):
+                return  # idle too long: the worker goes to another connection
+            self.connection.settimeout(self.timeout)
+            self.handle_one_request()
+
     def _read_body(self):
         max_bytes = self.server.max_body_bytes
         encoding = self.headers.get("Transfer-Encoding")
@@ -288,10 +302,13 @@ class _Server(http.server.HTTPServer):
     # new connection); TensorFlow Serving's server takes them.
     request_queue_size = 1024
 
-    def __init__(self, address, rest_api, num_threads, timeout_seconds, max_body_bytes):
+    def __init__(
+        self, address, rest_api, num_threads, timeout_seconds, keep_alive_seconds, max_body_bytes
+    ):
         super().__init__(address, _Handler)
         self.rest_api = rest_api
         self.timeout_seconds = timeout_seconds
+        self.keep_alive_seconds = keep_alive_seconds
         self.max_body_bytes = max_body_bytes
         self._workers = concurrent.futures.ThreadPoolExecutor(num_threads, thread_name_prefix="rest")
         self._free_workers = threading.Semaphore(num_threads)
@@ -319,6 +336,7 @@ def create_server(
     rest_api,
     num_threads=DEFAULT_NUM_THREADS,
     timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+    keep_alive_seconds=DEFAULT_KEEP_ALIVE_SECONDS,
     max_body_bytes=DEFAULT_MAX_BODY_BYTES,
 ):
     """An HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
@@ -328,8 +346,11 @@ def create_server(
         rest_api: a `RestApi`, or anything with its `handle`.
         num_threads: the workers serving connections (`--rest_api_num_threads`).
         timeout_seconds: how long a read from a client may wait.
+        keep_alive_seconds: how long a kept-alive connection may wait for its next request.
         max_body_bytes: the largest request body read; larger ones get 413.
     """
     if num_threads < 1:
         raise ValueError(f"num_threads must be positive; got {num_threads}")
-    return _Server(("0.0.0.0", port), rest_api, num_threads, timeout_seconds, max_body_bytes)
+    return _Server(
+        ("0.0.0.0", port), rest_api, num_threads, timeout_seconds, keep_alive_seconds, max_body_bytes
+    )

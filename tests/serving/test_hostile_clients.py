@@ -5,6 +5,7 @@ transport bounds bodies, slow clients and its workers (rest_service.py); every
 error body is encodable whatever the request held.
 """
 
+import http.client
 import json
 import socket
 import threading
@@ -193,14 +194,19 @@ def test_error_bodies_holding_lone_surrogates_are_valid_json(main_server):
 
 @pytest.fixture
 def small_rest_server():
-    """An in-process REST server with 2 workers, a 1 s read timeout and a 1000-byte body cap.
+    """An in-process REST server: 2 workers, 1 s read timeout, 0.5 s keep-alive, 1000-byte body cap.
 
     Its RestApi has no models: GET /v1/models/nope answers 404.
     """
     manager = versions.VersionManager(file_system_poll_wait_seconds=0)
     api = rest_service.RestApi(manager, None, monitoring.Metrics(manager.is_served), 0, None)
     server = rest_service.create_server(
-        free_port(), api, num_threads=2, timeout_seconds=1.0, max_body_bytes=1000
+        free_port(),
+        api,
+        num_threads=2,
+        timeout_seconds=1.0,
+        keep_alive_seconds=0.5,
+        max_body_bytes=1000,
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -225,6 +231,21 @@ def test_a_slow_client_is_disconnected_after_the_read_timeout(small_rest_server)
         assert slow.recv(65536) == b""  # closed by the server, nothing answered
         assert 0.8 < time.monotonic() - started < 5
     assert _get_unknown_model(small_rest_server)[0] == 404
+
+
+def test_an_idle_kept_alive_connection_gives_its_worker_back_sooner(small_rest_server):
+    connection = http.client.HTTPConnection("127.0.0.1", small_rest_server, timeout=10)
+    try:
+        for _ in range(2):  # kept alive between two requests within the keep-alive time
+            connection.request("GET", "/v1/models/nope")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 404 and not response.will_close
+        started = time.monotonic()
+        assert connection.sock.recv(1) == b""  # then closed by the server
+        assert 0.3 < time.monotonic() - started < 0.9
+    finally:
+        connection.close()
 
 
 def test_connections_beyond_the_worker_pool_wait_for_a_free_worker(small_rest_server):
