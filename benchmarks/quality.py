@@ -306,13 +306,15 @@ def main():
     print(describe_machine(tf, np), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as work_dir:
-        if "sst2" in corpora:
-            rows += sst2_rows(config.data_dir, work_dir, config)
-        if "conll2003" in corpora:
-            rows += conll_rows(config.data_dir, work_dir, config)
-        if "movielens" in corpora:
-            rows += movielens_rows(config.data_dir, config)
-    print(format_table(rows))
+        corpus_rows = {
+            "sst2": lambda: sst2_rows(config.data_dir, work_dir, config),
+            "conll2003": lambda: conll_rows(config.data_dir, work_dir, config),
+            "movielens": lambda: movielens_rows(config.data_dir, config),
+        }
+        for corpus in corpora:
+            rows += corpus_rows[corpus]()
+            # The table so far: a later corpus that fails loses none of the earlier figures.
+            print(format_table(rows), flush=True)
 
 
 if __name__ == "__main__":
