@@ -17,6 +17,10 @@ Rows:
 - in-process (the floor): `tf.saved_model.load(version).signatures
   ["serving_default"]` called with one text at a time from a single thread,
   in this process: no transport, no queueing, no concurrency.
+- in-process, the server's Servable: the same SavedModel run as our server
+  runs it (TF Serving's way: a TF1 Session callable fed by tensor name), one
+  text per call, in this process; a server row less this one is the cost of
+  the transport and the request path.
 - gRPC, no batching: our server without `--enable_batching`, under
   `--clients` concurrent gRPC clients (one thread each, each with its own
   `serving.client.ServingClient`, no retries), each sending one text per
@@ -82,6 +86,7 @@ from keras_simpletf.models import TextClassifier  # noqa: E402
 from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_vocabulary  # noqa: E402
 from serving.client import ServingClient, ServingError  # noqa: E402
 from serving.export import export  # noqa: E402
+from serving.model_server.servables import DEFAULT_SIGNATURE, Servable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "sentiment"
@@ -102,6 +107,7 @@ BATCHING_PARAMETERS = {
     "allowed_batch_sizes": (1, 2, 4, 8, 16, 32),
 }
 FLOOR = "in-process SavedModel, 1 thread"
+SERVABLE = "in-process, the server's Servable, 1 thread"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,23 +191,45 @@ def measure_in_process(version_path, texts, expected, config):
     """The floor: the loaded signature, one text per call, one thread, for `duration` seconds."""
     serve = tf.saved_model.load(version_path).signatures["serving_default"]
     inputs = [tf.constant([text]) for text in texts]
+    return _measure_calls(
+        FLOOR, lambda position: serve(text=inputs[position])["labels"].numpy()[0].decode(),
+        expected, config,
+    )
+
+
+def measure_servable(version_path, texts, expected, config):
+    """The server's own model runner in this process: its `Servable` (a TF1 Session callable,
+    as TF Serving runs SavedModels), one text per call; the server rows less this row are
+    the transport and the request path."""
+    servable = Servable(MODEL_NAME, 1, version_path)
+    inputs = [np.array([text], dtype=object) for text in texts]
+    return _measure_calls(
+        SERVABLE,
+        lambda position: servable.run(DEFAULT_SIGNATURE, {"text": inputs[position]})["labels"][0]
+        .decode(),
+        expected, config,
+    )
+
+
+def _measure_calls(name, label_of, expected, config):
+    """Calls `label_of(position)` over the request texts in turn from one thread."""
     end = time.perf_counter() + config.warmup_seconds
     index = 0
     while time.perf_counter() < end:
-        serve(text=inputs[index % len(inputs)])["labels"].numpy()
+        label_of(index % len(expected))
         index += 1
     latencies, wrong = [], 0
     start = time.perf_counter()
     end = start + config.duration_seconds
     while time.perf_counter() < end:
-        position = index % len(inputs)
+        position = index % len(expected)
         before = time.perf_counter()
-        label = serve(text=inputs[position])["labels"].numpy()[0].decode()
+        label = label_of(position)
         latencies.append(time.perf_counter() - before)
         wrong += label != expected[position]
         index += 1
     p50, p99 = percentiles_ms(latencies)
-    return Row(FLOOR, 1, len(latencies), 0, wrong, len(latencies) / config.duration_seconds, p50, p99)
+    return Row(name, 1, len(latencies), 0, wrong, len(latencies) / config.duration_seconds, p50, p99)
 
 
 def expected_labels(version_path, texts):
@@ -455,8 +483,11 @@ def main():
         if config.rest:
             server_rows.append(("REST, no batching", "rest", (threads_flag,)))
 
-        print(f"[1/{1 + len(server_rows)}] {FLOOR}", file=sys.stderr, flush=True)
-        rows = [measure_in_process(version_path, texts, expected, config)]
+        print(f"[1/{1 + len(server_rows)}] {FLOOR}; {SERVABLE}", file=sys.stderr, flush=True)
+        rows = [
+            measure_in_process(version_path, texts, expected, config),
+            measure_servable(version_path, texts, expected, config),
+        ]
         for number, (name, transport, flags) in enumerate(server_rows, start=2):
             print(f"[{number}/{1 + len(server_rows)}] {name}", file=sys.stderr, flush=True)
             with Server(directory, base_path, *flags) as server:
