@@ -169,6 +169,26 @@ class CatalogueRecommender(keras.Model):
         return cls(**config)
 
 
+def item_text_config(model):
+    """The config entries of a model's item text tower: its encoder, and the shape of its
+    token ids (`from_item_text_config` makes zeros of it; the ids load with the weights)."""
+    return {
+        "item_encoder": keras.layers.serialize(model.item_encoder),
+        "sequence_length": int(model.item_token_ids.shape[1]),
+    }
+
+
+def from_item_text_config(cls, config):
+    """Rebuilds a `cls` model from a config holding `item_text_config`'s entries."""
+    config = dict(config)
+    shape = (len(config["item_ids"]), config.pop("sequence_length"))
+    return cls(
+        item_encoder=keras.layers.deserialize(config.pop("item_encoder")),
+        item_token_ids=np.zeros(shape, np.int32),
+        **config,
+    )
+
+
 def log_frequency(counts):
     """Log of add-one-smoothed frequencies: an item never seen has a small, finite one."""
     counts = np.asarray(counts, np.float64)

@@ -10,6 +10,8 @@ from keras_simpletf.layers import DecoderBlock, SinusoidalPositionEncoding
 from keras_simpletf.layers.validation import check_positive_int, check_rate
 from keras_simpletf.models.recommendation.catalogue import (
     CatalogueRecommender,
+    from_item_text_config,
+    item_text_config,
     masked_mean,
     query_features,
 )
@@ -294,8 +296,7 @@ class SequentialRetrieval(CatalogueRecommender):
     def get_config(self):
         return {
             **super().get_config(),
-            "item_encoder": keras.layers.serialize(self.item_encoder),
-            "sequence_length": int(self.item_token_ids.shape[1]),
+            **item_text_config(self),
             "embedding_dim": self.embedding_dim,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
@@ -307,10 +308,4 @@ class SequentialRetrieval(CatalogueRecommender):
     @classmethod
     def from_config(cls, config):
         """Rebuilds the model; token ids, counts and which items have ids load with the weights."""
-        config = dict(config)
-        shape = (len(config["item_ids"]), config.pop("sequence_length"))
-        return cls(
-            item_encoder=keras.layers.deserialize(config.pop("item_encoder")),
-            item_token_ids=np.zeros(shape, np.int32),
-            **config,
-        )
+        return from_item_text_config(cls, config)

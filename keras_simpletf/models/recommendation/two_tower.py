@@ -30,6 +30,8 @@ import tensorflow as tf
 from keras_simpletf.layers.validation import check_positive_int, check_rate
 from keras_simpletf.models.recommendation.catalogue import (
     CatalogueRecommender,
+    from_item_text_config,
+    item_text_config,
     masked_mean,
     query_features,
 )
@@ -385,8 +387,7 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
     def get_config(self):
         return {
             **super().get_config(),
-            "item_encoder": keras.layers.serialize(self.item_encoder),
-            "sequence_length": int(self.item_token_ids.shape[1]),
+            **item_text_config(self),
             "user_id_dropout": self.user_id_dropout,
             "item_id_embedding": self.item_id_embedding,
         }
@@ -394,10 +395,4 @@ class TextTwoTowerRetrieval(_TwoTowerRetrieval):
     @classmethod
     def from_config(cls, config):
         """Rebuilds the model; the token ids and counts come back with the weights."""
-        config = dict(config)
-        shape = (len(config["item_ids"]), config.pop("sequence_length"))
-        return cls(
-            item_encoder=keras.layers.deserialize(config.pop("item_encoder")),
-            item_token_ids=np.zeros(shape, np.int32),
-            **config,
-        )
+        return from_item_text_config(cls, config)
