@@ -2,7 +2,11 @@
 
 Concurrent runs of the same signature of the same servable version, whose
 inputs have the same dtypes and the same shapes after the 0th dimension, are
-merged into one model call:
+merged into one model call. A Session run that is no signature's (MultiInference
+feeding several signatures' inputs and fetching their outputs together) is
+batched the same way in a queue of its own, keyed by its feed and fetch tensor
+names, as TF Serving's BatchingSession does with its default scheduler
+creator:
 - A task (one request's inputs) joins the open batch of its queue if that batch
   has room left for its rows (`max_batch_size`), otherwise it opens a new
   batch. When the queue already holds `max_enqueued_batches` batches the task is
@@ -130,6 +134,22 @@ class Batcher:
             inputs: dict of input alias to numpy array, already checked against the signature.
             deadline: `time.monotonic()` time after which the caller gives up, or None.
         """
+        return self._run_task((servable, signature_name), inputs, deadline)
+
+    def run_tensors(self, servable, feeds, fetches, deadline=None):
+        """Runs `servable.run_tensors(feeds, fetches)` as part of a batch; returns the fetched arrays.
+
+        Args:
+            servable: a `Servable`.
+            feeds: dict of tensor name to numpy array.
+            fetches: the tensor names to fetch, in the order of the result.
+            deadline: `time.monotonic()` time after which the caller gives up, or None.
+        """
+        outputs = self._run_task((servable, tuple(fetches)), feeds, deadline)
+        return [outputs[name] for name in fetches]
+
+    def _run_task(self, call, inputs, deadline):
+        """Queues `inputs` for `call`, (servable, signature name or fetched tensor names)."""
         size = _batch_size(inputs)
         if size > self.max_batch_size:
             raise errors.invalid_argument(
@@ -139,7 +159,7 @@ class Batcher:
             (name, array.dtype.str, array.shape[1:]) for name, array in sorted(inputs.items())
         )
         task = _Task(inputs, size, deadline)
-        key = (servable, signature_name, layout)
+        key = (*call, layout)
         self._enqueue(key, task)
         timeout = None if deadline is None else max(deadline - time.monotonic(), 0)
         if not task.done.wait(timeout):
@@ -206,7 +226,6 @@ class Batcher:
                 self._condition.wait(None if wake_up is None else wake_up - now)
 
     def _process(self, key, batch):
-        servable, signature_name, _ = key
         now = time.monotonic()
         tasks = []
         with self._condition:
@@ -224,7 +243,7 @@ class Batcher:
         if not tasks:
             return
         try:
-            outputs = self._run_merged(servable, signature_name, tasks)
+            outputs = self._run_merged(key, tasks)
         except Exception as exception:
             error = errors.from_exception(exception)
             for task in tasks:
@@ -233,7 +252,8 @@ class Batcher:
         for task, task_outputs in zip(tasks, outputs):
             task.finish(outputs=task_outputs)
 
-    def _run_merged(self, servable, signature_name, tasks):
+    def _run_merged(self, key, tasks):
+        servable, signature_or_fetches, _ = key
         total = sum(task.size for task in tasks)
         padded = (
             next((size for size in self.allowed_batch_sizes if size >= total), total)
@@ -246,7 +266,11 @@ class Batcher:
             if padded > total:
                 array = np.concatenate([array, np.repeat(array[:1], padded - total, axis=0)])
             merged[name] = array
-        outputs = servable.run(signature_name, merged)
+        if isinstance(signature_or_fetches, str):
+            outputs = servable.run(signature_or_fetches, merged)
+        else:
+            values = servable.run_tensors(merged, list(signature_or_fetches))
+            outputs = dict(zip(signature_or_fetches, values))
         for name, array in outputs.items():
             if array.ndim == 0 or array.shape[0] != padded:
                 raise errors.failed_precondition(

@@ -15,7 +15,9 @@ TF2 signatures (whose method is always predict) classify and regress. With
 `--enable_signature_method_name_check` the method name must match the API too.
 MultiInference feeds the same examples to every task's input tensor and
 fetches all their outputs in one Session run (TF Serving's
-PerformOneShotTensorComputation over a set of input tensor names).
+PerformOneShotTensorComputation over a set of input tensor names), through
+the batcher when batching is on, as TF Serving's BatchingSession batches any
+Session run.
 """
 
 import time
@@ -257,7 +259,11 @@ class Inference:
             {signature.outputs[alias].name for _, signature, aliases in tasks for alias in aliases}
         )
         start = time.monotonic()
-        values = dict(zip(fetches, servable.run_tensors(feeds, fetches)))
+        if self._batcher is None:
+            values = servable.run_tensors(feeds, fetches)
+        else:
+            values = self._batcher.run_tensors(servable, feeds, fetches, deadline)
+        values = dict(zip(fetches, values))
         self._metrics.record_runtime(servable.name, "MultiInference", time.monotonic() - start)
         response = inference_pb2.MultiInferenceResponse()
         for task, signature, aliases in tasks:

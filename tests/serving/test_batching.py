@@ -24,7 +24,12 @@ import tensorflow as tf
 from serving.model_server import batching, configs, errors
 from tests.serving import saved_models
 from tests.serving.model_servers import ModelServer
-from tests.serving.protos import predict_request
+from tests.serving.protos import (
+    example_input,
+    multi_inference_request,
+    predict_request,
+    rpc_error,
+)
 
 BATCHING_PARAMETERS = """
 max_batch_size { value: 4 }
@@ -53,6 +58,26 @@ def batching_server(tmp_path_factory):
     )
     try:
         server.wait_until_serving("text")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def half_plus_two_batching_server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("half_plus_two_batching_server")
+    saved_models.write_half_plus_two(directory / "half_plus_two", 1)
+    parameters = directory / "batching.config"
+    parameters.write_text(BATCHING_PARAMETERS)
+    server = ModelServer(
+        directory,
+        "--model_name=half_plus_two",
+        f"--model_base_path={directory / 'half_plus_two'}",
+        "--enable_batching",
+        f"--batching_parameters_file={parameters}",
+    )
+    try:
+        server.wait_until_serving("half_plus_two")
         yield server
     finally:
         server.stop()
@@ -146,6 +171,34 @@ def test_a_rest_request_waiting_past_its_deadline_is_deadline_exceeded(batching_
         time.monotonic() - start >= 0.9
     )  # it waited for its deadline, and gave up before its batch ran
     assert _grpc_scale(batching_server, _rows(0))["batch_size"].tolist() == [2]
+
+
+def _regress_and_classify(*xs):
+    return multi_inference_request(
+        "half_plus_two",
+        example_input(*xs),
+        ("regress", "regress_x_to_y"),
+        ("classify", "classify_x_to_y"),
+    )
+
+
+def test_multi_inference_runs_through_the_batcher(half_plus_two_batching_server):
+    prediction = half_plus_two_batching_server.prediction
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        responses = list(
+            pool.map(
+                lambda xs: prediction.MultiInference(_regress_and_classify(*xs), timeout=30),
+                [(2.0, 4.0), (6.0,)],
+            )
+        )
+    regressions = [
+        [r.value for r in response.results[0].regression_result.regressions]
+        for response in responses
+    ]
+    assert regressions == [[3.0, 4.0], [5.0]]  # y = 0.5 x + 2, each request its own rows
+    error = rpc_error(prediction.MultiInference, _regress_and_classify(*range(5)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Task size 5 is larger than maximum input batch size 4" in error.details()
 
 
 class _SlowServable:
