@@ -282,7 +282,7 @@ def create_server(
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), tolerant)
     if health_check:
-        health.add_health_service(server)
+        health.add_health_service(tolerant)
     addresses = ([f"0.0.0.0:{port}"] if port else []) + (
         [f"unix:{socket_path}"] if socket_path else []
     )

@@ -54,7 +54,7 @@ def _check(request, context):
 
 
 def add_health_service(server):
-    """Adds `grpc.health.v1.Health/Check` to a `grpc.Server`."""
+    """Adds `grpc.health.v1.Health/Check` to a `grpc.Server`, or to anything that takes its handlers."""
     handler = grpc.unary_unary_rpc_method_handler(
         _check,
         request_deserializer=HealthCheckRequest.FromString,

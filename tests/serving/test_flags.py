@@ -168,6 +168,12 @@ def test_the_grpc_health_check_service_answers_for_the_server(every_flag_server)
     assert check(b"", timeout=30) == b"\x08\x01"  # SERVING
     error = rpc_error(check, b"\x0a\x03foo")
     assert error.code() == grpc.StatusCode.NOT_FOUND
+    error = rpc_error(check, b"\xff\xff")  # no HealthCheckRequest: refused, as other methods refuse it
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.INTERNAL,
+        "Exception deserializing request!",
+    )
+    assert check(b"", timeout=30) == b"\x08\x01"
 
 
 def test_flags_not_honoured_are_logged_at_startup(every_flag_server):

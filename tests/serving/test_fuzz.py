@@ -5,9 +5,10 @@ built from random parts (dtypes, shapes up to 2**62 elements, value fields,
 aliases, signatures, versions, labels), valid PredictRequests with bytes
 flipped, inserted, dropped or cut; JSON bodies built from random values
 (strings with lone surrogates, huge numbers, deep nesting) or mutated from
-valid ones; and random methods on URLs made of the API's pieces and percent
-escapes. Every gRPC call must end with a status code and every HTTP request
-with a status line; the server must still run, answer a valid request
+valid ones; random methods on URLs made of the API's pieces and percent
+escapes; and mutated health checks (`grpc.health.v1.Health/Check`). Every
+gRPC call must end with a status code and every HTTP request with a status
+line; the server must still run, answer a valid request
 correctly, and its peak resident memory (VmHWM, printed) must stay within
 `MAX_GROWTH_BYTES` of what it held before, with no more than
 `MAX_LATE_GROWTH_BYTES` of growth after the first third of the run (memory that
@@ -37,6 +38,8 @@ MAX_GROWTH_BYTES = 1024 * 2**20
 MAX_LATE_GROWTH_BYTES = 64 * 2**20
 _CALL_TIMEOUT = 30
 _PREDICT = "/tensorflow.serving.PredictionService/Predict"
+_HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+_HEALTH_CHECK_REQUEST = b"\x0a\x00"  # HealthCheckRequest{service: ""}
 _DTYPES = list(types_pb2.DataType.values())
 _SIZES = [0, 1, 2, 3, 7, 1000, 10**9, 2**62, -1]
 _VALUE_FIELDS = ["float_val", "double_val", "int_val", "int64_val", "bool_val", "string_val"]
@@ -49,7 +52,11 @@ def fuzzed_server(tmp_path_factory):
     directory = tmp_path_factory.mktemp("fuzzed_server")
     saved_models.write_text_model(directory / "text", 1)
     server = ModelServer(
-        directory, "--model_name=text", f"--model_base_path={directory / 'text'}", "--enable_batching"
+        directory,
+        "--model_name=text",
+        f"--model_base_path={directory / 'text'}",
+        "--enable_batching",
+        "--enable_grpc_healthcheck_service",
     )
     try:
         server.wait_until_serving("text")
@@ -190,13 +197,18 @@ def _fuzz(server, seed, stop_at):
     """Sends random requests until `stop_at`; returns the statuses seen, as a Counter-like dict."""
     rng = random.Random(seed)
     predict = server.channel.unary_unary(_PREDICT)  # raw bytes in and out
+    health_check = server.channel.unary_unary(_HEALTH_CHECK)
     seen = {}
     while time.monotonic() < stop_at:
-        kind = rng.randrange(5)
-        if kind in (0, 1):
-            request = _random_predict_request(rng) if kind == 0 else _mutate(rng, rng.choice(_VALID_REQUESTS))
+        kind = rng.randrange(6)
+        if kind in (0, 1, 5):
+            if kind == 5:
+                method, request = health_check, _mutate(rng, _HEALTH_CHECK_REQUEST)
+            else:
+                method = predict
+                request = _random_predict_request(rng) if kind == 0 else _mutate(rng, rng.choice(_VALID_REQUESTS))
             try:
-                predict(request, timeout=_CALL_TIMEOUT)
+                method(request, timeout=_CALL_TIMEOUT)
                 status = "grpc OK"
             except grpc.RpcError as error:
                 assert error.code() != grpc.StatusCode.DEADLINE_EXCEEDED, "the server stalled"
