@@ -13,11 +13,16 @@ Inference requests get a deadline `--rest_api_timeout_in_ms` away; it bounds
 their wait for a batch (a model call already running is not interrupted).
 
 The HTTP server itself is bounded against clients that misbehave:
-- connections are served by `num_threads` workers (`--rest_api_num_threads`);
-  further connections wait in the listen backlog until a worker is free;
+- requests are served by `num_threads` workers (`--rest_api_num_threads`);
+- a connection holds a worker only while a request of it is read and answered:
+  until its first bytes arrive it waits in one selector thread, as it does
+  between kept-alive requests (an event loop, as TF Serving's libevent server
+  has), so clients that connect and send nothing take no worker; it is closed
+  if its first request does not start within `timeout_seconds`, or its next one
+  within `keep_alive_seconds`; at most `MAX_OPEN_CONNECTIONS` are open, further
+  ones wait in the listen backlog;
 - a socket read that waits `timeout_seconds` closes the connection (slow
-  clients give their worker back), and so does a kept-alive connection with no
-  next request within `keep_alive_seconds` (idle clients give it back sooner);
+  clients give their worker back);
 - a body is read from a valid `Content-Length` (none: no body) or from
   `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
   is answered 413 and a malformed one 400, without reading it, and the
@@ -25,11 +30,15 @@ The HTTP server itself is bounded against clients that misbehave:
 - every answer is a status with an encodable body, whatever the request held.
 """
 
+import collections
 import concurrent.futures
+import contextlib
 import http.server
 import json
 import os
 import re
+import selectors
+import socket
 import threading
 import time
 import urllib.parse
@@ -59,6 +68,7 @@ DEFAULT_NUM_THREADS = 4 * (os.cpu_count() or 1)  # TF Serving's --rest_api_num_t
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_KEEP_ALIVE_SECONDS = 5.0
 DEFAULT_MAX_BODY_BYTES = 256 * 2**20
+MAX_OPEN_CONNECTIONS = 4096
 _MAX_LINE_BYTES = 8192  # a chunk-size or trailer line
 _MAX_TRAILER_LINES = 64
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -201,15 +211,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
 
     def handle(self):
+        """Answers the requests the client has sent; `keep_alive` says whether to wait for more."""
+        self.keep_alive = False
         self.handle_one_request()
         while not self.close_connection:
-            self.connection.settimeout(self.server.keep_alive_seconds)
-            try:
-                if not self.rfile.peek(1):
-                    return  # the client closed the connection
-            except (TimeoutError, ConnectionError):
-                return  # idle too long: the worker goes to another connection
+            self.connection.settimeout(0)
+            pipelined = self.rfile.peek(1)  # what the client sent after it, without waiting
             self.connection.settimeout(self.timeout)
+            if not pipelined:
+                self.keep_alive = True
+                return
             self.handle_one_request()
 
     def _read_body(self):
@@ -295,7 +306,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.HTTPServer):
-    """An HTTP server whose connections are served by a fixed pool of worker threads."""
+    """An HTTP server whose requests are served by a fixed pool of worker threads.
+
+    Connections waiting for a request are watched by one selector thread, which
+    hands each to a worker when it has bytes to read and closes it when its
+    wait is over.
+    """
 
     # socketserver listens with a backlog of 5, which refuses connections as
     # soon as a few dozen clients connect at once (every urllib request is a
@@ -311,23 +327,77 @@ class _Server(http.server.HTTPServer):
         self.keep_alive_seconds = keep_alive_seconds
         self.max_body_bytes = max_body_bytes
         self._workers = concurrent.futures.ThreadPoolExecutor(num_threads, thread_name_prefix="rest")
-        self._free_workers = threading.Semaphore(num_threads)
+        self._open_connections = threading.Semaphore(MAX_OPEN_CONNECTIONS)
+        self._selector = selectors.DefaultSelector()
+        self._wake_up, self._wake_up_call = socket.socketpair()
+        self._wake_up_call.setblocking(False)
+        self._selector.register(self._wake_up, selectors.EVENT_READ)
+        self._arrivals = collections.deque()  # (connection, address, seconds to wait), to register
+        self._closing = False
+        self._watcher = threading.Thread(
+            target=self._watch, name="rest-connections", daemon=True
+        )
+        self._watcher.start()
 
     def process_request(self, request, client_address):
-        self._free_workers.acquire()  # no worker free: stop accepting until one is
-        self._workers.submit(self._serve_connection, request, client_address)
+        self._open_connections.acquire()  # too many open: stop accepting until one closes
+        self._wait_for_request(request, client_address, self.timeout_seconds)
 
-    def _serve_connection(self, request, client_address):
+    def _wait_for_request(self, request, client_address, seconds):
+        self._arrivals.append((request, client_address, seconds))
+        self._call_watcher()
+
+    def _call_watcher(self):
+        with contextlib.suppress(BlockingIOError):  # a full pipe wakes it up as well
+            self._wake_up_call.send(b"\0")
+
+    def _watch(self):
+        deadlines = {}  # connection -> (client address, time.monotonic() it is closed at)
+        while not self._closing:
+            first = min((deadline for _, deadline in deadlines.values()), default=None)
+            timeout = None if first is None else max(first - time.monotonic(), 0)
+            for key, _ in self._selector.select(timeout):
+                if key.fileobj is self._wake_up:
+                    self._wake_up.recv(4096)
+                    continue
+                self._selector.unregister(key.fileobj)
+                client_address, _ = deadlines.pop(key.fileobj)
+                self._workers.submit(self._serve, key.fileobj, client_address)
+            while self._arrivals:
+                request, client_address, seconds = self._arrivals.popleft()
+                self._selector.register(request, selectors.EVENT_READ)
+                deadlines[request] = (client_address, time.monotonic() + seconds)
+            now = time.monotonic()
+            for request in [r for r, (_, deadline) in deadlines.items() if deadline <= now]:
+                self._selector.unregister(request)
+                del deadlines[request]
+                self._close(request)
+        for request in deadlines:
+            self._close(request)
+
+    def _serve(self, request, client_address):
+        keep_alive = False
         try:
-            self.finish_request(request, client_address)
+            keep_alive = self.RequestHandlerClass(request, client_address, self).keep_alive
         except Exception as error:  # the client reset or timed out mid-request
             logging.vlog(1, "REST connection from %s ended: %r", client_address, error)
-        finally:
-            self.shutdown_request(request)
-            self._free_workers.release()
+        if keep_alive and not self._closing:
+            self._wait_for_request(request, client_address, self.keep_alive_seconds)
+        else:
+            self._close(request)
+
+    def _close(self, request):
+        self.shutdown_request(request)
+        self._open_connections.release()
 
     def server_close(self):
         super().server_close()
+        self._closing = True
+        self._call_watcher()
+        self._watcher.join()
+        self._selector.close()
+        self._wake_up.close()
+        self._wake_up_call.close()
         self._workers.shutdown(wait=False)
 
 

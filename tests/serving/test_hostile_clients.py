@@ -248,17 +248,37 @@ def test_an_idle_kept_alive_connection_gives_its_worker_back_sooner(small_rest_s
         connection.close()
 
 
-def test_connections_beyond_the_worker_pool_wait_for_a_free_worker(small_rest_server):
-    idle = [socket.create_connection(("127.0.0.1", small_rest_server)) for _ in range(5)]
+def test_connections_that_send_nothing_hold_no_worker_and_close_after_the_read_timeout(
+    small_rest_server,
+):
+    idle = [socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) for _ in range(50)]
     try:
+        started = time.monotonic()
+        assert _get_unknown_model(small_rest_server)[0] == 404
+        assert time.monotonic() - started < 0.5  # served at once: the idle ones hold no worker
+        workers = [thread for thread in threading.enumerate() if thread.name.startswith("rest_")]
+        assert len(workers) == 1
+        assert all(connection.recv(1) == b"" for connection in idle)  # closed by the server
+        assert 0.8 < time.monotonic() - started < 5
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def test_requests_beyond_the_worker_pool_wait_for_a_free_worker(small_rest_server):
+    # Two clients that start a request and stall hold both workers until the read timeout.
+    stalled = [socket.create_connection(("127.0.0.1", small_rest_server)) for _ in range(2)]
+    try:
+        for connection in stalled:
+            connection.sendall(b"GET /v1/models/nope HTTP/1.1\r\n")
         time.sleep(0.2)
-        workers = [thread for thread in threading.enumerate() if thread.name.startswith("rest")]
+        workers = [thread for thread in threading.enumerate() if thread.name.startswith("rest_")]
         assert len(workers) == 2
         started = time.monotonic()
         assert _get_unknown_model(small_rest_server)[0] == 404
-        assert time.monotonic() - started > 0.8  # served once idle connections timed out
+        assert time.monotonic() - started > 0.7  # served once a stalled request timed out
     finally:
-        for connection in idle:
+        for connection in stalled:
             connection.close()
 
 
