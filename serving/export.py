@@ -41,7 +41,9 @@ model was trained with). Signatures:
   `starts`, `ends` (character offsets of each word in its text) and
   `num_words`; fixed shape `[batch, sequence_length - 2]` padded with `""`
   and `-1`. Words beyond that many, or whose first piece fell past the
-  sequence length, are not returned or are tagged `"O"`.
+  sequence length, are not returned or are tagged `"O"`. Tags are each
+  text's best IOB2-valid sequence, decoded as `TokenClassifier.predict_word_tags`
+  decodes them (`keras_simpletf.models.tag_decoding`).
 - `predict_token_ids`: the features -> per-piece tag `scores`.
 """
 
@@ -59,6 +61,7 @@ from keras_simpletf.models import (
     TextTwoTowerRetrieval,
     TokenClassifier,
 )
+from keras_simpletf.models.tag_decoding import decode_word_tags
 from keras_simpletf.text import split_words
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -172,25 +175,17 @@ def _add_classifier_endpoints(archive, model, preprocessor):
 
 def _add_token_classifier_endpoints(archive, model, preprocessor):
     labels = tf.constant(model.labels)
-    outside_id = model.labels.index("O")
     max_words = preprocessor.sequence_length - 2
 
     def serve(text):
         words, byte_starts, byte_ends = split_words(text)
         features = preprocessor(words)
         word_index = features.pop("word_index")
-        piece_tags = tf.argmax(model(features, training=False), axis=-1, output_type=tf.int32)
         batch = tf.shape(text)[0]
-        first_pieces = tf.where(word_index >= 0)
-        word_tag_ids = tf.tensor_scatter_nd_update(
-            tf.fill([batch, max_words], outside_id),
-            tf.stack(
-                [first_pieces[:, 0], tf.cast(tf.gather_nd(word_index, first_pieces), tf.int64)],
-                axis=1,
-            ),
-            tf.gather_nd(piece_tags, first_pieces),
-        )
         num_words = tf.minimum(tf.cast(words.row_lengths(), tf.int32), max_words)
+        word_tag_ids = decode_word_tags(
+            model(features, training=False), word_index, num_words, max_words, model.labels
+        )
         is_word = tf.range(max_words)[None, :] < num_words[:, None]
         padded = lambda values, fill: values.to_tensor(fill, shape=[None, max_words])  # noqa: E731
         texts = tf.broadcast_to(text[:, None], [batch, max_words])

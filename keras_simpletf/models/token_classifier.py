@@ -1,9 +1,10 @@
 """Token classification (named-entity recognition) over an encoder backbone."""
 
 import keras
-import numpy as np
+import tensorflow as tf
 
 from keras_simpletf.metrics import extract_entities
+from keras_simpletf.models.tag_decoding import traced_word_tag_decoder
 from keras_simpletf.models.task import TaskModel, feature_inputs, sequence_output
 from keras_simpletf.text.preprocessing import split_words
 
@@ -56,8 +57,11 @@ class TokenClassifier(TaskModel):
         """IOB2 tags of pre-split words: a list of tag lists, one per sentence.
 
         The model runs through `predict_on_batch`, Keras' traced predict
-        function (kept by the model, so it is traced once, not per call).
-        Words beyond the preprocessor's sequence length are tagged `"O"`.
+        function (kept by the model, so it is traced once, not per call); each
+        sentence's tags are the best IOB2-valid sequence over its words'
+        first-piece scores (`tag_decoding.decode_word_tags`), as the exported
+        model decodes them. Words beyond the preprocessor's sequence length are
+        tagged `"O"`.
 
         Args:
             words: list of sentences, each a list of word strings.
@@ -68,19 +72,21 @@ class TokenClassifier(TaskModel):
         Returns:
             A list, per sentence, of one tag per word.
         """
+        decode = traced_word_tag_decoder(tuple(self.labels))
+        max_words = preprocessor.sequence_length - 2
         tags = []
         for start in range(0, len(words), batch_size):
             batch = words[start : start + batch_size]
             features = preprocessor(batch)
-            word_index = keras.ops.convert_to_numpy(features.pop("word_index"))
-            predicted = self.predict_on_batch(features).argmax(axis=-1)
-            for row, sentence in enumerate(batch):
-                sentence_tags = ["O"] * len(sentence)
-                for position in np.flatnonzero(word_index[row] >= 0):
-                    sentence_tags[word_index[row, position]] = self.labels[
-                        predicted[row, position]
-                    ]
-                tags.append(sentence_tags)
+            word_index = features.pop("word_index")
+            num_words = [min(len(sentence), max_words) for sentence in batch]
+            # Under a MirroredStrategy, Keras 3.15's predict_on_batch runs the whole batch on
+            # every replica and returns their outputs stacked: the first rows are this batch's.
+            logits = self.predict_on_batch(features)[: len(batch)]
+            tag_ids = decode(logits, word_index, tf.constant(num_words), max_words).numpy()
+            for sentence, sentence_tag_ids, kept in zip(batch, tag_ids, num_words):
+                sentence_tags = [self.labels[tag_id] for tag_id in sentence_tag_ids[:kept]]
+                tags.append(sentence_tags + ["O"] * (len(sentence) - kept))
         return tags
 
     def predict_entities(self, texts, preprocessor, batch_size=32):

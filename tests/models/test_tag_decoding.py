@@ -1,0 +1,67 @@
+"""Tests for keras_simpletf/models/tag_decoding.py: IOB2-constrained Viterbi decoding."""
+
+import itertools
+
+import numpy as np
+import tensorflow as tf
+
+from keras_simpletf.models import tag_decoding
+
+LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def test_iob2_constraints():
+    allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
+    assert allowed_first.tolist() == [True, True, False, True, False]
+    # Rows: previous tag; I-PER follows only B-PER and I-PER, I-LOC only B-LOC and I-LOC.
+    assert allowed[:, 2].tolist() == [False, True, True, False, False]
+    assert allowed[:, 4].tolist() == [False, False, False, True, True]
+    assert allowed[:, [0, 1, 3]].all()
+
+
+def _exhaustive(log_probs, length, allowed, allowed_first):
+    best, best_score = None, -np.inf
+    for tags in itertools.product(range(len(LABELS)), repeat=length):
+        if not allowed_first[tags[0]] or not all(allowed[a, b] for a, b in zip(tags, tags[1:])):
+            continue
+        score = sum(log_probs[t, tag] for t, tag in enumerate(tags))
+        if score > best_score:
+            best, best_score = list(tags), score
+    return best
+
+
+def test_viterbi_finds_what_exhaustive_search_finds():
+    rng = np.random.default_rng(0)
+    allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
+    log_probs = rng.normal(size=[16, 5, len(LABELS)]).astype(np.float32)
+    lengths = rng.integers(1, 6, size=16)
+    decoded = tag_decoding.viterbi_decode(log_probs, lengths, allowed, allowed_first).numpy()
+    for row, length in enumerate(lengths):
+        assert decoded[row, :length].tolist() == _exhaustive(
+            log_probs[row], length, allowed, allowed_first
+        )
+
+
+def test_one_step_and_a_scores_argmax_that_iob2_forbids():
+    allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
+    # Alone, each word's best tag gives "O I-PER": forbidden. B-PER I-PER (0.5 + 0.9) beats
+    # O O (0.9 + 0.05) and O B-PER.
+    scores = np.log(
+        [[[0.5, 0.45, 1e-9, 0.05, 1e-9], [0.05, 0.05, 0.9, 1e-9, 1e-9]]], dtype=np.float32
+    )
+    decoded = tag_decoding.viterbi_decode(scores, [2], allowed, allowed_first).numpy()
+    assert [LABELS[i] for i in decoded[0]] == ["B-PER", "I-PER"]
+    single = tag_decoding.viterbi_decode(scores[:, :1], [1], allowed, allowed_first).numpy()
+    assert single.tolist() == [[0]]
+
+
+def test_decode_word_tags_reads_first_pieces_and_tags_cut_words_o():
+    # Two sentences of pieces: [CLS] w0 w0' w1 [SEP] and [CLS] w0 w1 w2, whose w2 was cut.
+    word_index = tf.constant([[-1, 0, -1, 1, -1], [-1, 0, 1, -1, -1]])
+    logits = np.full([2, 5, len(LABELS)], -5.0, np.float32)
+    logits[0, 1, 1] = logits[0, 3, 2] = 5.0  # B-PER I-PER
+    logits[0, 2, 3] = 9.0  # a later piece: ignored
+    logits[1, 1, 3] = logits[1, 2, 4] = 5.0  # B-LOC I-LOC, then the cut word
+    tags = tag_decoding.decode_word_tags(logits, word_index, tf.constant([2, 3]), 3, LABELS)
+    assert [LABELS[i] for i in tags.numpy()[0, :2]] == ["B-PER", "I-PER"]
+    assert [LABELS[i] for i in tags.numpy()[1]] == ["B-LOC", "I-LOC", "O"]
