@@ -56,7 +56,7 @@ def learn_sentencepiece(
     Example:
 
     ```python
-    proto = learn_sentencepiece(["ein Haus", "zwei Häuser"] * 50, 280, allow_smaller=True)
+    proto = learn_sentencepiece(["ein Haus", "zwei Häuser"] * 50, 300, allow_smaller=True)
     tokenizer = SentencePieceTokenizer(proto)
     ```
 
@@ -109,9 +109,10 @@ class SentencePieceTokenizer(tf.Module):
     Example:
 
     ```python
-    tokenizer = SentencePieceTokenizer(learn_sentencepiece(corpus, 1000))
+    corpus = ["Grüße aus Köln", "Привет из Москвы", "来自东京的问候"] * 20
+    tokenizer = SentencePieceTokenizer(learn_sentencepiece(corpus, 300, allow_smaller=True))
     ids = tokenizer.tokenize(["Grüße aus Köln"])         # ragged int32
-    tokenizer.detokenize(ids).numpy()                    # [b'Grüße aus Köln']
+    tokenizer.detokenize(ids).numpy()                    # [b'Gr\xc3\xbc\xc3\x9fe aus K\xc3\xb6ln']
     ```
 
     References:

@@ -27,6 +27,9 @@ class Seq2SeqPreprocessor(tf.Module):
     Example:
 
     ```python
+    pairs = demo_translation(100)
+    tokenizer = SentencePieceTokenizer(learn_sentencepiece(
+        pairs[0] + pairs[1], 300, model_type="bpe", allow_smaller=True))
     preprocessor = Seq2SeqPreprocessor(tokenizer, sequence_length=16)
     features, target_out_ids = preprocessor(["one two"], ["zwei eins"])
     features["source_ids"].shape   # (1, 16)
