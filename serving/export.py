@@ -98,9 +98,10 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
 
     Args:
         model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
-            `TextTwoTowerRetrieval` or `SequentialRetrieval`.
-        preprocessor: the `ClassificationPreprocessor` or
-            `TokenClassificationPreprocessor` the model was trained with.
+            `Seq2SeqTransformer`, `TextTwoTowerRetrieval` or `SequentialRetrieval`.
+        preprocessor: the `ClassificationPreprocessor`,
+            `TokenClassificationPreprocessor` or `Seq2SeqPreprocessor` the model
+            was trained with.
         export_dir: the model's base path (local or `gs://`).
         version: int, or `None` for `next_version(export_dir)`.
         k: int, for recommenders: how many items `recommend` returns (at
@@ -134,7 +135,7 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         )
     else:
         raise TypeError(
-            "`model` must be a TextClassifier, TokenClassifier, Seq2SeqTransformer, "
+            "`model` must be a Seq2SeqTransformer, TextClassifier, TokenClassifier, "
             "TextTwoTowerRetrieval or SequentialRetrieval, "
             f"got {type(model).__name__}."
         )

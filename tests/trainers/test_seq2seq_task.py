@@ -6,6 +6,7 @@ import re
 import keras
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_simpletf.data import demo_summarization, demo_translation
 from keras_simpletf.metrics import rouge
@@ -46,6 +47,19 @@ def test_the_translation_job_prints_bleu_and_chrf_of_beam_outputs(translation_jo
     assert match, stdout[-3000:]
     bleu, chrf = map(float, match.groups())
     assert bleu >= 80 and chrf >= 85, (bleu, chrf)
+
+
+def test_the_export_holds_only_tensorflow_and_tensorflow_text_ops(translation_job):
+    _, export_dir = translation_job
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((export_dir / "1" / "saved_model.pb").read_bytes())
+    graph = saved_model.meta_graphs[0].graph_def
+    functions = {function.signature.name for function in graph.library.function}
+    ops = {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def}
+    # tf.raw_ops lists TensorFlow's own ops; TF Serving builds add TF Text's.
+    assert {op for op in ops - functions if not hasattr(tf.raw_ops, op)} == {
+        "SentencepieceOp", "SentencepieceTokenizeOp", "SentencepieceDetokenizeOp"}
 
 
 def _in_process_outputs(export_dir, method):
