@@ -9,12 +9,15 @@ beta_2 0.98 and inverse-square-root decay). After training, the evaluation
 sources are decoded with beam search (width 4, length penalty 0.6) and scored
 as papers score them: BLEU and chrF (sacreBLEU) for translation, ROUGE-1/2/L
 (rouge-score, stemmed) for summarization. Rows are padded to fixed lengths:
-`--sequence_length` for sources, `--target_sequence_length` for targets.
+`--sequence_length` for sources, `--target_sequence_length` for targets;
+training pairs longer than that are left out (the job says how many),
+evaluation pairs are cut to fit.
 """
 
 import dataclasses
 import os
 
+import sentencepiece
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
@@ -80,6 +83,30 @@ class _Seq2SeqTask:
             sequence_length=settings.sequence_length,
             target_sequence_length=settings.target_sequence_length,
         )
+        self.train_examples, self.length_report = self._fitting(self.train_examples, proto)
+
+    def _fitting(self, pairs, proto):
+        """The training pairs whose pieces fit the sequence lengths, and a line on those dropped.
+
+        Cut pairs would teach the model to stop early, or to translate what
+        it did not read; evaluation pairs are all kept (and cut).
+        """
+        processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
+        length_filter = data.LengthFilter(
+            self.settings.sequence_length - 1,
+            self.settings.target_sequence_length - 1,
+            length=lambda text: len(processor.encode(text)),
+        )
+        kept = list(length_filter(zip(pairs.sources, pairs.targets)))
+        if not kept:
+            raise SettingsError(
+                f"No training pair fits --sequence_length={self.settings.sequence_length} and "
+                f"--target_sequence_length={self.settings.target_sequence_length}: "
+                f"{length_filter.report()} (lengths in SentencePiece pieces)."
+            )
+        sources, targets = zip(*kept)
+        report = f"Training pairs: {length_filter.report()} (lengths in SentencePiece pieces)."
+        return Pairs(list(sources), list(targets), pairs.source), report
 
     def _read_pairs(self, settings):
         if settings.train_data is None:
@@ -122,8 +149,8 @@ class _Seq2SeqTask:
         return (
             f"Our {settings.num_layers}+{settings.num_layers}-layer encoder-decoder, width "
             f"{settings.hidden_dim}; {self.tokenizer.vocabulary_size} SentencePiece pieces "
-            f"shared by source and target, learned from {len(self.train_examples)} "
-            f"{self.train_examples.source} pairs."
+            f"shared by source and target, learned from the training pairs of "
+            f"{self.train_examples.source}.\n{self.length_report}"
         )
 
     def columns(self, pairs):

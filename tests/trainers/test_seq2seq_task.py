@@ -115,6 +115,7 @@ def test_summarization_from_jsonl_files_with_named_fields_beats_the_lead_2_basel
 
 def test_line_aligned_files_train_and_a_length_mismatch_names_both_files(tmp_path):
     sources, targets = demo_translation(64)
+    sources[5] = " ".join(["one two three"] * 10)  # longer than --sequence_length: left out
     paths = {name: tmp_path / name for name in ("train.en", "train.de", "short.de")}
     paths["train.en"].write_text("\n".join(sources) + "\n")
     paths["train.de"].write_text("\n".join(targets) + "\n")
@@ -125,6 +126,9 @@ def test_line_aligned_files_train_and_a_length_mismatch_names_both_files(tmp_pat
         "--sequence_length=12", "--target_sequence_length=12", "--train_steps=2",
     ]))
     assert result.steps == 2 and result.results == {}
+    assert result.task.length_report == (
+        "Training pairs: kept 63 of 64 pairs; dropped 1: source longer than 11 (1) (lengths in "
+        "SentencePiece pieces).")
     with pytest.raises(SettingsError, match=re.escape(
             f"{paths['train.en']}:64: line-aligned files differ in length: {paths['short.de']} "
             f"ends before this line")):
