@@ -167,7 +167,7 @@ def corpus_runs(args):
     result = train(parse_settings([
         "--task=summarization", f"--train_data={dialogsum}/train.jsonl",
         f"--eval_data={dialogsum}/dev.jsonl", "--pair_fields=dialogue,summary",
-        "--sequence_length=256", "--target_sequence_length=64", *steps, *args.job_flags,
+        "--sequence_length=512", "--target_sequence_length=64", *steps, *args.job_flags,
     ]))
     evaluation = result.task.eval_examples
     lead_2 = metrics.rouge([_lead_2(dialogue) for dialogue in evaluation.sources],
