@@ -11,8 +11,11 @@ Questions answered, each in one run so the ratios compare like with like:
 2. The time per decoded token at 16, 64 and 256 output tokens, batch 1, a
    20-token source: our greedy search over the fixed-size key/value cache
    against the same search re-running the decoder over the whole prefix at
-   every step (`use_cache=False`), and beam 4 over the cache. The end token
-   is never matched, so every run decodes exactly that many tokens.
+   every step (`use_cache=False`), and beam 4 over the cache; and
+   keras-hub's `GreedySampler` and `BeamSampler(num_beams=4)` driving the
+   same cached step function (the searches compared, the decoder shared).
+   The end token is never matched, so every run decodes exactly that many
+   tokens.
 3. With `--data_dir` (`../shared/data`): the job's defaults trained on
    Multi30k English->German `train` and DialogSum `train` for `--steps`
    steps each (about an hour each on 2 cores at the defaults), scored on
@@ -111,10 +114,19 @@ def decoding_times(args):
         np.random.default_rng(1).integers(4, args.vocabulary_size, (1, _SOURCE_LENGTH)), tf.int32)
     start_ids = tf.constant([model.start_id])
 
-    def decoder(length, use_cache, beam):
+    def decoder(length, use_cache, beam, sampler=None):
         @tf.function
         def decode():
             step, cache = model.decoding_step(source_ids, length, use_cache, copies=beam)
+            if sampler is not None:
+                prompt = tf.concat([start_ids[:, None], tf.zeros([1, length], tf.int32)], 1)
+
+                def next_logits(prompt, cache, index):
+                    logits, cache = step(prompt, index - 1, cache)
+                    return logits, None, cache
+
+                return sampler(next_logits, prompt, cache=cache, index=1,
+                               mask=tf.equal(tf.range(length + 1), 0)[None])
             if beam > 1:
                 return generation.beam_search(step, cache, start_ids, _NEVER, length, beam)[0]
             return generation.greedy_search(step, cache, start_ids, _NEVER, length)[0]
@@ -122,13 +134,18 @@ def decoding_times(args):
         return decode
 
     first = {}
-    for label, use_cache, beam in (("greedy cached", True, 1), ("greedy uncached", False, 1),
-                                   ("beam-4 cached", True, 4)):
+    for label, use_cache, beam, sampler in (
+            ("greedy cached", True, 1, None),
+            ("greedy uncached", False, 1, None),
+            ("beam-4 cached", True, 4, None),
+            ("keras-hub GreedySampler", True, 1, keras_hub.samplers.GreedySampler()),
+            ("keras-hub BeamSampler-4", True, 4, keras_hub.samplers.BeamSampler(num_beams=4)),
+    ):
         for length in args.decode_lengths:
-            decode = decoder(length, use_cache, beam)
+            decode = decoder(length, use_cache, beam, sampler)
             per_token = median_ms(decode, 1, args.decode_calls) / length
             first.setdefault(label, per_token)
-            print(f"decode {label:15s} {length:4d} tokens: {per_token:7.3f} ms/token "
+            print(f"decode {label:23s} {length:4d} tokens: {per_token:7.3f} ms/token "
                   f"({per_token / first[label]:.2f}x the {args.decode_lengths[0]}-token figure)",
                   flush=True)
 
