@@ -38,7 +38,9 @@ def define_flags(flag_values):
            "translation or summarization.", enum_values=TASKS)
     define("string", "train_data", None,
            "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
-           "(classification) or CoNLL (ner); any path tf.io.gfile reads, gs:// included. "
+           "(classification), CoNLL (ner), or for translation/summarization a TSV/JSONL file "
+           "of pairs (--pair_fields) or two line-aligned files, comma-separated "
+           "(train.en,train.de); any path tf.io.gfile reads, gs:// included. "
            "Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
