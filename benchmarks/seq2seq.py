@@ -15,7 +15,9 @@ Questions answered, each in one run so the ratios compare like with like:
    keras-hub's `GreedySampler` and `BeamSampler(num_beams=4)` driving the
    same cached step function (the searches compared, the decoder shared).
    The end token is never matched, so every run decodes exactly that many
-   tokens.
+   tokens. Then the exported SavedModel (text in, text out; untrained, up
+   to 32 output pieces) answering one 20-word request: loaded in process,
+   and through our model server over gRPC.
 3. With `--data_dir` (`../shared/data`): the job's defaults trained on
    Multi30k English->German `train` and DialogSum `train` for `--steps`
    steps each (about an hour each on 2 cores at the defaults), scored on
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import tempfile
 import time
 import warnings
 
@@ -47,7 +50,9 @@ import sacrebleu  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.timing import describe_machine, median_ms, seconds_per_step  # noqa: E402
-from keras_simpletf import generation, metrics, models  # noqa: E402
+from keras_simpletf import data, generation, metrics, models, text  # noqa: E402
+from serving.client import ServingClient  # noqa: E402
+from serving.export import export  # noqa: E402
 
 _NEVER = -1  # an end id no token has: decoding runs to max_length
 # keras-hub's embedding passes its mask to layers that drop it, by design; one warning each.
@@ -150,6 +155,37 @@ def decoding_times(args):
                   flush=True)
 
 
+def serving_latency(args):
+    """Prints batch-1 latency of the exported SavedModel: in process, and through our server over gRPC."""
+    from benchmarks.serving import HOST, MODEL_NAME, Server
+
+    keras.utils.set_random_seed(0)
+    sources, targets = data.demo_translation(500, min_words=20, max_words=20)
+    tokenizer = text.SentencePieceTokenizer(text.learn_sentencepiece(
+        sources + targets, 400, model_type="bpe", allow_smaller=True))
+    preprocessor = text.Seq2SeqPreprocessor(
+        tokenizer, sequence_length=_SOURCE_LENGTH + 1, target_sequence_length=args.serve_length)
+    model = ours(tokenizer.vocabulary_size, args.num_layers, args.hidden_dim,
+                 4 * args.hidden_dim, args.num_heads, max(_SOURCE_LENGTH + 1, args.serve_length))
+    request = [sources[0]]
+    with tempfile.TemporaryDirectory() as directory:
+        base_path = os.path.join(directory, MODEL_NAME)
+        version = export(model, preprocessor, base_path)
+        loaded = tf.saved_model.load(version)
+        with Server(directory, base_path) as server:
+            for signature in ("serving_default", "generate_greedy"):
+                served = loaded.signatures[signature]
+                outputs = served(text=tf.constant(request))["outputs"].numpy()
+                pieces = len(tokenizer.tokenize(outputs).to_list()[0])
+                client = ServingClient(f"{HOST}:{server.port}", MODEL_NAME, signature=signature)
+                in_process = median_ms(lambda: served(text=tf.constant(request)), 2,
+                                       args.decode_calls)
+                through_server = median_ms(lambda: client.predict(request), 2, args.decode_calls)
+                print(f"serve  {signature:16s} 20-word input, {pieces} pieces out: "
+                      f"SavedModel in process {in_process:.1f} ms, our server over gRPC "
+                      f"{through_server:.1f} ms", flush=True)
+
+
 def _lead_2(dialogue):
     return " ".join(re.split(r"(?=#Person\d#:)", dialogue.strip())[1:3]).strip()
 
@@ -205,10 +241,11 @@ def main():
     args = parser.parse_args()
     sizes = dict(vocabulary_size=8000, num_layers=2, hidden_dim=128, num_heads=1, batch_size=32,
                  train_length=64, warmup_steps=3, timed_steps=20, decode_lengths=(16, 64, 256),
-                 decode_calls=5)
+                 decode_calls=5, serve_length=32)
     if args.quick:
         sizes.update(vocabulary_size=200, hidden_dim=16, batch_size=4, train_length=8,
-                     warmup_steps=1, timed_steps=2, decode_lengths=(4, 8), decode_calls=1)
+                     warmup_steps=1, timed_steps=2, decode_lengths=(4, 8), decode_calls=1,
+                     serve_length=8)
     for name, value in sizes.items():
         setattr(args, name, value)
     print(describe_machine(tf, keras, keras_hub), flush=True)
@@ -218,6 +255,7 @@ def main():
           f"no XLA.", flush=True)
     training_throughput(args)
     decoding_times(args)
+    serving_latency(args)
     if args.data_dir:
         if args.quick:
             args.steps = min(args.steps, 2)
