@@ -24,6 +24,9 @@ setup(
         "tf-models-official==2.20.0",
         "absl-py>=1.4",
         "pyyaml",
+        "sentencepiece>=0.2,<0.3",
+        "sacrebleu>=2.4,<3",
+        "rouge-score==0.1.2",
     ],
     extras_require={
         # Reference implementations the tests compare against.

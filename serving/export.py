@@ -45,6 +45,15 @@ model was trained with). Signatures:
   text's best IOB2-valid sequence, decoded as `TokenClassifier.predict_word_tags`
   decodes them (`keras_simpletf.models.tag_decoding`).
 - `predict_token_ids`: the features -> per-piece tag `scores`.
+
+`Seq2SeqTransformer` (translation, summarization; the preprocessor is the
+`Seq2SeqPreprocessor` with the SentencePiece model it trained with):
+- `serving_default`: `text` string `[batch]` -> `outputs` string `[batch]`,
+  the beam search's best output (width 4, length penalty 0.6), and `scores`
+  float `[batch]`, its length-penalised log-probability.
+- `generate_greedy`: the same by greedy search; `scores` are
+  log-probabilities.
+Both decode at most the preprocessor's `target_sequence_length` tokens.
 """
 
 import functools
@@ -56,6 +65,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_simpletf.models import (
+    Seq2SeqTransformer,
     SequentialRetrieval,
     TextClassifier,
     TextTwoTowerRetrieval,
@@ -91,9 +101,10 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
 
     Args:
         model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
-            `TextTwoTowerRetrieval` or `SequentialRetrieval`.
-        preprocessor: the `ClassificationPreprocessor` or
-            `TokenClassificationPreprocessor` the model was trained with.
+            `Seq2SeqTransformer`, `TextTwoTowerRetrieval` or `SequentialRetrieval`.
+        preprocessor: the `ClassificationPreprocessor`,
+            `TokenClassificationPreprocessor` or `Seq2SeqPreprocessor` the model
+            was trained with.
         export_dir: the model's base path (local or `gs://`).
         version: int, or `None` for `next_version(export_dir)`.
         k: int, for recommenders: how many items `recommend` returns (at
@@ -118,6 +129,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         add_endpoints = _add_classifier_endpoints
     elif isinstance(model, TokenClassifier):
         add_endpoints = _add_token_classifier_endpoints
+    elif isinstance(model, Seq2SeqTransformer):
+        add_endpoints = _add_seq2seq_endpoints
     elif isinstance(model, _RETRIEVAL_MODELS):
         _check_retrieval_arguments(model, k, item_texts)
         add_endpoints = functools.partial(
@@ -125,8 +138,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         )
     else:
         raise TypeError(
-            "`model` must be a TextClassifier, TokenClassifier, TextTwoTowerRetrieval or "
-            "SequentialRetrieval, "
+            "`model` must be a Seq2SeqTransformer, TextClassifier, TokenClassifier, "
+            "TextTwoTowerRetrieval or SequentialRetrieval, "
             f"got {type(model).__name__}."
         )
     archive = keras.export.ExportArchive()
@@ -209,6 +222,25 @@ def _add_token_classifier_endpoints(archive, model, preprocessor):
 
     archive.add_endpoint("serving_default", serve, _TEXT_SPEC)
     archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
+
+
+def _add_seq2seq_endpoints(archive, model, preprocessor):
+    archive.track(preprocessor)
+
+    def decoder(method):
+        def serve(text):
+            outputs = model.generate(
+                preprocessor.source_ids(text),
+                method=method,
+                max_length=preprocessor.target_sequence_length,
+            )
+            return {"outputs": preprocessor.detokenize(outputs["token_ids"]),
+                    "scores": outputs["scores"]}
+
+        return serve
+
+    archive.add_endpoint("serving_default", decoder("beam"), _TEXT_SPEC)
+    archive.add_endpoint("generate_greedy", decoder("greedy"), _TEXT_SPEC)
 
 
 def _check_retrieval_arguments(model, k, item_texts):

@@ -8,7 +8,7 @@ flags, under the same name.
 
 from absl import flags
 
-TASKS = ("classification", "ner")
+TASKS = ("classification", "ner", "translation", "summarization")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
@@ -33,11 +33,14 @@ def define_flags(flag_values):
         )
 
     # What to learn, and from which data.
-    define("enum", "task", "classification", "What to train: a text classifier or an NER tagger.",
-           enum_values=TASKS)
+    define("enum", "task", "classification",
+           "What to train: a text classifier, an NER tagger, or an encoder-decoder for "
+           "translation or summarization.", enum_values=TASKS)
     define("string", "train_data", None,
            "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
-           "(classification) or CoNLL (ner); any path tf.io.gfile reads, gs:// included. "
+           "(classification), CoNLL (ner), or for translation/summarization a TSV/JSONL file "
+           "of pairs (--pair_fields) or two line-aligned files, comma-separated "
+           "(train.en,train.de); any path tf.io.gfile reads, gs:// included. "
            "Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
@@ -50,6 +53,15 @@ def define_flags(flag_values):
     define("string", "text_pair_column", None,
            "Classification files: a second text's column, for sentence-pair tasks "
            "(entailment, paraphrase), as --text_column.")
+    define("string", "pair_fields", None,
+           "Translation/summarization TSV or JSONL files: the source and target fields, "
+           "comma-separated (e.g. dialogue,summary). Unset: columns 0,1 of a TSV file, keys "
+           "source,target of a JSONL file. Two line-aligned files are given as "
+           "--train_data=train.en,train.de.")
+    define("integer", "target_sequence_length", 64,
+           "Translation/summarization: target tokens per example, start or end token "
+           "included; also the most tokens decoded. Sources take --sequence_length; both are "
+           "padded to their fixed length.", lower_bound=2)
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
     define("integer", "sequence_length", 128,

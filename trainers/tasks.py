@@ -17,9 +17,10 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
-from trainers import distill
+from trainers import distill, export
 from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
+from trainers.seq2seq_task import SummarizationTask, TranslationTask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +107,14 @@ class _Task:
 
     def _encoder(self):
         return self.backbone.build(len(self.vocabulary))
+
+    def describe(self):
+        """One line on the backbone and its vocabulary."""
+        return self.backbone.describe(self.vocabulary)
+
+    def export(self, model, export_dir):
+        """The files `trainers.export.export_trained_model` writes for `model`."""
+        return export.export_trained_model(model, self.preprocessor, export_dir)
 
     def final_results(self, model, results):
         """The final evaluation `results` of the loop, with what the task adds."""
@@ -335,7 +344,10 @@ def _column(flag_value):
     return int(flag_value) if re.fullmatch(r"-?[0-9]+", flag_value) else flag_value
 
 
-TASKS = {task.name: task for task in (ClassificationTask, NerTask)}
+TASKS = {
+    task.name: task
+    for task in (ClassificationTask, NerTask, TranslationTask, SummarizationTask)
+}
 
 
 def create_task(settings):

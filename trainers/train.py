@@ -68,7 +68,7 @@ def train(settings):
     """
     import keras
 
-    from trainers import checkpointing, custom_loop, export, fit_loop, strategy, tasks
+    from trainers import checkpointing, custom_loop, fit_loop, strategy, tasks
 
     distribution = strategy.create_strategy(
         settings.strategy,
@@ -85,7 +85,7 @@ def train(settings):
               f"{settings.teacher}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
               flush=True)
     else:
-        print(task.backbone.describe(task.vocabulary), flush=True)
+        print(task.describe(), flush=True)
     replicas = distribution.num_replicas_in_sync
     if settings.batch_size % replicas:
         raise SettingsError(
@@ -127,7 +127,7 @@ def train(settings):
             results = task.final_results(trained, results)
         export_paths = None
         if dirs.export:
-            export_paths = export.export_trained_model(trained, task.preprocessor, dirs.export)
+            export_paths = task.export(trained, dirs.export)
     finally:
         signal.signal(signal.SIGTERM, sigterm_handler)
         dirs.clean_up()

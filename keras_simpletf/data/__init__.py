@@ -3,6 +3,7 @@
 from keras_simpletf.data.classification import iter_classification, read_classification
 from keras_simpletf.data.conll import iter_conll, read_conll
 from keras_simpletf.data.demo import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
+from keras_simpletf.data.demo_summarization import demo_summarization
 from keras_simpletf.data.demo_translation import (
     DEMO_TRANSLATION_VOCABULARY,
     demo_translation,
@@ -35,5 +36,6 @@ from keras_simpletf.data.movielens import (
     load_movielens_items,
     load_movielens_ratings,
 )
+from keras_simpletf.data.parallel import LengthFilter, iter_parallel
 from keras_simpletf.data.splits import leave_last_out_split, time_cut_split
 from keras_simpletf.data.tag_schemes import TagSchemeError, to_iob2

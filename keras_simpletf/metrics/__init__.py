@@ -1,4 +1,4 @@
-"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports."""
+"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports, BLEU/chrF/ROUGE."""
 
 from keras_simpletf.metrics.classification import (
     ClassificationReport,
@@ -6,6 +6,13 @@ from keras_simpletf.metrics.classification import (
 )
 from keras_simpletf.metrics.entities import EntityReport, entity_report, extract_entities
 from keras_simpletf.metrics.entity_f1 import EntityF1
+from keras_simpletf.metrics.generation import (
+    ROUGE_TYPES,
+    corpus_bleu,
+    corpus_chrf,
+    exact_match,
+    rouge,
+)
 from keras_simpletf.metrics.ranking import (
     RetrievalReport,
     log_loss,
@@ -18,12 +25,17 @@ __all__ = [
     "ClassificationReport",
     "EntityF1",
     "EntityReport",
+    "ROUGE_TYPES",
     "RetrievalReport",
     "classification_report",
+    "corpus_bleu",
+    "corpus_chrf",
     "entity_report",
+    "exact_match",
     "extract_entities",
     "log_loss",
     "ranking_metrics",
     "retrieval_report",
     "roc_auc",
+    "rouge",
 ]

@@ -1,4 +1,4 @@
-"""In-graph text processing: WordPiece vocabularies, tokenizers, preprocessors, labels."""
+"""In-graph text processing: WordPiece and SentencePiece tokenizers, preprocessors, labels."""
 
 from keras_simpletf.text.labels import LabelEncoder
 from keras_simpletf.text.preprocessing import (
@@ -6,6 +6,15 @@ from keras_simpletf.text.preprocessing import (
     TokenClassificationPreprocessor,
     split_words,
 )
+from keras_simpletf.text.sentencepiece import (
+    END_ID,
+    PAD_ID,
+    SPECIAL_PIECES,
+    START_ID,
+    SentencePieceTokenizer,
+    learn_sentencepiece,
+)
+from keras_simpletf.text.seq2seq_preprocessing import Seq2SeqPreprocessor
 from keras_simpletf.text.wordpiece import (
     SPECIAL_TOKENS,
     learn_vocabulary,

@@ -2,6 +2,7 @@
 
 import itertools
 
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -187,3 +188,29 @@ def test_the_searches_compile_with_xla_to_the_same_results():
     for expected, result in zip(searches(), compiled):
         np.testing.assert_array_equal(result[0], expected[0])
         np.testing.assert_allclose(result[1], expected[1], rtol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_greedy_and_beam_search_pick_what_keras_hubs_samplers_pick_on_the_same_steps(seed):
+    # keras-hub's samplers have no end token here and no length penalty: both rank
+    # full-length sequences by log-probability.
+    max_length, no_end = 6, -1
+    step = bigram_step(random_table(max_length, 5, seed))
+    start = tf.constant([1, 3])
+    prompt = tf.concat([start[:, None], tf.zeros([2, max_length], tf.int32)], axis=1)
+
+    def keras_hub_next(prompt, cache, index):
+        logits, cache = step(prompt, index - 1, cache)
+        return logits, None, cache
+
+    def keras_hub_tokens(sampler):
+        cache = {"steps": tf.zeros([2])}
+        return sampler(keras_hub_next, prompt, cache=cache, index=1,
+                       mask=tf.tile([[True] + [False] * max_length], [2, 1]))[:, 1:]
+
+    greedy, _ = greedy_search(step, {"steps": tf.zeros([2])}, start, no_end, max_length)
+    np.testing.assert_array_equal(greedy, keras_hub_tokens(keras_hub.samplers.GreedySampler()))
+    beams, _ = beam_search(step, {"steps": tf.zeros([2])}, start, no_end, max_length, 4, 0.0)
+    np.testing.assert_array_equal(
+        beams[:, 0], keras_hub_tokens(keras_hub.samplers.BeamSampler(num_beams=4)))
+    assert not np.array_equal(beams[:, 0], greedy)  # a case where beam search matters
