@@ -7,21 +7,12 @@ import tensorflow as tf
 
 from keras_simpletf.data import errors
 from keras_simpletf.data.conll import iter_conll, read_conll
-from keras_simpletf.data.errors import DataError
+from tests.data.files import data_file, raises_at
 
 
 def conll_file(tmp_path, content, name="train.txt"):
     """Writes `content` (str as UTF-8, or bytes) to `tmp_path/name`; returns the path as str."""
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return str(path)
-
-
-def raises_at(path, line_number, problem):
-    """Expects a `DataError` whose message starts `path:line_number:` and holds `problem`."""
-    return pytest.raises(
-        DataError, match="^" + re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(problem)
-    )
+    return data_file(tmp_path, name, content)
 
 
 # The start of the CoNLL-2003 English training file (IOB1 tags), abridged.

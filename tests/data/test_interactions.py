@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_simpletf.data.errors import DataError
 from keras_simpletf.data.interactions import (
     Interaction,
     InteractionLog,
@@ -19,17 +18,7 @@ from keras_simpletf.data.interactions import (
     read_interactions,
     read_items,
 )
-
-def data_file(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return str(path)
-
-
-def raises_at(path, line_number, problem):
-    return pytest.raises(
-        DataError, match="^" + re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(problem)
-    )
+from tests.data.files import data_file, raises_at
 
 
 CATALOGUE = ItemCatalogue(["i1", "i2", "i3"], ["Moon walk", "Cookbook", "Rocket"])

@@ -1,22 +1,9 @@
 """Tests for keras_simpletf/data/parallel.py: text pairs from aligned files, TSV and JSONL; length filters."""
 
-import re
-
 import pytest
 
-from keras_simpletf.data import DataError, LengthFilter, iter_parallel
-
-
-def data_file(tmp_path, name, content):
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return str(path)
-
-
-def raises_at(path, line_number, problem):
-    return pytest.raises(
-        DataError, match="^" + re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(problem)
-    )
+from keras_simpletf.data import LengthFilter, iter_parallel
+from tests.data.files import data_file, raises_at
 
 
 def test_line_aligned_files_pair_line_by_line_with_crlf_and_umlauts(tmp_path):

@@ -41,23 +41,38 @@ allowed_batch_sizes: 4
 """
 
 
-@pytest.fixture(scope="module")
-def batching_server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("batching_server")
-    saved_models.write_text_model(directory / "text", 1)
+def _start_batching_server(tmp_path_factory, name, write_model, *flags):
+    """A server batching with `BATCHING_PARAMETERS`, serving the model `write_model` writes as `name`."""
+    directory = tmp_path_factory.mktemp(f"{name}_batching_server")
+    write_model(directory / name, 1)
     parameters = directory / "batching.config"
     parameters.write_text(BATCHING_PARAMETERS)
     server = ModelServer(
         directory,
-        "--model_name=text",
-        f"--model_base_path={directory / 'text'}",
+        f"--model_name={name}",
+        f"--model_base_path={directory / name}",
         "--enable_batching",
         f"--batching_parameters_file={parameters}",
+        *flags,
+    )
+    try:
+        server.wait_until_serving(name)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def batching_server(tmp_path_factory):
+    server = _start_batching_server(
+        tmp_path_factory,
+        "text",
+        saved_models.write_text_model,
         "--grpc_max_threads=16",
         "--rest_api_timeout_in_ms=1000",
     )
     try:
-        server.wait_until_serving("text")
         yield server
     finally:
         server.stop()
@@ -65,19 +80,10 @@ def batching_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def half_plus_two_batching_server(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("half_plus_two_batching_server")
-    saved_models.write_half_plus_two(directory / "half_plus_two", 1)
-    parameters = directory / "batching.config"
-    parameters.write_text(BATCHING_PARAMETERS)
-    server = ModelServer(
-        directory,
-        "--model_name=half_plus_two",
-        f"--model_base_path={directory / 'half_plus_two'}",
-        "--enable_batching",
-        f"--batching_parameters_file={parameters}",
+    server = _start_batching_server(
+        tmp_path_factory, "half_plus_two", saved_models.write_half_plus_two
     )
     try:
-        server.wait_until_serving("half_plus_two")
         yield server
     finally:
         server.stop()
