@@ -1,4 +1,4 @@
-"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports."""
+"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports, SQuAD EM/F1."""
 
 from keras_simpletf.metrics.classification import (
     ClassificationReport,
@@ -6,6 +6,7 @@ from keras_simpletf.metrics.classification import (
 )
 from keras_simpletf.metrics.entities import EntityReport, entity_report, extract_entities
 from keras_simpletf.metrics.entity_f1 import EntityF1
+from keras_simpletf.metrics.squad import exact_match, normalize_answer, squad_scores, token_f1
 from keras_simpletf.metrics.ranking import (
     RetrievalReport,
     log_loss,
@@ -21,9 +22,13 @@ __all__ = [
     "RetrievalReport",
     "classification_report",
     "entity_report",
+    "exact_match",
     "extract_entities",
     "log_loss",
+    "normalize_answer",
     "ranking_metrics",
     "retrieval_report",
     "roc_auc",
+    "squad_scores",
+    "token_f1",
 ]

@@ -6,6 +6,7 @@ from keras_simpletf.text.preprocessing import (
     TokenClassificationPreprocessor,
     split_words,
 )
+from keras_simpletf.text.question_answering import QuestionAnsweringPreprocessor
 from keras_simpletf.text.wordpiece import (
     SPECIAL_TOKENS,
     learn_vocabulary,
