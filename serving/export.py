@@ -43,6 +43,15 @@ model was trained with). Signatures:
   and `-1`. Words beyond that many, or whose first piece fell past the
   sequence length, are not returned or are tagged `"O"`.
 - `predict_token_ids`: the features -> per-piece tag `scores`.
+
+`SpanQuestionAnswerer` (extractive question answering):
+- `serving_default`: `question` and `context` strings `[batch]` -> `answer`
+  (string, a span of the context; `""` for no answer), `start` and `end`
+  (int32 character offsets into the context, `-1` for no answer) and `score`
+  (the span's start + end logit). The context is cut into the
+  preprocessor's windows and the best span across them is chosen in the
+  graph (`keras_simpletf.models.answer_spans`), with the model's
+  `max_answer_length` and `null_score_threshold`.
 """
 
 import functools
@@ -55,10 +64,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from keras_simpletf.models import (
     SequentialRetrieval,
+    SpanQuestionAnswerer,
     TextClassifier,
     TextTwoTowerRetrieval,
     TokenClassifier,
 )
+from keras_simpletf.models.question_answering import WINDOW_KEYS
 from keras_simpletf.text import split_words
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -88,9 +99,11 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
 
     Args:
         model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
-            `TextTwoTowerRetrieval` or `SequentialRetrieval`.
-        preprocessor: the `ClassificationPreprocessor` or
-            `TokenClassificationPreprocessor` the model was trained with.
+            `SpanQuestionAnswerer`, `TextTwoTowerRetrieval` or
+            `SequentialRetrieval`.
+        preprocessor: the `ClassificationPreprocessor`,
+            `TokenClassificationPreprocessor` or
+            `QuestionAnsweringPreprocessor` the model was trained with.
         export_dir: the model's base path (local or `gs://`).
         version: int, or `None` for `next_version(export_dir)`.
         k: int, for recommenders: how many items `recommend` returns (at
@@ -115,6 +128,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         add_endpoints = _add_classifier_endpoints
     elif isinstance(model, TokenClassifier):
         add_endpoints = _add_token_classifier_endpoints
+    elif isinstance(model, SpanQuestionAnswerer):
+        add_endpoints = _add_question_answerer_endpoints
     elif isinstance(model, _RETRIEVAL_MODELS):
         _check_retrieval_arguments(model, k, item_texts)
         add_endpoints = functools.partial(
@@ -122,8 +137,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         )
     else:
         raise TypeError(
-            "`model` must be a TextClassifier, TokenClassifier, TextTwoTowerRetrieval or "
-            "SequentialRetrieval, "
+            "`model` must be a TextClassifier, TokenClassifier, SpanQuestionAnswerer, "
+            "TextTwoTowerRetrieval or SequentialRetrieval, "
             f"got {type(model).__name__}."
         )
     archive = keras.export.ExportArchive()
@@ -214,6 +229,22 @@ def _add_token_classifier_endpoints(archive, model, preprocessor):
 
     archive.add_endpoint("serving_default", serve, _TEXT_SPEC)
     archive.add_endpoint("predict_token_ids", predict_token_ids, _TOKEN_ID_SPECS)
+
+
+def _add_question_answerer_endpoints(archive, model, preprocessor):
+    def serve(question, context):
+        features = preprocessor(question, context)
+        windows = {key: features.pop(key) for key in WINDOW_KEYS}
+        return model.select_answers(context, windows, model(features, training=False))
+
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        [
+            tf.TensorSpec([None], tf.string, name="question"),
+            tf.TensorSpec([None], tf.string, name="context"),
+        ],
+    )
 
 
 def _check_retrieval_arguments(model, k, item_texts):
