@@ -8,7 +8,7 @@ flags, under the same name.
 
 from absl import flags
 
-TASKS = ("classification", "ner")
+TASKS = ("classification", "ner", "qa")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
@@ -19,6 +19,7 @@ OUR_BACKBONE_FLAGS = (
     "residual", "value_free",
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
+QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
 # What only --teacher reads, and what it replaces.
 DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight")
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
@@ -33,11 +34,12 @@ def define_flags(flag_values):
         )
 
     # What to learn, and from which data.
-    define("enum", "task", "classification", "What to train: a text classifier or an NER tagger.",
+    define("enum", "task", "classification",
+           "What to train: a text classifier, an NER tagger or an extractive question answerer.",
            enum_values=TASKS)
     define("string", "train_data", None,
            "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
-           "(classification) or CoNLL (ner); any path tf.io.gfile reads, gs:// included. "
+           "(classification), CoNLL (ner) or SQuAD JSON/JSONL (qa); any path tf.io.gfile reads, gs:// included. "
            "Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
@@ -50,6 +52,14 @@ def define_flags(flag_values):
     define("string", "text_pair_column", None,
            "Classification files: a second text's column, for sentence-pair tasks "
            "(entailment, paraphrase), as --text_column.")
+    define("integer", "doc_stride", None,
+           "--task=qa: context tokens between the starts of a long context's windows. Unset: "
+           "--sequence_length // 3.", lower_bound=1)
+    define("integer", "max_question_length", None,
+           "--task=qa: question tokens kept. Unset: --sequence_length // 3.", lower_bound=1)
+    define("float", "null_score_threshold", None,
+           "--task=qa: answer nothing unless the best span's score beats the [CLS] score by "
+           "more than this (SQuAD v2.0). Unset: always answer (SQuAD v1.1).")
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
     define("integer", "sequence_length", 128,
