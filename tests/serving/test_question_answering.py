@@ -71,9 +71,16 @@ def test_grpc_and_rest_answer_like_the_keras_model(exported):
     try:
         server.wait_until_serving("qa")
         for address in (f"127.0.0.1:{server.port}", f"http://127.0.0.1:{server.rest_port}"):
-            outputs = ServingClient(address, "qa").predict(
+            # The first request traces the model in the server: slow on a busy CI machine.
+            outputs = ServingClient(address, "qa", timeout=60).predict(
                 {"question": QUESTIONS, "context": CONTEXTS}
             )
             check_answers(outputs, expected)
+        # The README's request: TF Serving's columnar REST format, one list per input.
+        status, body = server.rest(
+            "POST", "/v1/models/qa:predict", {"inputs": {"question": QUESTIONS, "context": CONTEXTS}}
+        )
+        assert status == 200, body
+        check_answers(body["outputs"], expected)
     finally:
         server.stop()
