@@ -188,6 +188,7 @@ def answer_spans(
         example_index,
         num_examples,
     )
+    # NaN scores (an overflow under float16) match no window: take the last, not an invalid index.
     chosen = tf.minimum(chosen, tf.shape(flat)[0] - 1)
     cell = tf.gather(best_cell, chosen)
     chosen_cells = tf.stack([chosen, cell // length], axis=1), tf.stack([chosen, cell % length], 1)

@@ -75,7 +75,6 @@ class QuestionAnsweringPreprocessor(_WordPiecePreprocessor):
         lowercase=True,
         **kwargs,
     ):
-        kwargs.pop("dynamic_padding", None)
         super().__init__(vocabulary, sequence_length, lowercase, dynamic_padding=False, **kwargs)
         context_room = sequence_length - 3 - max_question_length
         if max_question_length < 1 or context_room < 1:
