@@ -39,8 +39,8 @@ def define_flags(flag_values):
            enum_values=TASKS)
     define("string", "train_data", None,
            "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
-           "(classification), CoNLL (ner) or SQuAD JSON/JSONL (qa); any path tf.io.gfile reads, gs:// included. "
-           "Unset: DEMO data.")
+           "(classification), CoNLL (ner) or SQuAD JSON/JSONL (qa); any path tf.io.gfile "
+           "reads, gs:// included. Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
            "training data, no evaluation with a --train_data file.")
