@@ -54,6 +54,15 @@ model was trained with). Signatures:
 - `generate_greedy`: the same by greedy search; `scores` are
   log-probabilities.
 Both decode at most the preprocessor's `target_sequence_length` tokens.
+
+`SpanQuestionAnswerer` (extractive question answering):
+- `serving_default`: `question` and `context` strings `[batch]` -> `answer`
+  (string, a span of the context; `""` for no answer), `start` and `end`
+  (int32 character offsets into the context, `-1` for no answer) and `score`
+  (the span's start + end logit). The context is cut into the
+  preprocessor's windows and the best span across them is chosen in the
+  graph (`keras_simpletf.models.answer_spans`), with the model's
+  `max_answer_length` and `null_score_threshold`.
 """
 
 import functools
@@ -67,11 +76,13 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_simpletf.models import (
     Seq2SeqTransformer,
     SequentialRetrieval,
+    SpanQuestionAnswerer,
     TextClassifier,
     TextTwoTowerRetrieval,
     TokenClassifier,
 )
 from keras_simpletf.models.tag_decoding import decode_word_tags
+from keras_simpletf.models.question_answering import WINDOW_KEYS
 from keras_simpletf.text import split_words
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -101,10 +112,11 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
 
     Args:
         model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
-            `Seq2SeqTransformer`, `TextTwoTowerRetrieval` or `SequentialRetrieval`.
+            `Seq2SeqTransformer`, `SpanQuestionAnswerer`, `TextTwoTowerRetrieval`
+            or `SequentialRetrieval`.
         preprocessor: the `ClassificationPreprocessor`,
-            `TokenClassificationPreprocessor` or `Seq2SeqPreprocessor` the model
-            was trained with.
+            `TokenClassificationPreprocessor`, `Seq2SeqPreprocessor` or
+            `QuestionAnsweringPreprocessor` the model was trained with.
         export_dir: the model's base path (local or `gs://`).
         version: int, or `None` for `next_version(export_dir)`.
         k: int, for recommenders: how many items `recommend` returns (at
@@ -131,6 +143,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
         add_endpoints = _add_token_classifier_endpoints
     elif isinstance(model, Seq2SeqTransformer):
         add_endpoints = _add_seq2seq_endpoints
+    elif isinstance(model, SpanQuestionAnswerer):
+        add_endpoints = _add_question_answerer_endpoints
     elif isinstance(model, _RETRIEVAL_MODELS):
         _check_retrieval_arguments(model, k, item_texts)
         add_endpoints = functools.partial(
@@ -139,7 +153,7 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
     else:
         raise TypeError(
             "`model` must be a Seq2SeqTransformer, TextClassifier, TokenClassifier, "
-            "TextTwoTowerRetrieval or SequentialRetrieval, "
+            "SpanQuestionAnswerer, TextTwoTowerRetrieval or SequentialRetrieval, "
             f"got {type(model).__name__}."
         )
     archive = keras.export.ExportArchive()
@@ -241,6 +255,22 @@ def _add_seq2seq_endpoints(archive, model, preprocessor):
 
     archive.add_endpoint("serving_default", decoder("beam"), _TEXT_SPEC)
     archive.add_endpoint("generate_greedy", decoder("greedy"), _TEXT_SPEC)
+
+
+def _add_question_answerer_endpoints(archive, model, preprocessor):
+    def serve(question, context):
+        features = preprocessor(question, context)
+        windows = {key: features.pop(key) for key in WINDOW_KEYS}
+        return model.select_answers(context, windows, model(features, training=False))
+
+    archive.add_endpoint(
+        "serving_default",
+        serve,
+        [
+            tf.TensorSpec([None], tf.string, name="question"),
+            tf.TensorSpec([None], tf.string, name="context"),
+        ],
+    )
 
 
 def _check_retrieval_arguments(model, k, item_texts):

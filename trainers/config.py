@@ -25,6 +25,7 @@ from trainers.flags import (
     COLUMN_FLAGS,
     DISTILLATION_FLAGS,
     OUR_BACKBONE_FLAGS,
+    QA_FLAGS,
     TEACHER_REPLACES_FLAGS,
     define_flags,
 )
@@ -172,6 +173,8 @@ def _checked(settings, defaults):
                    f"to --task={settings.task}: CoNLL files have no columns to choose")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.train_data,
                    "without --train_data: they choose the columns of its file")
+    _check_applies(settings, defaults, QA_FLAGS, settings.task == "qa",
+                   f"to --task={settings.task}: they shape question answering")
     _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
                    f"to --backbone={settings.backbone}: a pretrained backbone has its own size "
                    "and vocabulary")

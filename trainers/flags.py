@@ -8,7 +8,7 @@ flags, under the same name.
 
 from absl import flags
 
-TASKS = ("classification", "ner", "translation", "summarization")
+TASKS = ("classification", "ner", "translation", "summarization", "qa")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
@@ -19,6 +19,7 @@ OUR_BACKBONE_FLAGS = (
     "residual", "value_free",
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
+QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
 # What only --teacher reads, and what it replaces.
 DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight")
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
@@ -34,14 +35,15 @@ def define_flags(flag_values):
 
     # What to learn, and from which data.
     define("enum", "task", "classification",
-           "What to train: a text classifier, an NER tagger, or an encoder-decoder for "
-           "translation or summarization.", enum_values=TASKS)
+           "What to train: a text classifier, an NER tagger, an encoder-decoder for "
+           "translation or summarization, or an extractive question answerer.",
+           enum_values=TASKS)
     define("string", "train_data", None,
            "Training file: TSV/CSV/JSONL with the --text_column and --label_column columns "
-           "(classification), CoNLL (ner), or for translation/summarization a TSV/JSONL file "
-           "of pairs (--pair_fields) or two line-aligned files, comma-separated "
-           "(train.en,train.de); any path tf.io.gfile reads, gs:// included. "
-           "Unset: DEMO data.")
+           "(classification), CoNLL (ner), SQuAD JSON/JSONL (qa), or for "
+           "translation/summarization a TSV/JSONL file of pairs (--pair_fields) or two "
+           "line-aligned files, comma-separated (train.en,train.de); any path tf.io.gfile "
+           "reads, gs:// included. Unset: DEMO data.")
     define("string", "eval_data", None,
            "Evaluation file in the format of --train_data. Unset: DEMO data with DEMO "
            "training data, no evaluation with a --train_data file.")
@@ -62,6 +64,14 @@ def define_flags(flag_values):
            "Translation/summarization: target tokens per example, start or end token "
            "included; also the most tokens decoded. Sources take --sequence_length; both are "
            "padded to their fixed length.", lower_bound=2)
+    define("integer", "doc_stride", None,
+           "--task=qa: context tokens between the starts of a long context's windows. Unset: "
+           "--sequence_length // 3.", lower_bound=1)
+    define("integer", "max_question_length", None,
+           "--task=qa: question tokens kept. Unset: --sequence_length // 3.", lower_bound=1)
+    define("float", "null_score_threshold", None,
+           "--task=qa: answer nothing unless the best span's score beats the [CLS] score by "
+           "more than this (SQuAD v2.0). Unset: always answer (SQuAD v1.1).")
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
     define("integer", "sequence_length", 128,

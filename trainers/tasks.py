@@ -344,10 +344,18 @@ def _column(flag_value):
     return int(flag_value) if re.fullmatch(r"-?[0-9]+", flag_value) else flag_value
 
 
+def _question_answering_task(settings):
+    # Imported here: trainers.qa_task builds on _Task above.
+    from trainers.qa_task import QuestionAnsweringTask
+
+    return QuestionAnsweringTask(settings)
+
+
 TASKS = {
     task.name: task
     for task in (ClassificationTask, NerTask, TranslationTask, SummarizationTask)
 }
+TASKS["qa"] = _question_answering_task
 
 
 def create_task(settings):

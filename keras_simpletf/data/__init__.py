@@ -9,6 +9,7 @@ from keras_simpletf.data.demo_translation import (
     demo_translation,
     demo_translation_features,
 )
+from keras_simpletf.data.demo_qa import demo_qa
 from keras_simpletf.data.demo_recommendation import (
     DEMO_TIME_CUT,
     DEMO_TIME_END,
@@ -37,5 +38,6 @@ from keras_simpletf.data.movielens import (
     load_movielens_ratings,
 )
 from keras_simpletf.data.parallel import LengthFilter, iter_parallel
+from keras_simpletf.data.squad import QuestionAnswer, iter_squad, read_squad
 from keras_simpletf.data.splits import leave_last_out_split, time_cut_split
 from keras_simpletf.data.tag_schemes import TagSchemeError, to_iob2

@@ -1,4 +1,4 @@
-"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports, BLEU/chrF/ROUGE."""
+"""Metrics and reports: entity-level P/R/F1 (seqeval's), classification and ranking reports, BLEU/chrF/ROUGE, SQuAD EM/F1."""
 
 from keras_simpletf.metrics.classification import (
     ClassificationReport,
@@ -10,9 +10,10 @@ from keras_simpletf.metrics.generation import (
     ROUGE_TYPES,
     corpus_bleu,
     corpus_chrf,
-    exact_match,
+    corpus_exact_match,
     rouge,
 )
+from keras_simpletf.metrics.squad import exact_match, normalize_answer, squad_scores, token_f1
 from keras_simpletf.metrics.ranking import (
     RetrievalReport,
     log_loss,
@@ -30,12 +31,16 @@ __all__ = [
     "classification_report",
     "corpus_bleu",
     "corpus_chrf",
+    "corpus_exact_match",
     "entity_report",
     "exact_match",
     "extract_entities",
     "log_loss",
+    "normalize_answer",
     "ranking_metrics",
     "retrieval_report",
     "roc_auc",
     "rouge",
+    "squad_scores",
+    "token_f1",
 ]

@@ -107,13 +107,13 @@ def rouge(hypotheses, references, use_stemmer=True):
             for name in ROUGE_TYPES}
 
 
-def exact_match(hypotheses, references):
+def corpus_exact_match(hypotheses, references):
     """The share of `hypotheses` equal to their reference, in [0, 100].
 
     Example:
 
     ```python
-    exact_match(["a b", "c"], ["a b", "d"])   # 50.0
+    corpus_exact_match(["a b", "c"], ["a b", "d"])   # 50.0
     ```
     """
     hypotheses, references = _checked(hypotheses, references)

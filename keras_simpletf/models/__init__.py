@@ -1,4 +1,4 @@
-"""Task models: text classification, NER, recommendation and sequence to sequence over our layers or a pretrained BERT."""
+"""Task models: text classification, NER, question answering, recommendation and sequence to sequence over our layers or a pretrained BERT."""
 
 from keras_simpletf.models.backbones import bert_vocabulary, load_bert_backbone, minilm_preset
 from keras_simpletf.models.classifier import TextClassifier
@@ -8,6 +8,7 @@ from keras_simpletf.models.fine_tuning import (
     fine_tuning_optimizer,
     transformer_optimizer,
 )
+from keras_simpletf.models.question_answering import SpanQuestionAnswerer, answer_spans
 from keras_simpletf.models.recommendation import (
     EASE,
     IdTwoTowerRetrieval,

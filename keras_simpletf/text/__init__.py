@@ -15,6 +15,7 @@ from keras_simpletf.text.sentencepiece import (
     learn_sentencepiece,
 )
 from keras_simpletf.text.seq2seq_preprocessing import Seq2SeqPreprocessor
+from keras_simpletf.text.question_answering import QuestionAnsweringPreprocessor
 from keras_simpletf.text.wordpiece import (
     SPECIAL_TOKENS,
     learn_vocabulary,

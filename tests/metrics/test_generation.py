@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_simpletf.metrics import corpus_bleu, corpus_chrf, exact_match, rouge
+from keras_simpletf.metrics import corpus_bleu, corpus_chrf, corpus_exact_match, rouge
 
 REFERENCES = ["zwei männer stehen vor einer tür .", "ein mädchen läuft über die straße ."]
 
@@ -40,7 +40,7 @@ def test_rouge_stems_words_and_reports_rouge_1_2_l():
 
 
 def test_exact_match_and_bad_arguments():
-    assert exact_match(["a b", "c"], ["a b", "d"]) == 50
+    assert corpus_exact_match(["a b", "c"], ["a b", "d"]) == 50
     with pytest.raises(ValueError, match="2 hypotheses and 1 references"):
         corpus_bleu(["a", "b"], ["a"])
     with pytest.raises(ValueError, match=r"hypotheses\[1\] is bytes"):

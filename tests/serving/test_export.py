@@ -123,7 +123,11 @@ def test_saved_model_cli_shows_the_signatures(classifier, tmp_path):
 
 def test_other_models_are_rejected(classifier, tmp_path):
     _, preprocessor = classifier
-    with pytest.raises(TypeError, match="TextClassifier, TokenClassifier, TextTwoTowerRetrieval or SequentialRetrieval"):
+    with pytest.raises(
+        TypeError,
+        match="Seq2SeqTransformer, TextClassifier, TokenClassifier, SpanQuestionAnswerer, "
+        "TextTwoTowerRetrieval or SequentialRetrieval",
+    ):
         export(keras.Sequential([keras.layers.Dense(1)]), preprocessor, str(tmp_path))
 
 
