@@ -107,6 +107,11 @@ def _apply_config_file(flag_values, names, path):
                 flag.parse(value)
         except (flags.Error, ValueError) as error:
             raise SettingsError(f"--config={path}: {error}") from None
+    # A flag's `parse` runs its own parser only; validators that check a value run here.
+    try:
+        flag_values.validate_all_flags()
+    except flags.Error as error:
+        raise SettingsError(f"--config={path}: {error}") from None
 
 
 def _read_config_file(path):

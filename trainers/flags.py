@@ -96,8 +96,14 @@ def define_flags(flag_values):
            "With --teacher: the student's layers and width (keras_simpletf.distillation."
            "STUDENT_SIZES: tiny 2x128, small 4x256, base 6x384).",
            enum_values=["tiny", "small", "base"])
-    define("float", "temperature", 2.0, "With --teacher: the soft targets' temperature.",
-           lower_bound=0.0)
+    define("float", "temperature", 2.0,
+           "With --teacher: the soft targets' temperature, > 0 (1 is the teacher's own "
+           "probabilities, higher softens them).")
+    flags.register_validator(
+        "temperature", lambda value: value > 0,
+        message="--temperature must be > 0: the soft targets divide the logits by it.",
+        flag_values=flag_values,
+    )
     define("float", "student_loss_weight", 0.5,
            "With --teacher: the hard-label loss's share; the soft targets have the rest.",
            lower_bound=0.0, upper_bound=1.0)
