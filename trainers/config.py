@@ -169,6 +169,11 @@ def _checked(settings, defaults):
                 f"--{name} applies to --strategy={'/'.join(strategies)}, "
                 f"not --strategy={settings.strategy}."
             )
+    if settings.unlabelled_data and settings.loop != "fit":
+        raise SettingsError(
+            f"--unlabelled_data trains with --loop=fit only, not --loop={settings.loop}: the "
+            "custom loop's train step needs labels in every batch."
+        )
     if settings.eval_data and not settings.train_data:
         raise SettingsError(
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."

@@ -20,7 +20,7 @@ OUR_BACKBONE_FLAGS = (
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
 # What only --teacher reads, and what it replaces.
-DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight")
+DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight", "unlabelled_data")
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
 
@@ -107,6 +107,13 @@ def define_flags(flag_values):
     define("float", "student_loss_weight", 0.5,
            "With --teacher: the hard-label loss's share; the soft targets have the rest.",
            lower_bound=0.0, upper_bound=1.0)
+
+    define("string", "unlabelled_data", None,
+           "With --teacher: train the student on this file's texts instead of the training "
+           "examples, the teacher's outputs its only targets, computed once and cached in "
+           "--model_dir/teacher_logits (or a temporary directory). Plain text, one example a "
+           "line (NER: a sentence, words separated by spaces); blank lines are skipped. "
+           "--train_data (or DEMO data) still gives the labels and --eval_data. --loop=fit only.")
 
     # Optimisation.
     define("integer", "batch_size", 32,

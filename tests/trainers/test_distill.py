@@ -13,16 +13,6 @@ from trainers.config import SettingsError, parse_settings
 from trainers.train import train
 
 
-@pytest.fixture(scope="module")
-def teacher_export(tmp_path_factory):
-    """A DEMO sentiment teacher (1 layer, width 32) exported by the job."""
-    export_dir = tmp_path_factory.mktemp("teacher")
-    train(parse_settings([
-        *TINY, "--train_examples=1024", "--hidden_dim=32", "--epochs=4", f"--export_dir={export_dir}",
-    ]))
-    return export_dir
-
-
 def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teacher_export, tmp_path):
     export_dir = tmp_path / "student"
     result = run_job(
