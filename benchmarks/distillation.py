@@ -296,7 +296,8 @@ def main():
     parser.add_argument("--latency_texts", type=int, default=128, help="Dev texts the latency calls cycle over.")
     parser.add_argument("--latency_calls", type=int, default=50, help="Timed calls per latency figure.")
     parser.add_argument("--warmup_calls", type=int, default=10, help="Untimed calls before them.")
-    parser.add_argument("--plot", default="distillation_pareto.png", help="Where the Pareto plot goes.")
+    parser.add_argument("--plot", default="benchmarks/distillation_pareto.png",
+                        help="Where the Pareto plot goes (the one BENCHMARKS.md shows by default).")
     config = parser.parse_args()
     if config.quick:
         config.sst2_train_rows, config.conll_train_sentences = 1000, 500
