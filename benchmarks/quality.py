@@ -210,11 +210,11 @@ def conll_rows(data_dir, work_dir, config):
     train_path = os.path.join(data_dir, "conll2003", "train.txt")
     dev_path = os.path.join(data_dir, "conll2003", "dev.txt")
     if config.quick:
-        train_path = _first_sentences(train_path, os.path.join(work_dir, "conll_train.txt"), 1000)
-        dev_path = _first_sentences(dev_path, os.path.join(work_dir, "conll_dev.txt"), 300)
+        train_path = first_sentences(train_path, os.path.join(work_dir, "conll_train.txt"), 1000)
+        dev_path = first_sentences(dev_path, os.path.join(work_dir, "conll_dev.txt"), 300)
     minilm_train = train_path
     if config.minilm_examples:
-        minilm_train = _first_sentences(
+        minilm_train = first_sentences(
             train_path, os.path.join(work_dir, "conll_minilm_train.txt"), config.minilm_examples
         )
     jobs = [
@@ -239,7 +239,7 @@ def conll_rows(data_dir, work_dir, config):
     return rows
 
 
-def _first_sentences(path, out_path, count):
+def first_sentences(path, out_path, count):
     """The first `count` sentences of the CoNLL file `path`, written to `out_path`."""
     with open(path, encoding="utf-8") as file:
         sentences = [block for block in file.read().split("\n\n") if block.strip()]

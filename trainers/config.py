@@ -108,6 +108,11 @@ def _apply_config_file(flag_values, names, path):
                 flag.parse(value)
         except (flags.Error, ValueError) as error:
             raise SettingsError(f"--config={path}: {error}") from None
+    # A flag's `parse` runs its own parser only; validators that check a value run here.
+    try:
+        flag_values.validate_all_flags()
+    except flags.Error as error:
+        raise SettingsError(f"--config={path}: {error}") from None
 
 
 def _read_config_file(path):
@@ -165,6 +170,11 @@ def _checked(settings, defaults):
                 f"--{name} applies to --strategy={'/'.join(strategies)}, "
                 f"not --strategy={settings.strategy}."
             )
+    if settings.unlabelled_data and settings.loop != "fit":
+        raise SettingsError(
+            f"--unlabelled_data trains with --loop=fit only, not --loop={settings.loop}: the "
+            "custom loop's train step needs labels in every batch."
+        )
     if settings.eval_data and not settings.train_data:
         raise SettingsError(
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."

@@ -7,6 +7,7 @@ is evaluated and exported is its student.
 """
 
 import os
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -63,6 +64,20 @@ class Teacher:
                 f"{expected.__name__} of --task={task_name}."
             )
         self.vocabulary = text.read_vocabulary(vocabulary_path)
+        self._cache = None
+
+    def logits_cache_dir(self, model_dir):
+        """Where the teacher's logits of `--unlabelled_data` are kept.
+
+        `model_dir/teacher_logits` (a resumed job finds them there), or
+        without a `--model_dir` a temporary directory that lasts as long as
+        this object.
+        """
+        if model_dir:
+            return os.path.join(model_dir, "teacher_logits")
+        if self._cache is None:
+            self._cache = tempfile.TemporaryDirectory(prefix="teacher_logits_")
+        return self._cache.name
 
     def distiller(self, settings):
         """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope)."""
@@ -80,3 +95,37 @@ class Teacher:
             ),
             student_loss_weight=settings.student_loss_weight,
         )
+
+
+def read_unlabelled(path, task_name):
+    """The examples of a `--unlabelled_data` file: its non-blank lines.
+
+    Args:
+        path: the file, plain UTF-8 text with one example a line (any path
+            `tf.io.gfile` reads).
+        task_name: the `--task` value: `"ner"` splits each line into words
+            at whitespace.
+
+    Returns:
+        A list of texts, or of word lists for NER.
+
+    Raises:
+        SettingsError: no such file, a line that is not UTF-8, or no text.
+    """
+    if not tf.io.gfile.exists(path):
+        raise SettingsError(f"--unlabelled_data={path}: no such file.")
+    texts = []
+    with tf.io.gfile.GFile(path, "rb") as file:
+        for number, line in enumerate(file, 1):
+            try:
+                line = line.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                raise SettingsError(
+                    f"--unlabelled_data={path}:{number}: not UTF-8 text ({error.reason} at "
+                    f"byte {error.start})."
+                ) from None
+            if line:
+                texts.append(line.split() if task_name == "ner" else line)
+    if not texts:
+        raise SettingsError(f"--unlabelled_data={path}: the file holds no text.")
+    return texts

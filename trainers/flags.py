@@ -21,7 +21,7 @@ OUR_BACKBONE_FLAGS = (
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
 QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
 # What only --teacher reads, and what it replaces.
-DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight")
+DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight", "unlabelled_data")
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
 
@@ -118,11 +118,24 @@ def define_flags(flag_values):
            "With --teacher: the student's layers and width (keras_simpletf.distillation."
            "STUDENT_SIZES: tiny 2x128, small 4x256, base 6x384).",
            enum_values=["tiny", "small", "base"])
-    define("float", "temperature", 2.0, "With --teacher: the soft targets' temperature.",
-           lower_bound=0.0)
+    define("float", "temperature", 2.0,
+           "With --teacher: the soft targets' temperature, > 0 (1 is the teacher's own "
+           "probabilities, higher softens them).")
+    flags.register_validator(
+        "temperature", lambda value: value > 0,
+        message="--temperature must be > 0: the soft targets divide the logits by it.",
+        flag_values=flag_values,
+    )
     define("float", "student_loss_weight", 0.5,
            "With --teacher: the hard-label loss's share; the soft targets have the rest.",
            lower_bound=0.0, upper_bound=1.0)
+
+    define("string", "unlabelled_data", None,
+           "With --teacher: train the student on this file's texts instead of the training "
+           "examples, the teacher's outputs its only targets, computed once and cached in "
+           "--model_dir/teacher_logits (or a temporary directory). Plain text, one example a "
+           "line (NER: a sentence, words separated by spaces); blank lines are skipped. "
+           "--train_data (or DEMO data) still gives the labels and --eval_data. --loop=fit only.")
 
     # Optimisation.
     define("integer", "batch_size", 32,

@@ -21,9 +21,15 @@ counting as a step, so a resumed job may see a few batches again.)
 
 import tensorflow as tf
 
+from keras_simpletf.distillation import cache_teacher_logits
+from keras_simpletf.models.task import FEATURE_NAMES
+
 
 def training_batches(task, global_batch_size, seed, start_step=0):
     """The stream of `(features, label_ids)` training batches, from batch `start_step` on.
+
+    Unlabelled training examples (`--unlabelled_data`) give
+    `teacher_labelled_batches` instead.
 
     Args:
         task: a `trainers.tasks` task.
@@ -31,6 +37,8 @@ def training_batches(task, global_batch_size, seed, start_step=0):
         seed: int, the shuffling seed.
         start_step: int, batches to skip: the optimizer steps already taken.
     """
+    if task.train_examples.labels is None:
+        return teacher_labelled_batches(task, global_batch_size, seed, start_step)
     columns = task.columns(task.train_examples)
     size = len(task.train_examples)
 
@@ -59,6 +67,50 @@ def training_batches(task, global_batch_size, seed, start_step=0):
         batches.map(lambda rows: task.preprocess(*_gather(columns, rows)), tf.data.AUTOTUNE),
         global_batch_size,
     )
+
+
+def teacher_labelled_batches(task, global_batch_size, seed, start_step=0):
+    """The stream of features batches of unlabelled examples, each with the teacher's logits.
+
+    The examples are sorted by token length and cut into full batches once
+    (little padding, as dynamic padding gives); the teacher labels those
+    batches once, and `distillation.cache_teacher_logits` keeps its logits
+    on disk (`Teacher.logits_cache_dir`), so no epoch runs the teacher. Each
+    pass visits the cached batches in a new order, the same on every run
+    of the same `seed`.
+
+    Args:
+        task: a `trainers.tasks` task whose `train_examples` have no labels
+            and which has a `teacher`.
+        global_batch_size: int, examples per step across all replicas.
+        seed: int, the shuffling seed.
+        start_step: int, batches to skip: the optimizer steps already taken.
+    """
+    inputs = task.train_examples.inputs
+    # A word list per sentence (NER) is ragged; a text per example is not.
+    column = tf.ragged.constant(inputs) if isinstance(inputs[0], list) else tf.constant(inputs)
+
+    def features(rows):
+        all_features = task.preprocessor(tf.gather(column, rows))
+        return {name: all_features[name] for name in FEATURE_NAMES}
+
+    lengths = []
+    for mask in tf.data.Dataset.range(len(inputs)).batch(1024).map(
+        lambda rows: features(rows)["padding_mask"]
+    ):
+        lengths.extend(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1).numpy().tolist())
+    order = sorted(range(len(inputs)), key=lengths.__getitem__)
+    batches = _finish(
+        tf.data.Dataset.from_tensor_slices(tf.constant(order, tf.int64))
+        .batch(global_batch_size, drop_remainder=True)
+        .map(features),
+        global_batch_size,
+    )
+    cache_dir = task.teacher.logits_cache_dir(task.settings.model_dir)
+    cached = cache_teacher_logits(task.teacher.model, batches, cache_dir)
+    # A fixed seed makes the sequence of per-pass orders the same on every run.
+    stream = cached.shuffle(len(inputs) // global_batch_size, seed=seed).repeat()
+    return _finish(stream.skip(start_step), global_batch_size)
 
 
 def evaluation_batches(task, global_batch_size):
@@ -128,7 +180,8 @@ def _finish(dataset, global_batch_size):
         return tf.cast(tensor, tf.int32) if tensor.dtype == tf.bool else tensor
 
     def static_batch(*batch):
-        return tf.nest.map_structure(fixed, batch)
+        # A batch of features alone (unlabelled examples) stays a dict.
+        return tf.nest.map_structure(fixed, batch if len(batch) > 1 else batch[0])
 
     options = tf.data.Options()
     # Every worker holds the same examples and keeps its share of each batch;

@@ -29,7 +29,8 @@ class Examples:
 
     Attributes:
         inputs: texts (classification) or lists of words (NER).
-        labels: label strings, or lists of tags (NER).
+        labels: label strings, or lists of tags (NER); `None` for the
+            unlabelled texts of `--unlabelled_data`.
         source: where they come from: a path, or the DEMO data's name.
         pairs: the second texts of sentence pairs (classification), or `None`.
     """
@@ -63,6 +64,11 @@ class _Task:
             self.vocabulary = self.teacher.vocabulary
         else:
             self.vocabulary = self.backbone.vocabulary(self._texts)
+        if settings.unlabelled_data:
+            self.train_examples = Examples(
+                distill.read_unlabelled(settings.unlabelled_data, self.name), None,
+                settings.unlabelled_data,
+            )
         self.label_encoder = text.LabelEncoder(self.labels)
 
     def _read_examples(self, settings):

@@ -81,8 +81,12 @@ def train(settings):
     keras.utils.set_random_seed(settings.seed)
     task = tasks.create_task(settings)
     if task.teacher:
+        on = ""
+        if settings.unlabelled_data:
+            on = (f" on the {len(task.train_examples)} texts of --unlabelled_data="
+                  f"{settings.unlabelled_data}, labelled by the teacher once")
         print(f"Distilling a --student={settings.student} of our encoder from --teacher="
-              f"{settings.teacher}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
+              f"{settings.teacher}{on}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
               flush=True)
     else:
         print(task.describe(), flush=True)

@@ -30,7 +30,8 @@ class TaskDistiller(keras.distillation.Distiller):
     - cached teacher outputs: a batch whose features hold `"teacher_logits"`
       (see `cache_teacher_logits`) is distilled from them, without the teacher.
     - unlabelled text: a batch without labels is trained on the
-      distillation loss alone, at full weight.
+      distillation loss alone, at full weight, and updates no metric that
+      needs labels.
     - learned projections: the `projection` layers of
       `HiddenStateDistillation` losses are trained with the student.
 
@@ -142,6 +143,22 @@ class TaskDistiller(keras.distillation.Distiller):
         self.distillation_loss_tracker.update_state(distillation_loss)
         self.total_loss_tracker.update_state(total_loss)
         return total_loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras' compiled metrics; a batch without labels updates the losses only."""
+        if y is None:
+            return self.get_metrics_result()
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_metrics_result(self):
+        """The metrics' results, less the compiled metrics (accuracy, ...)
+        while no labelled batch has built them: training on unlabelled text."""
+        results = {}
+        for metric in self.metrics:
+            if getattr(metric, "built", True):  # Only the compiled metrics are built lazily.
+                result = metric.result()
+                results.update(result if isinstance(result, dict) else {metric.name: result})
+        return results
 
     def _distillation_features(self, x, features, y_pred):
         """Teacher and student features by layer name (`"final_output"`: logits)."""

@@ -13,16 +13,6 @@ from trainers.config import SettingsError, parse_settings
 from trainers.train import train
 
 
-@pytest.fixture(scope="module")
-def teacher_export(tmp_path_factory):
-    """A DEMO sentiment teacher (1 layer, width 32) exported by the job."""
-    export_dir = tmp_path_factory.mktemp("teacher")
-    train(parse_settings([
-        *TINY, "--train_examples=1024", "--hidden_dim=32", "--epochs=4", f"--export_dir={export_dir}",
-    ]))
-    return export_dir
-
-
 def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teacher_export, tmp_path):
     export_dir = tmp_path / "student"
     result = run_job(
@@ -65,3 +55,17 @@ def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
 def test_flags_that_do_not_apply_are_named(flags, message):
     with pytest.raises(SettingsError, match=re.escape(message)):
         parse_settings(flags)
+
+
+@pytest.mark.parametrize("value", ["0", "-1.5"])
+def test_a_temperature_that_is_not_positive_fails_when_the_flags_are_parsed(value):
+    with pytest.raises(SettingsError, match=re.escape("--temperature must be > 0")):
+        parse_settings(["--teacher=/x", f"--temperature={value}"])
+
+
+def test_a_temperature_that_is_not_positive_in_a_config_file_is_named(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text("teacher: /x\ntemperature: 0\n")
+    with pytest.raises(SettingsError, match=re.escape(f"--config={path}: flag --temperature=0.0: "
+                                                      "--temperature must be > 0")):
+        parse_settings([f"--config={path}"])
