@@ -37,7 +37,7 @@ def training_batches(task, global_batch_size, seed, start_step=0):
         seed: int, the shuffling seed.
         start_step: int, batches to skip: the optimizer steps already taken.
     """
-    if task.train_examples.labels is None:
+    if task.settings.unlabelled_data:
         return teacher_labelled_batches(task, global_batch_size, seed, start_step)
     columns = task.columns(task.train_examples)
     size = len(task.train_examples)
