@@ -26,6 +26,8 @@ from trainers.flags import (
     DISTILLATION_FLAGS,
     OUR_BACKBONE_FLAGS,
     QA_FLAGS,
+    SEQ2SEQ_FLAGS,
+    SEQ2SEQ_TASKS,
     TEACHER_REPLACES_FLAGS,
     define_flags,
 )
@@ -180,11 +182,14 @@ def _checked(settings, defaults):
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."
         )
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.task == "classification",
-                   f"to --task={settings.task}: CoNLL files have no columns to choose")
+                   f"to --task={settings.task}: only classification files have columns to "
+                   "choose")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.train_data,
                    "without --train_data: they choose the columns of its file")
     _check_applies(settings, defaults, QA_FLAGS, settings.task == "qa",
                    f"to --task={settings.task}: they shape question answering")
+    _check_applies(settings, defaults, SEQ2SEQ_FLAGS, settings.task in SEQ2SEQ_TASKS,
+                   f"to --task={settings.task}: they shape translation and summarization")
     _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
                    f"to --backbone={settings.backbone}: a pretrained backbone has its own size "
                    "and vocabulary")

@@ -20,6 +20,8 @@ OUR_BACKBONE_FLAGS = (
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
 QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
+SEQ2SEQ_TASKS = ("translation", "summarization")
+SEQ2SEQ_FLAGS = ("pair_fields", "target_sequence_length")
 # What only --teacher reads, and what it replaces.
 DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight", "unlabelled_data")
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
