@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras_simpletf import data, metrics, models, text
 from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
-from trainers.tasks import _Task
+from trainers.encoder_task import EncoderTask
 
 _WINDOW_COLUMNS = ("token_ids", "segment_ids")
 
@@ -44,7 +44,7 @@ class Questions:
         return len(self.windows["positions"])
 
 
-class QuestionAnsweringTask(_Task):
+class QuestionAnsweringTask(EncoderTask):
     """Extractive question answering with `models.SpanQuestionAnswerer`, scored by SQuAD EM/F1."""
 
     name = "qa"

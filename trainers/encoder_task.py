@@ -1,0 +1,129 @@
+"""What the job's encoder tasks share: examples in memory, reading them, the vocabulary, the backbone.
+
+`EncoderTask` is the base of the tasks that train an encoder with a task head
+(classification and NER in `trainers.tasks`, question answering in
+`trainers.qa_task`): it reads the training and evaluation files named by flags
+(or DEMO data), takes its WordPiece vocabulary from the backbone or the
+teacher, and reports the final evaluation.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from keras_simpletf import text
+from trainers import distill, export
+from trainers.backbones import JobBackbone
+from trainers.config import SettingsError
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+    """Raw examples held in memory; the task's `columns` makes them tensors.
+
+    Attributes:
+        inputs: texts (classification) or lists of words (NER).
+        labels: label strings, or lists of tags (NER); `None` for the
+            unlabelled texts of `--unlabelled_data`.
+        source: where they come from: a path, or the DEMO data's name.
+        pairs: the second texts of sentence pairs (classification), or `None`.
+    """
+
+    inputs: list
+    labels: list
+    source: str
+    pairs: list = None
+
+    def __len__(self):
+        return len(self.inputs)
+
+
+class EncoderTask:
+    """What the encoder tasks share: reading the data, the vocabulary, the encoder backbone."""
+
+    name = None  # The --task value.
+    metric_name = None  # The key of the reported metric in evaluation results.
+    metric_label = None  # How `report` calls that metric.
+    unit = None  # What one example is.
+    lowercase = None  # Our backbone's casing when --lowercase is unset.
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.backbone = JobBackbone(settings, default_lowercase=self.lowercase)
+        self.train_examples, self.eval_examples = self._read_examples(settings)
+        self.labels = self._label_names()
+        self._check_eval_labels()
+        self.teacher = distill.Teacher(settings.teacher, self.name) if settings.teacher else None
+        if self.teacher:
+            self.vocabulary = self.teacher.vocabulary
+        else:
+            self.vocabulary = self.backbone.vocabulary(self._texts)
+        if settings.unlabelled_data:
+            self.train_examples = Examples(
+                distill.read_unlabelled(settings.unlabelled_data, self.name), None,
+                settings.unlabelled_data,
+            )
+        self.label_encoder = text.LabelEncoder(self.labels)
+
+    def _read_examples(self, settings):
+        if settings.train_data is None:
+            return self._demo_examples(settings)
+        train = self._read_file("train_data", settings.train_data)
+        evaluation = None
+        if settings.eval_data:
+            evaluation = self._read_file("eval_data", settings.eval_data)
+        return train, evaluation
+
+    def _read_file(self, flag, path):
+        """All examples of `path`; a missing, malformed or empty file names the flag.
+
+        The readers' Python iterators, not their `tf.data` datasets: a
+        `DataError` ("path:line: problem") then reaches the user as it is,
+        not inside the traceback of a TensorFlow op.
+        """
+        if not tf.io.gfile.exists(path):
+            raise SettingsError(f"--{flag}={path}: no such file.")
+        try:
+            records = list(self._records(path))
+        except ValueError as error:  # DataError, or reader arguments that cannot work.
+            raise SettingsError(f"--{flag}={path}: {error}{self._reading_hint()}") from None
+        if not records:
+            raise SettingsError(f"--{flag}={path}: the file holds no examples.")
+        return self._examples(records, path)
+
+    def _reading_hint(self):
+        """What to add to an error in a data file: the flags that say how it is read."""
+        return ""
+
+    def _check_eval_labels(self):
+        if self.eval_examples is None or self.settings.train_data is None:
+            return
+        unknown = sorted(set(self._flat_labels(self.eval_examples)) - set(self.labels))
+        if unknown:
+            raise SettingsError(
+                f"--eval_data={self.settings.eval_data}: labels {unknown} do not occur in "
+                f"--train_data={self.settings.train_data}, whose labels are {self.labels}."
+            )
+
+    def _encoder(self):
+        return self.backbone.build(len(self.vocabulary))
+
+    def describe(self):
+        """One line on the backbone and its vocabulary."""
+        return self.backbone.describe(self.vocabulary)
+
+    def export(self, model, export_dir):
+        """The files `trainers.export.export_trained_model` writes for `model`."""
+        return export.export_trained_model(model, self.preprocessor, export_dir)
+
+    def final_results(self, model, results):
+        """The final evaluation `results` of the loop, with what the task adds."""
+        return results
+
+    def report(self, results):
+        """One line on the final evaluation `results` (a dict of metric values)."""
+        evaluation = self.eval_examples
+        return (
+            f"{evaluation.source} {self.metric_label} on {len(evaluation)} held-out "
+            f"{self.unit}: {results[self.metric_name]:.4f}"
+        )
