@@ -98,12 +98,7 @@ class QuestionAnsweringTask(EncoderTask):
 
     def _windows(self, questions):
         """The windows of `questions`, labelled with each one's first gold answer."""
-        columns = (
-            [q.question for q in questions],
-            [q.context for q in questions],
-            [q.answer_starts[0] if q.answers else 0 for q in questions],
-            [q.answers[0] if q.answers else "" for q in questions],
-        )
+        columns = data.labelled_columns(questions)
         windows = {key: [] for key in (*_WINDOW_COLUMNS, "positions")}
         batches = tf.data.Dataset.from_tensor_slices(columns).batch(256).map(self.preprocessor)
         for features, positions in batches:

@@ -38,6 +38,6 @@ from keras_simpletf.data.movielens import (
     load_movielens_ratings,
 )
 from keras_simpletf.data.parallel import LengthFilter, iter_parallel
-from keras_simpletf.data.squad import QuestionAnswer, iter_squad, read_squad
+from keras_simpletf.data.squad import QuestionAnswer, iter_squad, labelled_columns, read_squad
 from keras_simpletf.data.splits import leave_last_out_split, time_cut_split
 from keras_simpletf.data.tag_schemes import TagSchemeError, to_iob2

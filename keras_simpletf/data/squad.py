@@ -67,6 +67,27 @@ class QuestionAnswer:
         return not self.answers
 
 
+def labelled_columns(examples):
+    """`(questions, contexts, answer_starts, answers)` lists: what `QuestionAnsweringPreprocessor` labels.
+
+    Each example is labelled with its first gold answer; an unanswerable one
+    with start 0 and answer `""`, which its windows learn as "no answer".
+
+    Example:
+
+    ```python
+    columns = labelled_columns([QuestionAnswer("q1", "Who?", "Ada wrote it.", ("Ada",), (0,))])
+    assert columns == (["Who?"], ["Ada wrote it."], [0], ["Ada"])
+    ```
+    """
+    return (
+        [example.question for example in examples],
+        [example.context for example in examples],
+        [example.answer_starts[0] if example.answers else 0 for example in examples],
+        [example.answers[0] if example.answers else "" for example in examples],
+    )
+
+
 def iter_squad(path, file_format=None):
     """Yields the `QuestionAnswer`s of a SQuAD JSON or JSON Lines file, in file order.
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_simpletf.data import demo_qa
+from keras_simpletf.data import demo_qa, labelled_columns
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.metrics import squad_scores
 from keras_simpletf.models import SpanQuestionAnswerer, answer_spans
@@ -16,12 +16,7 @@ WINDOWS = dict(sequence_length=32, doc_stride=8, max_question_length=12)
 
 
 def training_data(examples, preprocessor):
-    columns = (
-        [e.question for e in examples],
-        [e.context for e in examples],
-        [e.answer_starts[0] if e.answers else 0 for e in examples],
-        [e.answers[0] if e.answers else "" for e in examples],
-    )
+    columns = labelled_columns(examples)
     windows = tf.data.Dataset.from_tensor_slices(columns).batch(64).map(preprocessor).unbatch()
     return windows.shuffle(5000, seed=0).batch(32)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_simpletf.data import demo_qa
+from keras_simpletf.data import demo_qa, labelled_columns
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.models import SpanQuestionAnswerer
 from keras_simpletf.text import QuestionAnsweringPreprocessor, learn_vocabulary
@@ -34,8 +34,7 @@ def exported(tmp_path_factory):
     model = SpanQuestionAnswerer(TransformerEncoder(len(vocabulary), num_layers=1, hidden_dim=16),
                                  max_answer_length=5, null_score_threshold=-1.0)
     model.compile("adam", model.default_loss())
-    columns = ([e.question for e in examples], [e.context for e in examples],
-               [e.answer_starts[0] for e in examples], [e.answers[0] for e in examples])
+    columns = labelled_columns(examples)
     model.fit(tf.data.Dataset.from_tensor_slices(columns).batch(32).map(preprocessor), verbose=0)
     directory = tmp_path_factory.mktemp("qa")
     path = export(model, preprocessor, str(directory / "qa"))
