@@ -81,12 +81,16 @@ class Teacher:
 
     def distiller(self, settings):
         """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope)."""
-        student = distillation.make_student(
-            self.model,
-            settings.student,
-            dropout=settings.dropout,
-            **block_options(settings),
-        )
+        try:
+            student = distillation.make_student(
+                self.model,
+                settings.student,
+                initialize=None if settings.student_init == "none" else settings.student_init,
+                dropout=settings.dropout,
+                **block_options(settings),
+            )
+        except ValueError as error:
+            raise SettingsError(f"--student_init={settings.student_init}: {error}") from None
         return distillation.TaskDistiller(
             self.model,
             student,

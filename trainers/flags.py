@@ -23,7 +23,9 @@ QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
 SEQ2SEQ_TASKS = ("translation", "summarization")
 SEQ2SEQ_FLAGS = ("pair_fields", "target_sequence_length")
 # What only --teacher reads, and what it replaces.
-DISTILLATION_FLAGS = ("student", "temperature", "student_loss_weight", "unlabelled_data")
+DISTILLATION_FLAGS = (
+    "student", "student_init", "temperature", "student_loss_weight", "unlabelled_data"
+)
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
 
@@ -120,6 +122,13 @@ def define_flags(flag_values):
            "With --teacher: the student's layers and width (keras_simpletf.distillation."
            "STUDENT_SIZES: tiny 2x128, small 4x256, base 6x384).",
            enum_values=["tiny", "small", "base"])
+    define("enum", "student_init", "none",
+           "With --teacher: where the student's weights start. none: at random; embeddings: the "
+           "teacher's token table, projected to the student's width when narrower "
+           "(TransformerEncoder's embedding_dim); every_other: the teacher's embeddings, blocks "
+           "at evenly spaced depths and head (a teacher of our encoder, as wide as --student, "
+           "with its block flags).",
+           enum_values=["none", "embeddings", "every_other"])
     define("float", "temperature", 2.0,
            "With --teacher: the soft targets' temperature, > 0 (1 is the teacher's own "
            "probabilities, higher softens them).")

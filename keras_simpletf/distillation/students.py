@@ -29,12 +29,14 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             keras-hub BERT.
         size: a key of `STUDENT_SIZES`, or a dict with `num_layers` and
             `hidden_dim`.
-        initialize: `None` (from scratch), `"embeddings"` (copy the teacher's
-            token embedding table) or `"every_other"` (the embeddings, the
-            blocks at evenly spaced depths of the teacher, every other one
-            for a student half as deep, and the head, as DistilBERT); needs
-            the teacher's width, and for `"every_other"` a teacher over our
-            encoder with the student's block settings.
+        initialize: `None` (from scratch), `"embeddings"` (the teacher's
+            token embedding table, rescaled to the student's starting spread;
+            a student narrower than the table projects it to its width, as
+            `TransformerEncoder(embedding_dim=...)`) or `"every_other"` (the
+            embeddings, the blocks at evenly spaced depths of the teacher,
+            every other one for a student half as deep, and the head, as
+            DistilBERT), which needs a teacher over our encoder with the
+            student's width and block settings.
         dropout: float, dropout in the encoder's blocks and before the head.
         **encoder_kwargs: other `TransformerEncoder` arguments: the
             simplifications (`num_heads`, `num_kv_heads=1` for multi-query,
@@ -64,6 +66,9 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
         size = STUDENT_SIZES[size]
     source = teacher.backbone
     pretrained = isinstance(source, keras_hub.models.Backbone)
+    if initialize == "embeddings" and size["hidden_dim"] != _table_width(source):
+        # A narrower student takes the teacher's table through a projection.
+        encoder_kwargs = {"embedding_dim": _table_width(source), **encoder_kwargs}
     encoder = TransformerEncoder(
         vocabulary_size=source.vocabulary_size,
         max_length=source.max_sequence_length if pretrained else source.max_length,
@@ -78,17 +83,27 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     return student
 
 
+def _table_width(backbone):
+    return backbone.token_embedding.embeddings.shape[-1]
+
+
 def _copy_from_teacher(student, teacher, initialize):
     source, target = teacher.backbone, student.backbone
-    source_width = source.hidden_dim
-    if source_width != target.hidden_dim:
+    if _table_width(source) != _table_width(target):
         raise ValueError(
-            f"initialize={initialize!r} needs the teacher's width: the teacher is "
-            f"{source_width} wide, the student {target.hidden_dim}."
+            f"initialize={initialize!r} needs a token table as wide as the teacher's: the "
+            f"teacher's is {_table_width(source)} wide, the student's {_table_width(target)} "
+            "(pass embedding_dim to project a wider table to the student's width)."
         )
-    target.token_embedding.set_weights(source.token_embedding.get_weights())
+    table = keras.ops.convert_to_numpy(source.token_embedding.embeddings)
     if initialize == "embeddings":
+        # The teacher's vectors, rescaled to the spread the student's table
+        # starts with: a pretrained BERT's (standard deviation about 0.05)
+        # would leave the tokens far shorter than the sinusoids added to them.
+        start_stddev = 1.0 / target.embedding_scale
+        target.token_embedding.set_weights([table * (start_stddev / table.std())])
         return
+    target.token_embedding.set_weights([table])
     if isinstance(source, keras_hub.models.Backbone):
         raise ValueError(
             "initialize='every_other' copies blocks of our TransformerEncoder; a keras-hub "
@@ -98,6 +113,8 @@ def _copy_from_teacher(student, teacher, initialize):
     depths = np.linspace(0, source.num_layers - 1, target.num_layers).round().astype(int)
     for block, depth in zip(target.blocks, depths):
         block.set_weights(source.blocks[depth].get_weights())
+    if source.embedding_projection is not None:
+        target.embedding_projection.set_weights(source.embedding_projection.get_weights())
     target.position_encoding.set_weights(source.position_encoding.get_weights())
     if source.final_norm is not None:
         target.final_norm.set_weights(source.final_norm.get_weights())
@@ -110,7 +127,7 @@ def _check_same_blocks(source, target):
     different = sorted(
         key for key in source_config if source_config[key] != target_config.get(key)
     )
-    stack_keys = ("norm", "residual", "learned_position_mix")
+    stack_keys = ("hidden_dim", "embedding_dim", "norm", "residual", "learned_position_mix")
     different += [key for key in stack_keys if getattr(source, key) != getattr(target, key)]
     if different:
         raise ValueError(

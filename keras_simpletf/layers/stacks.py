@@ -23,6 +23,7 @@ class _Stack(keras.layers.Layer):
         max_length=512,
         learned_position_mix=False,
         embedding_dropout=0.0,
+        embedding_dim=None,
         residual="add",
         residual_scale=None,
         norm="post",
@@ -50,10 +51,21 @@ class _Stack(keras.layers.Layer):
         # drawn at hidden_dim ** -0.5, multiplied by sqrt(hidden_dim)). At
         # BERT's 0.02 the position signal was 35x longer at width 128 and a
         # classifier trained on SST-2 stayed at chance.
+        self.embedding_dim = embedding_dim
         self.embedding_scale = math.sqrt(hidden_dim)
+        self.embedding_projection = None
+        if embedding_dim is not None:
+            # ALBERT's factorisation: a table embedding_dim wide, projected
+            # to the width; unit-variance entries under a Glorot projection
+            # give the stream entries of about unit variance.
+            check_positive_int("embedding_dim", embedding_dim)
+            self.embedding_scale = 1.0
+            self.embedding_projection = keras.layers.Dense(
+                hidden_dim, use_bias=False, dtype=self.dtype_policy, name="embedding_projection"
+            )
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size,
-            hidden_dim,
+            embedding_dim or hidden_dim,
             embeddings_initializer=keras.initializers.RandomNormal(
                 stddev=1.0 / self.embedding_scale
             ),
@@ -93,6 +105,8 @@ class _Stack(keras.layers.Layer):
     def _build_embeddings(self, token_ids_shape):
         stream_shape = (*token_ids_shape, self.hidden_dim)
         self.token_embedding.build(token_ids_shape)
+        if self.embedding_projection is not None:
+            self.embedding_projection.build((*token_ids_shape, self.embedding_dim))
         self.position_encoding.build(stream_shape)
         if self.final_norm is not None:
             self.final_norm.build(stream_shape)
@@ -100,6 +114,8 @@ class _Stack(keras.layers.Layer):
 
     def _embed(self, token_ids, training, start_index=0):
         stream = self.token_embedding(token_ids)
+        if self.embedding_projection is not None:
+            stream = self.embedding_projection(stream)
         stream = stream * ops.cast(self.embedding_scale, stream.dtype)
         stream = stream + self.position_encoding(stream, start_index=start_index)
         return self.embedding_dropout_layer(stream, training=training)
@@ -124,6 +140,7 @@ class _Stack(keras.layers.Layer):
             max_length=self.max_length,
             learned_position_mix=self.learned_position_mix,
             embedding_dropout=self.embedding_dropout,
+            embedding_dim=self.embedding_dim,
             residual=self.residual,
             residual_scale=self.residual_scale,
             norm=self.norm,
@@ -143,6 +160,10 @@ _STACK_ARGS = """
         max_length: int, longest sequence the position encoding accepts.
         learned_position_mix: bool, learn a linear mix of the sinusoids.
         embedding_dropout: float, dropout after embedding + position encoding.
+        embedding_dim: int, the token table's width when it differs from
+            `hidden_dim`: the table is projected to `hidden_dim` (ALBERT's
+            factorised embeddings, Lan et al. 2019). Lets a narrow student
+            start from a wide teacher's table. `None`: `hidden_dim`.
         residual: `"add"`, `"rezero"` or `"scaled"`.
         residual_scale: float; with `residual="scaled"` it defaults to
             `1 / sqrt(2 * num_layers)`.

@@ -47,24 +47,44 @@ def test_every_other_layer_copies_the_teachers_embeddings_blocks_and_head():
     np.testing.assert_allclose(twin.predict_on_batch(features), teacher.predict_on_batch(features), atol=1e-5)
 
 
-def test_embeddings_only_copies_the_token_table():
+def test_embeddings_only_copies_the_token_table_at_the_students_starting_spread():
     preprocessor = sentiment_preprocessor()
     teacher = sentiment_classifier(preprocessor)
     student = make_student(teacher, {"num_layers": 1, "hidden_dim": 32}, initialize="embeddings")
-    np.testing.assert_array_equal(
-        student.backbone.token_embedding.embeddings.numpy(),
-        teacher.backbone.token_embedding.embeddings.numpy(),
-    )
+    mine = student.backbone.token_embedding.embeddings.numpy()
+    theirs = teacher.backbone.token_embedding.embeddings.numpy()
+    np.testing.assert_allclose(mine, theirs * (mine.std() / theirs.std()), rtol=1e-5)
+    assert mine.std() == pytest.approx(32**-0.5, rel=1e-4)
     assert not np.array_equal(
         student.get_layer("logits").kernel.numpy(), teacher.get_layer("logits").kernel.numpy()
     )
     assert isinstance(student, TextClassifier) and student.multi_label is False
 
 
+def test_a_narrower_student_projects_the_teachers_table_to_its_width():
+    preprocessor = sentiment_preprocessor()
+    teacher = sentiment_classifier(preprocessor)  # 32 wide
+    student = make_student(teacher, {"num_layers": 1, "hidden_dim": 8}, initialize="embeddings")
+    encoder = student.backbone
+    assert (encoder.embedding_dim, encoder.hidden_dim) == (32, 8)
+    table = encoder.token_embedding.embeddings.numpy()
+    assert table.std() == pytest.approx(1.0, rel=1e-4)
+    assert np.corrcoef(table.ravel(), teacher.backbone.token_embedding.embeddings.numpy().ravel())[0, 1] == (
+        pytest.approx(1.0)
+    )
+    assert encoder.embedding_projection.kernel.shape == (32, 8)
+    features = next(iter(sentiment_batches(preprocessor, demo_sentiment(8, seed=1)[0])))
+    assert student.predict_on_batch(features).shape == (8, len(teacher.labels))
+
+
 def test_initialisation_from_the_teacher_needs_its_width_and_block_settings():
     teacher = sentiment_classifier(sentiment_preprocessor())
-    with pytest.raises(ValueError, match="width"):
-        make_student(teacher, "tiny", initialize="embeddings")
+    with pytest.raises(ValueError, match="32 wide, the student's 8"):
+        make_student(
+            teacher, {"num_layers": 1, "hidden_dim": 8}, initialize="embeddings", embedding_dim=8
+        )
+    with pytest.raises(ValueError, match="as wide as the teacher"):
+        make_student(teacher, {"num_layers": 1, "hidden_dim": 16}, initialize="every_other")
     with pytest.raises(ValueError, match="layout"):
         make_student(teacher, {"num_layers": 1, "hidden_dim": 32}, initialize="every_other", layout="parallel")
     with pytest.raises(ValueError, match="sizes"):

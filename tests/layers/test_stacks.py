@@ -34,6 +34,23 @@ def test_token_vectors_start_as_long_as_the_sinusoids_they_are_added_to(hidden_d
     assert 1.2 < ratio < 1.6  # unit-variance entries: sqrt(width) against sqrt(width / 2)
 
 
+def test_a_factorised_table_is_projected_to_the_width_at_about_unit_variance():
+    encoder = TransformerEncoder(
+        vocabulary_size=2000, num_layers=1, hidden_dim=64, embedding_dim=256
+    )
+    token_ids = np.arange(1, 2000)[:, None]
+    outputs = encoder(token_ids)
+    assert encoder.token_embedding.embeddings.shape == (2000, 256)
+    assert encoder.embedding_projection.kernel.shape == (256, 64)
+    assert outputs.shape == (1999, 1, 64)
+    tokens = keras.ops.convert_to_numpy(encoder.embedding_projection(encoder.token_embedding(token_ids)))
+    assert 0.8 < tokens.std() < 1.6
+    restored = TransformerEncoder.from_config(encoder.get_config())
+    restored(token_ids)
+    restored.set_weights(encoder.get_weights())
+    np.testing.assert_allclose(restored(token_ids), outputs, atol=1e-6)
+
+
 def test_explicit_mask_overrides_token_zero():
     encoder = TransformerEncoder(vocabulary_size=20, num_layers=1, hidden_dim=8)
     mask = np.ones_like(TOKENS, dtype=bool)

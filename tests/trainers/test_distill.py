@@ -18,7 +18,7 @@ def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teac
     result = run_job(
         "--train_examples=1024", "--eval_examples=256", "--batch_size=16", "--sequence_length=16",
         "--epochs=2", f"--teacher={teacher_export}", "--student=tiny", "--layout=parallel",
-        "--num_kv_heads=1", f"--export_dir={export_dir}", timeout=600,
+        "--num_kv_heads=1", "--student_init=embeddings", f"--export_dir={export_dir}", timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"Distilling a --student=tiny of our encoder from --teacher={teacher_export}" in result.stdout
@@ -27,6 +27,7 @@ def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teac
     assert (export_dir / "vocabulary.txt").read_text() == (teacher_export / "vocabulary.txt").read_text()
     student = keras.saving.load_model(export_dir / "model.keras")
     assert (student.backbone.num_layers, student.backbone.hidden_dim) == (2, 128)
+    assert student.backbone.embedding_dim == 32  # the teacher's table, projected
     assert student.backbone.blocks[0].layout == "parallel"
     served = tf.saved_model.load(str(export_dir / "1")).signatures["serving_default"]
     teacher = tf.saved_model.load(str(teacher_export / "1")).signatures["serving_default"]
@@ -40,6 +41,11 @@ def test_a_teacher_of_another_task_is_named(teacher_export):
         train(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_export}"]))
 
 
+def test_a_student_that_cannot_take_the_teachers_blocks_is_named(teacher_export):
+    with pytest.raises(SettingsError, match=r"--student_init=every_other: .* as wide as the teacher"):
+        train(parse_settings([*TINY[:3], f"--teacher={teacher_export}", "--student_init=every_other"]))
+
+
 def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
     with pytest.raises(SettingsError, match="vocabulary.txt"):
         train(parse_settings([*TINY[:3], f"--teacher={tmp_path / 'model.keras'}"]))
@@ -49,6 +55,7 @@ def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
     "flags, message",
     [
         (["--student=base"], "--student=base does not apply without --teacher"),
+        (["--student_init=embeddings"], "--student_init=embeddings does not apply without --teacher"),
         (["--teacher=/x", "--hidden_dim=64"], "--hidden_dim=64 does not apply with --teacher"),
     ],
 )
