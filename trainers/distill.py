@@ -17,7 +17,11 @@ from trainers.backbones import block_options
 from trainers.config import SettingsError
 from trainers.export import MODEL_FILE, VOCABULARY_FILE
 
-TASK_MODELS = {"classification": models.TextClassifier, "ner": models.TokenClassifier}
+TASK_MODELS = {
+    "classification": models.TextClassifier,
+    "ner": models.TokenClassifier,
+    "qa": models.SpanQuestionAnswerer,
+}
 
 
 class Teacher:

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
+from trainers import distill
 from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
 from trainers.encoder_task import EncoderTask
@@ -54,14 +55,20 @@ class QuestionAnsweringTask(EncoderTask):
     lowercase = True
 
     def __init__(self, settings):
-        if settings.teacher:
-            raise SettingsError("--teacher does not apply to --task=qa: there is no QA distiller.")
+        if settings.unlabelled_data:
+            raise SettingsError(
+                f"--unlabelled_data={settings.unlabelled_data} does not apply to --task=qa: its "
+                "lines hold no question and context pairs."
+            )
         self.settings = settings
         self.backbone = JobBackbone(settings, default_lowercase=self.lowercase)
         self.train_examples, self.eval_examples = self._read_examples(settings)
-        self.teacher = None
+        self.teacher = distill.Teacher(settings.teacher, self.name) if settings.teacher else None
         self.labels = []
-        self.vocabulary = self.backbone.vocabulary(self._texts)
+        if self.teacher:
+            self.vocabulary = self.teacher.vocabulary
+        else:
+            self.vocabulary = self.backbone.vocabulary(self._texts)
         length = settings.sequence_length
         try:
             self.preprocessor = text.QuestionAnsweringPreprocessor(

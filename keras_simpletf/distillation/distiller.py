@@ -6,14 +6,15 @@ from keras.src.ops.function import make_node_key
 
 from keras_simpletf.distillation.losses import SoftTargetDistillation
 from keras_simpletf.models.task import FEATURE_NAMES
-from keras_simpletf.models.token_classifier import IGNORED_TAG_ID
+from keras_simpletf.models.question_answering import SpanQuestionAnswerer
+from keras_simpletf.models.token_classifier import IGNORED_TAG_ID, TokenClassifier
 
 TEACHER_LOGITS = "teacher_logits"
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class TaskDistiller(keras.distillation.Distiller):
-    """`keras.distillation.Distiller` for our classifiers and taggers.
+    """`keras.distillation.Distiller` for our classifiers, taggers and span models.
 
     The teacher is frozen and runs with `training=False`; the loss is
     `w * hard + (1 - w) * sum_i weight_i * distillation_i` with
@@ -24,9 +25,10 @@ class TaskDistiller(keras.distillation.Distiller):
 
     - masks: a token classifier's soft targets count only at the positions
       that carry a tag (not `-1`: padding, special tokens, later pieces of a
-      word), or at the real tokens of unlabelled text; hidden states count
-      at the real tokens; examples (or tags) of sample weight 0 do not
-      count. Each loss gets `label_mask=` and `padding_mask=`.
+      word), or at the real tokens of unlabelled text; a span model's are
+      its start and end distributions over each window's tokens; hidden
+      states count at the real tokens; examples (or tags) of sample weight
+      0 do not count. Each loss gets `label_mask=` and `padding_mask=`.
     - cached teacher outputs: a batch whose features hold `"teacher_logits"`
       (see `cache_teacher_logits`) is distilled from them, without the teacher.
     - unlabelled text: a batch without labels is trained on the
@@ -39,8 +41,9 @@ class TaskDistiller(keras.distillation.Distiller):
     strategy's scope; the losses average over the global batch.
 
     Args:
-        teacher: a trained `TextClassifier` or `TokenClassifier` (any Keras
-            model over the same features with logits of the same shape).
+        teacher: a trained `TextClassifier`, `TokenClassifier` or
+            `SpanQuestionAnswerer` (any Keras model over the same features
+            with logits of the same shape).
         student: the task model to train, of the teacher's kind and labels.
         distillation_losses: a distillation loss or a list of them; defaults
             to `SoftTargetDistillation(temperature=2.0)` (multi-label if the
@@ -115,15 +118,24 @@ class TaskDistiller(keras.distillation.Distiller):
         if y_pred is None:
             y_pred = self(features, training=training)
         padding_mask = ops.cast(features["padding_mask"], "bool")
-        label_mask = padding_mask
+        per_token = isinstance(self.student, TokenClassifier)
+        label_mask = padding_mask if per_token else None
         hard_loss = 0.0
         if y is not None:
-            if len(y_pred.shape) == 3:
+            if per_token:
                 label_mask = ops.logical_and(padding_mask, ops.not_equal(y, IGNORED_TAG_ID))
             hard_loss = self._student_loss(y, y_pred, sample_weight)
         if sample_weight is not None:
             weighted = ops.greater(sample_weight, 0)
-            label_mask = ops.logical_and(label_mask, weighted) if len(y_pred.shape) == 3 else weighted
+            if per_token:
+                label_mask = ops.logical_and(label_mask, weighted)
+            elif isinstance(self.student, SpanQuestionAnswerer):
+                # A soft target per window and end, (batch, 2), from weights of a
+                # window (batch,) or of each end (batch, 2).
+                per_window = ops.reshape(weighted, (ops.shape(y_pred)[0], -1))
+                label_mask = ops.broadcast_to(per_window, ops.shape(y_pred)[:2])
+            else:
+                label_mask = weighted
         teacher_features, student_features = self._distillation_features(x, features, y_pred)
         distillation_loss = 0.0
         for loss, weight in zip(self.distillation_losses, self.distillation_loss_weights):

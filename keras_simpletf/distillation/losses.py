@@ -56,11 +56,13 @@ class SoftTargetDistillation(keras.distillation.LogitsDistillation):
         """The loss of one batch.
 
         Args:
-            teacher_outputs: teacher logits, `(batch, labels)` or
-                `(batch, length, labels)`.
+            teacher_outputs: teacher logits, `(batch, labels)`,
+                `(batch, length, labels)` or a span model's `(batch, 2, length)`
+                (a softmax over the last axis in each case).
             student_outputs: student logits of the same shape.
             label_mask: boolean, what counts: `(batch, length)` positions of
-                a token classifier, or `(batch,)` examples; a mask of another
+                a token classifier, `(batch, 2)` start and end distributions
+                of a span model, or `(batch,)` examples; a mask of another
                 rank is ignored.
             **kwargs: other masks the distiller passes, unused.
 

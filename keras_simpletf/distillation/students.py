@@ -5,7 +5,6 @@ import keras_hub
 import numpy as np
 
 from keras_simpletf.layers import TransformerEncoder
-from keras_simpletf.models.classifier import TextClassifier
 
 # Sizes of the student encoder. One head, a 4x feed-forward; MiniLM-L6-H384
 # (the usual teacher) is 6 layers of width 384 with 12 heads.
@@ -25,8 +24,8 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     export embeds one tokenizer.
 
     Args:
-        teacher: a `TextClassifier` or `TokenClassifier` over our encoder or a
-            keras-hub BERT.
+        teacher: a `TextClassifier`, `TokenClassifier` or
+            `SpanQuestionAnswerer` over our encoder or a keras-hub BERT.
         size: a key of `STUDENT_SIZES`, or a dict with `num_layers` and
             `hidden_dim`.
         initialize: `None` (from scratch), `"embeddings"` (the teacher's
@@ -76,8 +75,13 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
         **size,
         **encoder_kwargs,
     )
-    task_kwargs = {"multi_label": teacher.multi_label} if isinstance(teacher, TextClassifier) else {}
-    student = type(teacher)(encoder, labels=teacher.labels, dropout=dropout, **task_kwargs)
+    # The teacher's task settings (labels, multi_label, max_answer_length, ...) over the new encoder.
+    task_config = {
+        key: value
+        for key, value in teacher.get_config().items()
+        if key not in ("backbone", "name", "trainable")
+    }
+    student = type(teacher)(encoder, **{**task_config, "dropout": dropout})
     if initialize is not None:
         _copy_from_teacher(student, teacher, initialize)
     return student
@@ -118,7 +122,9 @@ def _copy_from_teacher(student, teacher, initialize):
     target.position_encoding.set_weights(source.position_encoding.get_weights())
     if source.final_norm is not None:
         target.final_norm.set_weights(source.final_norm.get_weights())
-    student.get_layer("logits").set_weights(teacher.get_layer("logits").get_weights())
+    student.get_layer(student.head_layer).set_weights(
+        teacher.get_layer(teacher.head_layer).get_weights()
+    )
 
 
 def _check_same_blocks(source, target):

@@ -42,7 +42,7 @@ class TextClassifier(TaskModel):
             sequence, mask=features["padding_mask"]
         )
         pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
-        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits")(pooled)
+        logits = keras.layers.Dense(len(labels), dtype="float32", name=self.head_layer)(pooled)
         super().__init__(inputs=features, outputs=logits, **kwargs)
         self.backbone = backbone
         self.labels = list(labels)

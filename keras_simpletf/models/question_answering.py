@@ -49,13 +49,15 @@ class SpanQuestionAnswerer(TaskModel):
         for SQuAD", 2018.
     """
 
+    head_layer = "span_logits"
+
     def __init__(
         self, backbone, dropout=0.0, max_answer_length=30, null_score_threshold=None, **kwargs
     ):
         features = feature_inputs()
         sequence = sequence_output(backbone, features)
         sequence = keras.layers.Dropout(dropout, name="dropout")(sequence)
-        logits = keras.layers.Dense(2, dtype="float32", name="span_logits")(sequence)
+        logits = keras.layers.Dense(2, dtype="float32", name=self.head_layer)(sequence)
         logits = keras.ops.transpose(logits, (0, 2, 1))
         super().__init__(inputs=features, outputs=logits, **kwargs)
         self.backbone = backbone

@@ -35,6 +35,8 @@ def sequence_output(backbone, features):
 class TaskModel(keras.Model):
     """What task models share: a backbone, label names, dropout, the recipe."""
 
+    head_layer = "logits"  # The name of the dense layer over the backbone's outputs.
+
     def default_optimizer(self, total_steps, learning_rate=None):
         """The fine-tuning recipe (`fine_tuning_optimizer`) for this backbone.
 

@@ -41,7 +41,7 @@ class TokenClassifier(TaskModel):
         features = feature_inputs()
         sequence = sequence_output(backbone, features)
         sequence = keras.layers.Dropout(dropout, name="dropout")(sequence)
-        logits = keras.layers.Dense(len(labels), dtype="float32", name="logits")(sequence)
+        logits = keras.layers.Dense(len(labels), dtype="float32", name=self.head_layer)(sequence)
         super().__init__(inputs=features, outputs=logits, **kwargs)
         self.backbone = backbone
         self.labels = list(labels)
