@@ -14,15 +14,21 @@ their wait for a batch (a model call already running is not interrupted).
 
 The HTTP server itself is bounded against clients that misbehave:
 - requests are served by `num_threads` workers (`--rest_api_num_threads`);
-- a connection holds a worker only while a request of it is read and answered:
-  until its first bytes arrive it waits in one selector thread, as it does
-  between kept-alive requests (an event loop, as TF Serving's libevent server
-  has), so clients that connect and send nothing take no worker; it is closed
-  if its first request does not start within `timeout_seconds`, or its next one
-  within `keep_alive_seconds`; at most `MAX_OPEN_CONNECTIONS` are open, further
-  ones wait in the listen backlog;
-- a socket read that waits `timeout_seconds` closes the connection (slow
-  clients give their worker back);
+- a connection holds a worker only while a whole request of it is answered:
+  one selector thread reads every request until it is complete (headers, and
+  the body its `Content-Length` or chunks declare), as TF Serving's libevent
+  server does, so clients that connect and send nothing, or send half a
+  request and stall, take no worker; a connection is closed if its first
+  request does not start within `timeout_seconds` (its next one within
+  `keep_alive_seconds`) or is not complete `timeout_seconds` after it
+  started; at most `MAX_OPEN_CONNECTIONS` are open, further ones wait in the
+  listen backlog;
+- headers longer than `MAX_HEADER_BYTES` are answered 431 and the connection
+  closed; a request whose body is malformed or over `max_body_bytes` goes to
+  a worker at once, which answers it without reading its body; one whose
+  body is longer than `BUFFERED_BODY_BYTES` goes to a worker once its headers
+  are in, and the worker reads the body (each read waiting at most
+  `timeout_seconds`), so the bytes the selector holds stay bounded;
 - a body is read from a valid `Content-Length` (none: no body) or from
   `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
   is answered 413 and a malformed one 400, without reading it, and the
@@ -34,6 +40,7 @@ import collections
 import concurrent.futures
 import contextlib
 import http.server
+import io
 import json
 import os
 import re
@@ -69,6 +76,16 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_KEEP_ALIVE_SECONDS = 5.0
 DEFAULT_MAX_BODY_BYTES = 256 * 2**20
 MAX_OPEN_CONNECTIONS = 4096
+MAX_HEADER_BYTES = 65536  # the request line and headers together
+# Bodies up to this size arrive whole before a worker takes the request; a
+# longer one is read by its worker (at most MAX_OPEN_CONNECTIONS times this
+# much is buffered by the selector thread).
+BUFFERED_BODY_BYTES = 65536
+_RECEIVE_BYTES = 65536
+_HEADERS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
+    b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+)
 _MAX_LINE_BYTES = 8192  # a chunk-size or trailer line
 _MAX_TRAILER_LINES = 64
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -203,12 +220,35 @@ class _BadBody(Exception):
         self.message = message
 
 
+class _PrefixedReader(io.RawIOBase):
+    """A socket's reads, after the bytes the selector thread already received from it."""
+
+    def __init__(self, prefix, connection):
+        super().__init__()
+        self._prefix = memoryview(prefix)
+        self._socket = socket.SocketIO(connection, "rb")
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if not self._prefix:
+            return self._socket.readinto(buffer)
+        size = min(len(buffer), len(self._prefix))
+        buffer[:size] = self._prefix[:size]
+        self._prefix = self._prefix[size:]
+        return size
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
         self.timeout = self.server.timeout_seconds  # applied to the socket by StreamRequestHandler
         super().setup()
+        self.rfile = io.BufferedReader(
+            _PrefixedReader(self.server.received.pop(self.connection), self.connection)
+        )
 
     def handle(self):
         """Answers the requests the client has sent; `keep_alive` says whether to wait for more."""
@@ -305,12 +345,84 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         logging.vlog(1, "REST %s", format % args)
 
 
+class _Waiting:
+    """A connection in the selector thread: what it sent so far and until when it may wait."""
+
+    def __init__(self, client_address, deadline):
+        self.client_address = client_address
+        self.deadline = deadline
+        self.received = bytearray()
+
+
+def _request_is_whole(received, max_body_bytes):
+    """Whether `received` holds a whole request, or one a worker answers without its body.
+
+    `None` while more bytes are needed; `False` for headers over
+    `MAX_HEADER_BYTES`; `True` for a request whose declared body has arrived,
+    for one whose body framing is malformed or over `max_body_bytes` (the
+    worker answers 400, 413 or 501 without reading it), and for one whose
+    body is longer than `BUFFERED_BODY_BYTES` (the worker reads it).
+    """
+    end = received.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
+    if end < 0:
+        return False if len(received) >= MAX_HEADER_BYTES + 4 else None
+    lengths, encodings = [], []
+    for line in bytes(received[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            lengths.append(value.strip())
+        elif name == b"transfer-encoding":
+            encodings.append(value.strip().lower())
+    body = memoryview(received)[end + 4 :]
+    if encodings:
+        if encodings != [b"chunked"] or lengths or len(body) > BUFFERED_BODY_BYTES:
+            return True
+        return _chunks_are_whole(body, max_body_bytes)
+    if not lengths:
+        return True
+    if len(set(lengths)) > 1 or not lengths[0].isdigit():
+        return True
+    length = int(lengths[0])
+    return True if length > BUFFERED_BODY_BYTES or len(body) >= length else None
+
+
+def _chunks_are_whole(body, max_body_bytes):
+    """`_request_is_whole` for a chunked body: its last chunk and trailers arrived, or it is bad."""
+    position, total = 0, 0
+    while True:
+        line_end = bytes(body[position : position + _MAX_LINE_BYTES + 2]).find(b"\r\n")
+        if line_end < 0:
+            return True if len(body) - position > _MAX_LINE_BYTES else None
+        size_text = bytes(body[position : position + line_end]).split(b";")[0].strip()
+        if not _HEX.fullmatch(size_text):
+            return True
+        size = int(size_text, 16)
+        position += line_end + 2
+        total += size
+        if total > max_body_bytes:
+            return True
+        if not size:
+            break
+        position += size + 2
+        if position > len(body):
+            return None
+    for _ in range(_MAX_TRAILER_LINES):
+        line_end = bytes(body[position:]).find(b"\r\n")
+        if line_end < 0:
+            return None
+        position += line_end + 2
+        if not line_end:
+            return True
+    return True
+
+
 class _Server(http.server.HTTPServer):
     """An HTTP server whose requests are served by a fixed pool of worker threads.
 
-    Connections waiting for a request are watched by one selector thread, which
-    hands each to a worker when it has bytes to read and closes it when its
-    wait is over.
+    Connections waiting for a request are watched by one selector thread,
+    which reads each request until it is whole, hands it to a worker, and
+    closes connections whose wait is over.
     """
 
     # socketserver listens with a backlog of 5, which refuses connections as
@@ -333,6 +445,7 @@ class _Server(http.server.HTTPServer):
         self._wake_up_call.setblocking(False)
         self._selector.register(self._wake_up, selectors.EVENT_READ)
         self._arrivals = collections.deque()  # (connection, address, seconds to wait), to register
+        self.received = {}  # connection -> the bytes of its request, for the worker serving it
         self._closing = False
         self._watcher = threading.Thread(
             target=self._watch, name="rest-connections", daemon=True
@@ -352,28 +465,57 @@ class _Server(http.server.HTTPServer):
             self._wake_up_call.send(b"\0")
 
     def _watch(self):
-        deadlines = {}  # connection -> (client address, time.monotonic() it is closed at)
+        waiting = {}  # connection -> _Waiting
         while not self._closing:
-            first = min((deadline for _, deadline in deadlines.values()), default=None)
+            first = min((entry.deadline for entry in waiting.values()), default=None)
             timeout = None if first is None else max(first - time.monotonic(), 0)
             for key, _ in self._selector.select(timeout):
                 if key.fileobj is self._wake_up:
                     self._wake_up.recv(4096)
-                    continue
-                self._selector.unregister(key.fileobj)
-                client_address, _ = deadlines.pop(key.fileobj)
-                self._workers.submit(self._serve, key.fileobj, client_address)
+                else:
+                    self._receive(key.fileobj, waiting)
             while self._arrivals:
                 request, client_address, seconds = self._arrivals.popleft()
                 self._selector.register(request, selectors.EVENT_READ)
-                deadlines[request] = (client_address, time.monotonic() + seconds)
+                waiting[request] = _Waiting(client_address, time.monotonic() + seconds)
             now = time.monotonic()
-            for request in [r for r, (_, deadline) in deadlines.items() if deadline <= now]:
-                self._selector.unregister(request)
-                del deadlines[request]
+            for request in [r for r, entry in waiting.items() if entry.deadline <= now]:
+                self._stop_watching(request, waiting)
                 self._close(request)
-        for request in deadlines:
+        for request in waiting:
             self._close(request)
+
+    def _receive(self, request, waiting):
+        """Reads what `request` sent; hands a whole request to a worker, closes a gone client."""
+        entry = waiting[request]
+        try:
+            data = request.recv(_RECEIVE_BYTES)
+        except OSError:  # reset: nothing can be answered
+            self._stop_watching(request, waiting)
+            self._close(request)
+            return
+        if not entry.received:  # the request started: it has timeout_seconds to arrive whole
+            entry.deadline = time.monotonic() + self.timeout_seconds
+        entry.received += data
+        # The client closed its side: nothing more will come. Half a request
+        # goes to a worker, which answers what is wrong with it; none, closes.
+        whole = _request_is_whole(entry.received, self.max_body_bytes) if data else True
+        if whole is None:
+            return
+        self._stop_watching(request, waiting)
+        if entry.received and whole:
+            self.received[request] = bytes(entry.received)
+            self._workers.submit(self._serve, request, entry.client_address)
+            return
+        if entry.received:
+            body = _error_json(f"The request's headers exceed {MAX_HEADER_BYTES} bytes").encode()
+            with contextlib.suppress(OSError):
+                request.sendall(_HEADERS_TOO_LARGE % (len(body), body))
+        self._close(request)
+
+    def _stop_watching(self, request, waiting):
+        self._selector.unregister(request)
+        del waiting[request]
 
     def _serve(self, request, client_address):
         keep_alive = False

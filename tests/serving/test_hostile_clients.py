@@ -178,6 +178,12 @@ def test_a_chunked_body_is_read(main_server):
     assert json.loads(body)["predictions"][0]["length"] == 2
 
 
+def test_a_body_longer_than_the_selector_buffers_is_read_by_its_worker(main_server):
+    body = b'{"instances": ["ok"]' + b" " * (2 * rest_service.BUFFERED_BODY_BYTES) + b"}"
+    status, answer = _exchange(main_server.rest_port, _post([f"Content-Length: {len(body)}"], body))
+    assert status == 200 and len(json.loads(answer)["predictions"]) == 1
+
+
 def test_error_bodies_holding_lone_surrogates_are_valid_json(main_server):
     body = b'{"signature_name": "\\ud800", "instances": ["a"]}'
     status, answer = main_server.rest("POST", "/v1/models/text:predict", body)
@@ -218,6 +224,10 @@ def small_rest_server():
         thread.join()
 
 
+def _rest_workers():
+    return [thread for thread in threading.enumerate() if thread.name.startswith("rest_")]
+
+
 def _get_unknown_model(port):
     return _exchange(
         port, b"GET /v1/models/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10
@@ -256,8 +266,7 @@ def test_connections_that_send_nothing_hold_no_worker_and_close_after_the_read_t
         started = time.monotonic()
         assert _get_unknown_model(small_rest_server)[0] == 404
         assert time.monotonic() - started < 0.5  # served at once: the idle ones hold no worker
-        workers = [thread for thread in threading.enumerate() if thread.name.startswith("rest_")]
-        assert len(workers) == 1
+        assert len(_rest_workers()) == 1
         assert all(connection.recv(1) == b"" for connection in idle)  # closed by the server
         assert 0.8 < time.monotonic() - started < 5
     finally:
@@ -265,21 +274,47 @@ def test_connections_that_send_nothing_hold_no_worker_and_close_after_the_read_t
             connection.close()
 
 
-def test_requests_beyond_the_worker_pool_wait_for_a_free_worker(small_rest_server):
-    # Two clients that start a request and stall hold both workers until the read timeout.
-    stalled = [socket.create_connection(("127.0.0.1", small_rest_server)) for _ in range(2)]
+def test_half_sent_requests_hold_no_worker_and_close_when_their_time_is_up(small_rest_server):
+    # More stalled half-requests than workers: none of them takes a worker, as
+    # under TF Serving's event loop, so a whole request is answered at once.
+    halves = [
+        b"GET /v1/models/nope HTTP/1.1\r\n",
+        b"POST /v1/models/nope:predict HTTP/1.1\r\nContent-Length: 21\r\n\r\n{\"inst",
+        b"POST /v1/models/nope:predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ] * 3
+    stalled = [socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) for _ in halves]
     try:
-        for connection in stalled:
-            connection.sendall(b"GET /v1/models/nope HTTP/1.1\r\n")
+        for connection, half in zip(stalled, halves):
+            connection.sendall(half)
         time.sleep(0.2)
-        workers = [thread for thread in threading.enumerate() if thread.name.startswith("rest_")]
-        assert len(workers) == 2
         started = time.monotonic()
         assert _get_unknown_model(small_rest_server)[0] == 404
-        assert time.monotonic() - started > 0.7  # served once a stalled request timed out
+        assert time.monotonic() - started < 0.5
+        assert len(_rest_workers()) <= 1
+        assert all(connection.recv(1) == b"" for connection in stalled)  # closed, unanswered
+        assert 0.6 < time.monotonic() - started < 5
     finally:
         for connection in stalled:
             connection.close()
+
+
+def test_a_request_sent_in_pieces_is_answered_once_whole(small_rest_server):
+    request = _post(["Content-Length: 21"], VALID, path="/v1/models/nope:predict")
+    with socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) as connection:
+        for start in range(0, len(request), 16):
+            connection.sendall(request[start : start + 16])
+            time.sleep(0.02)
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404") and "Servable not found" in json.loads(body)["error"]
+
+
+def test_headers_over_the_limit_are_431_and_the_server_keeps_serving(small_rest_server):
+    headers = [f"X-Filler-{index}: {'x' * 1000}" for index in range(70)]
+    status, body = _exchange(small_rest_server, _post(headers))
+    assert status == 431
+    assert f"exceed {rest_service.MAX_HEADER_BYTES} bytes" in json.loads(body)["error"]
+    assert _get_unknown_model(small_rest_server)[0] == 404
 
 
 def test_a_body_over_the_cap_is_413_and_one_under_it_is_read(small_rest_server):
