@@ -10,6 +10,9 @@ paragraph is seen in training. Rows, all measured in this run:
 
 - MiniLM-L6-H384 fine-tuned by the job (`--task=qa --backbone=minilm`);
 - ours from scratch (`--task=qa`, the job's default encoder);
+- a student of our encoder (`--student`, tiny by default) distilled from that
+  MiniLM by the job (`--teacher=<its export> --student_init=embeddings`: the
+  student starts from MiniLM's token table, projected to its width);
 - reference: the context sentence sharing the most normalised words with
   the question, as the answer (no training).
 
@@ -165,6 +168,10 @@ def main():
                         help="An extra flag for our job, e.g. --job_flag=--epochs=5.")
     parser.add_argument("--minilm_flag", dest="minilm_flags", action="append", default=[],
                         help="An extra flag for the MiniLM job, e.g. --minilm_flag=--epochs=1.")
+    parser.add_argument("--student", default="tiny", choices=["tiny", "small", "base"],
+                        help="The size of the student distilled from the fine-tuned MiniLM.")
+    parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
+                        help="An extra flag for the student's job, e.g. --student_flag=--epochs=5.")
     config = parser.parse_args()
     if config.quick:
         config.sequence_length, config.doc_stride, config.max_question_length = 128, 48, 32
@@ -209,15 +216,21 @@ def main():
             minilm_path, minilm_count = subsample(
                 paths["train"], config.minilm_questions, os.path.join(work_dir, "minilm.json")
             )
-        # Ours first: its row is the quicker one to get.
+        teacher_dir = os.path.join(work_dir, "minilm_teacher")
+        # Ours first: its row is the quicker one to get. The student needs MiniLM's export.
         jobs = [
             ("ours, from scratch (job defaults)", config.job_flags, paths["train"],
              len(train_questions)),
-            ("MiniLM-L6-H384 fine-tuned", ["--backbone=minilm", *config.minilm_flags],
+            ("MiniLM-L6-H384 fine-tuned",
+             ["--backbone=minilm", f"--export_dir={teacher_dir}", *config.minilm_flags],
              minilm_path, minilm_count),
+            (f"{config.student} student distilled from that MiniLM (--student_init=embeddings)",
+             [f"--teacher={teacher_dir}", f"--student={config.student}",
+              "--student_init=embeddings", *config.student_flags],
+             paths["train"], len(train_questions)),
         ]
         for name, flags, train_path, count in jobs:
-            if config.skip_minilm and name.startswith("MiniLM"):
+            if config.skip_minilm and "MiniLM" in name:
                 continue
             start = time.perf_counter()
             result = train(parse_settings(

@@ -29,27 +29,34 @@ class Teacher:
 
     `--teacher` is a job's `--export_dir` (its `model.keras` and
     `vocabulary.txt`) or a `.keras` file with `vocabulary.txt` beside it.
-    The casing is the task's (or `--lowercase`), as the teacher's job had it.
+    The casing is the vocabulary's: one without an upper-case token (the
+    `[...]` specials aside) was read lower-cased, as the pretrained MiniLM's
+    is, so the student's text is lower-cased too, whatever the task's own
+    default; a cased one keeps case.
 
     Args:
         path: the `--teacher` value.
         task_name: the `--task` value; the teacher must be that task's model.
+        lowercase: the `--lowercase` value, `None` when unset.
 
     Attributes:
         model: the teacher task model.
         vocabulary: its token list.
+        lowercase: bool, whether its tokenizer lower-cases.
 
     Raises:
-        SettingsError: no such model or vocabulary, or a model of another task.
+        SettingsError: no such model or vocabulary, a model of another task,
+            or a `--lowercase` that contradicts the vocabulary's casing.
 
     Example:
 
     ```python
-    teacher = Teacher("/tmp/sentiment_export", "classification")
+    teacher = Teacher("/tmp/ner_export", "ner")
+    teacher.lowercase  # True for a teacher fine-tuned from the uncased MiniLM
     ```
     """
 
-    def __init__(self, path, task_name):
+    def __init__(self, path, task_name, lowercase=None):
         model_path = path
         if tf.io.gfile.isdir(path):
             model_path = os.path.join(path, MODEL_FILE)
@@ -68,6 +75,18 @@ class Teacher:
                 f"{expected.__name__} of --task={task_name}."
             )
         self.vocabulary = text.read_vocabulary(vocabulary_path)
+        self.lowercase = not any(
+            token != token.lower() and not (token.startswith("[") and token.endswith("]"))
+            for token in self.vocabulary
+        )
+        if lowercase not in (None, self.lowercase):
+            casing = ("no upper-case token", "lower-cased") if self.lowercase else (
+                "upper-case tokens", "cased"
+            )
+            raise SettingsError(
+                f"--lowercase={lowercase} contradicts --teacher={path}: its vocabulary has "
+                f"{casing[0]}, so the teacher read text {casing[1]}. Drop --lowercase."
+            )
         self._cache = None
 
     def logits_cache_dir(self, model_dir):
@@ -103,6 +122,13 @@ class Teacher:
             ),
             student_loss_weight=settings.student_loss_weight,
         )
+
+
+def teacher_of(settings, task_name):
+    """The `Teacher` of `--teacher`, or `None` without one."""
+    if not settings.teacher:
+        return None
+    return Teacher(settings.teacher, task_name, settings.lowercase)
 
 
 def read_unlabelled(path, task_name):

@@ -49,11 +49,13 @@ class EncoderTask:
 
     def __init__(self, settings):
         self.settings = settings
-        self.backbone = JobBackbone(settings, default_lowercase=self.lowercase)
+        self.teacher = distill.teacher_of(settings, self.name)
+        self.backbone = JobBackbone(
+            settings, default_lowercase=self.teacher.lowercase if self.teacher else self.lowercase
+        )
         self.train_examples, self.eval_examples = self._read_examples(settings)
         self.labels = self._label_names()
         self._check_eval_labels()
-        self.teacher = distill.Teacher(settings.teacher, self.name) if settings.teacher else None
         if self.teacher:
             self.vocabulary = self.teacher.vocabulary
         else:

@@ -61,9 +61,11 @@ class QuestionAnsweringTask(EncoderTask):
                 "lines hold no question and context pairs."
             )
         self.settings = settings
-        self.backbone = JobBackbone(settings, default_lowercase=self.lowercase)
+        self.teacher = distill.teacher_of(settings, self.name)
+        self.backbone = JobBackbone(
+            settings, default_lowercase=self.teacher.lowercase if self.teacher else self.lowercase
+        )
         self.train_examples, self.eval_examples = self._read_examples(settings)
-        self.teacher = distill.Teacher(settings.teacher, self.name) if settings.teacher else None
         self.labels = []
         if self.teacher:
             self.vocabulary = self.teacher.vocabulary

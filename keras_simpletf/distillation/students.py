@@ -75,7 +75,7 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
         **size,
         **encoder_kwargs,
     )
-    # The teacher's task settings (labels, multi_label, max_answer_length, ...) over the new encoder.
+    # The teacher's task settings (labels, multi_label, max_answer_length, ...), a new encoder.
     task_config = {
         key: value
         for key, value in teacher.get_config().items()

@@ -52,14 +52,13 @@ class _Stack(keras.layers.Layer):
         # BERT's 0.02 the position signal was 35x longer at width 128 and a
         # classifier trained on SST-2 stayed at chance.
         self.embedding_dim = embedding_dim
-        self.embedding_scale = math.sqrt(hidden_dim)
+        self.embedding_scale = math.sqrt(embedding_dim or hidden_dim)
         self.embedding_projection = None
         if embedding_dim is not None:
-            # ALBERT's factorisation: a table embedding_dim wide, projected
-            # to the width; unit-variance entries under a Glorot projection
-            # give the stream entries of about unit variance.
+            # ALBERT's factorisation: a table embedding_dim wide, scaled as
+            # above and projected to the width by a Glorot kernel, which keeps
+            # the stream's entries at about unit variance.
             check_positive_int("embedding_dim", embedding_dim)
-            self.embedding_scale = 1.0
             self.embedding_projection = keras.layers.Dense(
                 hidden_dim, use_bias=False, dtype=self.dtype_policy, name="embedding_projection"
             )
@@ -114,9 +113,9 @@ class _Stack(keras.layers.Layer):
 
     def _embed(self, token_ids, training, start_index=0):
         stream = self.token_embedding(token_ids)
+        stream = stream * ops.cast(self.embedding_scale, stream.dtype)
         if self.embedding_projection is not None:
             stream = self.embedding_projection(stream)
-        stream = stream * ops.cast(self.embedding_scale, stream.dtype)
         stream = stream + self.position_encoding(stream, start_index=start_index)
         return self.embedding_dropout_layer(stream, training=training)
 

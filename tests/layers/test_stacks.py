@@ -43,7 +43,8 @@ def test_a_factorised_table_is_projected_to_the_width_at_about_unit_variance():
     assert encoder.token_embedding.embeddings.shape == (2000, 256)
     assert encoder.embedding_projection.kernel.shape == (256, 64)
     assert outputs.shape == (1999, 1, 64)
-    tokens = keras.ops.convert_to_numpy(encoder.embedding_projection(encoder.token_embedding(token_ids)))
+    table_vectors = encoder.token_embedding(token_ids) * encoder.embedding_scale
+    tokens = keras.ops.convert_to_numpy(encoder.embedding_projection(table_vectors))
     assert 0.8 < tokens.std() < 1.6
     restored = TransformerEncoder.from_config(encoder.get_config())
     restored(token_ids)

@@ -8,9 +8,11 @@ disagree on collective instance keys.
 import re
 
 import keras
+import pytest
 
-from tests.trainers.jobs import run_job
-from trainers.config import parse_settings
+from tests.trainers.jobs import TINY, run_job
+from trainers.config import SettingsError, parse_settings
+from trainers.tasks import create_task
 from trainers.train import train
 
 SMALL = [
@@ -38,3 +40,24 @@ def test_the_custom_loop_distils_a_tagger_across_two_replicas_and_exports_it(tmp
     assert exported.backbone.num_layers == 2 and exported.backbone.hidden_dim == 128
     assert not hasattr(exported, "teacher")
     assert (student_dir / "1" / "saved_model.pb").is_file()
+
+
+def test_a_student_reads_text_cased_as_its_teacher_did_whatever_the_tasks_default(tmp_path):
+    # NER keeps case by default; a teacher that read lower-cased text (as one fine-tuned from
+    # the uncased MiniLM did) has a vocabulary without upper-case tokens, and its student must
+    # lower-case too, or every capitalised word becomes [UNK] for both of them.
+    teacher_dir = tmp_path / "teacher"
+    train(parse_settings([*TINY, "--task=ner", "--lowercase=true", "--train_steps=2",
+                          f"--export_dir={teacher_dir}"]))
+    task = create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_dir}"]))
+    assert task.teacher.lowercase and task.preprocessor.lowercase
+    with pytest.raises(SettingsError, match=re.escape(
+        f"--lowercase=False contradicts --teacher={teacher_dir}: its vocabulary has no "
+        "upper-case token, so the teacher read text lower-cased."
+    )):
+        create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_dir}",
+                                    "--lowercase=false"]))
+    cased_dir = tmp_path / "cased"
+    train(parse_settings([*TINY, "--task=ner", "--train_steps=2", f"--export_dir={cased_dir}"]))
+    task = create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={cased_dir}"]))
+    assert not task.teacher.lowercase and not task.preprocessor.lowercase
