@@ -14,7 +14,9 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
   job's defaults otherwise (3 epochs, temperature 2, half hard labels, half
   soft targets; the teacher runs on every batch, so its forward passes are
   in the student's training time). The student reads the teacher's
-  vocabulary and casing;
+  vocabulary and casing; each size is distilled once per `--student_inits`
+  value: started at random, and from MiniLM's token table
+  (`--student_init=embeddings`, projected to the student's width);
 - labels only: `--num_layers` and `--hidden_dim` of the same size and the
   job's defaults otherwise (its own WordPiece vocabulary of up to 8,000
   tokens learned from the training rows, the task's casing), as a user
@@ -64,6 +66,8 @@ from benchmarks.timing import describe_machine, median_ms  # noqa: E402
 from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 
 CORPORA = ("sst2", "conll2003")
+# The --student_init values a MiniLM teacher allows (every_other needs a teacher of our encoder).
+STUDENT_INITS = ("none", "embeddings")
 TEACHER = "teacher"
 DISTILLED = "distilled"
 LABELS_ONLY = "labels only"
@@ -103,7 +107,7 @@ def size_flags(size):
     return [f"--{name}={value}" for name, value in STUDENT_SIZES[size].items()]
 
 
-def train_all(corpus, data_flags, score, latency_texts, work_dir, config, student_flags=()):
+def train_all(corpus, data_flags, score, latency_texts, work_dir, config):
     """The teacher, then each size distilled and from the labels only; a `Row` each, printed as it comes.
 
     Args:
@@ -113,16 +117,17 @@ def train_all(corpus, data_flags, score, latency_texts, work_dir, config, studen
         latency_texts: raw dev texts for the latency calls.
         work_dir: where the exports go.
         config: the parsed command line.
-        student_flags: extra flags of the distilled students' jobs.
     """
     jobs = [(f"MiniLM-L6-H384 fine-tuned ({config.teacher_epochs} epochs)", TEACHER,
              ["--backbone=minilm", f"--epochs={config.teacher_epochs}"])]
     teacher_dir = os.path.join(work_dir, f"{corpus}_teacher")
     for size in config.sizes:
         layers = "x".join(str(value) for value in STUDENT_SIZES[size].values())
-        jobs.append((f"{size} ({layers}), distilled", DISTILLED,
-                     [f"--teacher={teacher_dir}", f"--student={size}", *student_flags,
-                      *config.student_flags]))
+        for init in config.student_inits:
+            start = "" if init == "none" else f", from MiniLM's {init}"
+            jobs.append((f"{size} ({layers}), distilled{start}", DISTILLED,
+                         [f"--teacher={teacher_dir}", f"--student={size}", f"--student_init={init}",
+                          *config.student_flags]))
         jobs.append((f"{size} ({layers}), labels only", LABELS_ONLY,
                      [*size_flags(size), *config.student_flags]))
     rows = []
@@ -182,10 +187,10 @@ def conll_rows(work_dir, config):
     def score(result):
         return {"dev entity F1": result.results[result.task.metric_name]}
 
+    # MiniLM's tokenizer lower-cases, and so do its students (the job reads the casing from
+    # the teacher's vocabulary); the labels-only rows keep the NER task's case.
     data_flags = ["--task=ner", f"--train_data={train_path}", f"--eval_data={dev_path}"]
-    # MiniLM's tokenizer lower-cases; its student must read text the same way.
-    return train_all("CoNLL-2003", data_flags, score, latency_texts, work_dir, config,
-                     student_flags=["--lowercase=true"])
+    return train_all("CoNLL-2003", data_flags, score, latency_texts, work_dir, config)
 
 
 def pareto_front(rows, metric):
@@ -291,6 +296,8 @@ def main():
     parser.add_argument("--conll_train_sentences", type=int, default=6000,
                         help="CoNLL-2003 training sentences every model trains on (the first ones).")
     parser.add_argument("--teacher_epochs", type=int, default=2, help="The teacher's fine-tuning epochs.")
+    parser.add_argument("--student_inits", default="none,embeddings",
+                        help="Comma-separated --student_init values each distilled size is run with.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for every student's job, e.g. --student_flag=--epochs=2.")
     parser.add_argument("--latency_texts", type=int, default=128, help="Dev texts the latency calls cycle over.")
@@ -306,7 +313,9 @@ def main():
         config.latency_texts, config.latency_calls = 64, 10
     corpora = config.corpora.split(",")
     config.sizes = config.sizes.split(",")
-    for name, given, known in (("corpora", corpora, CORPORA), ("sizes", config.sizes, STUDENT_SIZES)):
+    config.student_inits = config.student_inits.split(",")
+    for name, given, known in (("corpora", corpora, CORPORA), ("sizes", config.sizes, STUDENT_SIZES),
+                               ("student_inits", config.student_inits, STUDENT_INITS)):
         unknown = sorted(set(given) - set(known))
         if unknown:
             parser.error(f"--{name}: unknown {unknown}; choose from {sorted(known)}.")
