@@ -7,6 +7,7 @@ error body is encodable whatever the request held.
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -307,6 +308,17 @@ def test_a_request_sent_in_pieces_is_answered_once_whole(small_rest_server):
         answer = b"".join(iter(lambda: connection.recv(65536), b""))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 404") and "Servable not found" in json.loads(body)["error"]
+
+
+def test_pipelined_requests_sent_at_once_are_all_answered_in_order(small_rest_server):
+    first = b"GET /v1/models/nope HTTP/1.1\r\nHost: x\r\n\r\n"
+    second = _post(["Content-Length: 21"], VALID, path="/v1/models/other:predict")  # closes after
+    with socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) as connection:
+        connection.sendall(first + second)
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", answer)
+    assert statuses == [b"404", b"404"]
+    assert answer.index(b"nope") < answer.index(b"other")
 
 
 def test_headers_over_the_limit_are_431_and_the_server_keeps_serving(small_rest_server):
