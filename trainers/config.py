@@ -190,9 +190,15 @@ def _checked(settings, defaults):
                    f"to --task={settings.task}: they shape question answering")
     _check_applies(settings, defaults, SEQ2SEQ_FLAGS, settings.task in SEQ2SEQ_TASKS,
                    f"to --task={settings.task}: they shape translation and summarization")
-    _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
-                   f"to --backbone={settings.backbone}: a pretrained backbone has its own size "
-                   "and vocabulary")
+    if settings.task in SEQ2SEQ_TASKS:
+        # The model flags shape the decoder too, which reads a pretrained encoder at its width.
+        _check_applies(settings, defaults, ("hidden_dim",), settings.backbone == "ours",
+                       f"to --backbone={settings.backbone}: the decoder is as wide as the "
+                       "pretrained encoder (the other model flags shape the decoder)")
+    else:
+        _check_applies(settings, defaults, OUR_BACKBONE_FLAGS, settings.backbone == "ours",
+                       f"to --backbone={settings.backbone}: a pretrained backbone has its own "
+                       "size and vocabulary")
     _check_applies(settings, defaults, DISTILLATION_FLAGS, settings.teacher,
                    "without --teacher: they shape distillation")
     _check_applies(settings, defaults, TEACHER_REPLACES_FLAGS, not settings.teacher,

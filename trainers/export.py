@@ -34,8 +34,13 @@ def export_trained_model(model, preprocessor, export_dir):
     """
     version_path = serving_export.export(model, preprocessor, export_dir)
     model_path = os.path.join(export_dir, MODEL_FILE)
-    vocabulary_path = os.path.join(export_dir, VOCABULARY_FILE)
     model.save(model_path)
+    return version_path, model_path, write_vocabulary(preprocessor.vocabulary, export_dir)
+
+
+def write_vocabulary(vocabulary, export_dir):
+    """Writes `export_dir/vocabulary.txt`, one token per line in id order; returns its path."""
+    vocabulary_path = os.path.join(export_dir, VOCABULARY_FILE)
     with tf.io.gfile.GFile(vocabulary_path, "w") as file:
-        file.write("".join(f"{token}\n" for token in preprocessor.vocabulary))
-    return version_path, model_path, vocabulary_path
+        file.write("".join(f"{token}\n" for token in vocabulary))
+    return vocabulary_path

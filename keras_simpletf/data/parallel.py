@@ -124,12 +124,15 @@ class LengthFilter:
     """Drops pairs whose source or target is too long (or empty), and says how many it dropped.
 
     Lengths are counted by `length` (whitespace-separated words by
-    default; a tokenizer's piece count works too).
+    default; a tokenizer's piece count works too), targets by
+    `target_length` when the two sides are tokenized differently.
 
     Args:
         max_source_length: int or `None`, the longest source kept.
         max_target_length: int or `None`, the longest target kept.
         length: callable from a text to its length.
+        target_length: callable from a target to its length, or `None` for
+            `length`.
 
     Attributes:
         kept: int, pairs passed so far.
@@ -144,7 +147,8 @@ class LengthFilter:
     ```
     """
 
-    def __init__(self, max_source_length=None, max_target_length=None, length=None):
+    def __init__(self, max_source_length=None, max_target_length=None, length=None,
+                 target_length=None):
         for name, value in (("max_source_length", max_source_length),
                             ("max_target_length", max_target_length)):
             if value is not None and (isinstance(value, bool) or value < 1):
@@ -152,13 +156,16 @@ class LengthFilter:
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
         self.length = length or (lambda text: len(text.split()))
+        self.target_length = target_length or self.length
         self.kept = 0
         self.dropped = collections.Counter()
 
     def _problem(self, source, target):
-        for side, text, limit in (("source", source, self.max_source_length),
-                                  ("target", target, self.max_target_length)):
-            length = self.length(text)
+        for side, text, limit, count in (
+            ("source", source, self.max_source_length, self.length),
+            ("target", target, self.max_target_length, self.target_length),
+        ):
+            length = count(text)
             if length == 0:
                 return f"{side} empty"
             if limit is not None and length > limit:

@@ -1,4 +1,4 @@
-"""Sequence to sequence: our encoder and cross-attending decoder, trained with label smoothing, decoded in-graph."""
+"""Sequence to sequence: an encoder (ours or a pretrained BERT) and our cross-attending decoder, trained with label smoothing, decoded in-graph."""
 
 import keras
 import keras_hub
@@ -8,11 +8,15 @@ from keras import ops
 from keras_simpletf import generation
 from keras_simpletf.layers import TransformerDecoder, TransformerEncoder
 from keras_simpletf.models.fine_tuning import transformer_optimizer
+from keras_simpletf.models.task import freeze_pooler, sequence_output
 
 # Logit of the tokens a decoder must never produce (padding, the start token).
 _NEVER_LOGIT = -1e9
 # Vaswani et al. (2017), section 6.1: outputs up to the input length + 50.
 EXTRA_OUTPUT_LENGTH = 50
+# The peak learning rate of a pretrained encoder under a fresh decoder; see
+# `Seq2SeqTransformer.default_optimizer`.
+PRETRAINED_ENCODER_LEARNING_RATE = 1e-4
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
@@ -117,6 +121,18 @@ class Seq2SeqTransformer(keras.Model):
     of our layers is an argument (heads, grouped or multi-query keys and
     values, value-free attention, parallel layout, norm position, residual).
 
+    The encoder may instead be any backbone the task models take, given as
+    `encoder`: a pretrained keras-hub BERT (`load_bert_backbone`) is warm
+    started under a randomly initialised decoder as wide as it (Rothe et
+    al., 2020, "BERT2RND"; Liu & Lapata, 2019). `source_ids` are then its
+    token ids as `keras_simpletf.text.ClassificationPreprocessor` makes them
+    (`[CLS] ... [SEP]`, padding id 0: `Seq2SeqPreprocessor` takes one as its
+    source side), read as one segment with the padding mask of id 0. The
+    targets keep their own vocabulary (`target_vocabulary_size`); the
+    encoder keeps its embeddings, and `tie_embeddings` ties the decoder's
+    input and output embeddings only. The block arguments and `num_layers`
+    shape the decoder alone.
+
     The defaults are the base Transformer of Vaswani et al. (2017): 6 + 6
     layers, width 512, 8 heads, feed-forward 2048 with ReLU, post-norm,
     dropout 0.1 (also on embeddings + positions), embeddings shared by the
@@ -134,13 +150,16 @@ class Seq2SeqTransformer(keras.Model):
 
     Args:
         vocabulary_size: int, source token ids (and target ones when
-            `target_vocabulary_size` is `None`: a shared vocabulary).
+            `target_vocabulary_size` is `None`: a shared vocabulary). With
+            `encoder`, `None` (or the encoder's own size).
         target_vocabulary_size: int, target token ids of a separate
             target vocabulary, or `None`.
-        num_layers: int, encoder blocks.
+        num_layers: int, encoder blocks (ours; a given encoder has its own).
         num_decoder_layers: int, decoder blocks. Defaults to `num_layers`.
-        hidden_dim: int, model width.
+        hidden_dim: int, model width. Defaults to 512, or the width of
+            `encoder`, which the decoder must match.
         intermediate_dim: int, hidden width of the feed-forward layers.
+            Defaults to `4 * hidden_dim`.
         num_heads: int, attention heads.
         num_kv_heads: int, key/value heads (grouped-query; 1 is multi-query).
         value_free: bool, attention without value and output projections.
@@ -156,10 +175,14 @@ class Seq2SeqTransformer(keras.Model):
         learned_position_mix: bool, learn a linear mix of the sinusoids.
         tie_embeddings: bool, project onto the target vocabulary with the
             decoder's token embeddings (transposed), and, with a shared
-            vocabulary, let the encoder use them too.
+            vocabulary and our encoder, let the encoder use them too.
         label_smoothing: float, of `default_loss()`.
         start_id: int, the token that starts every target.
         end_id: int, the token that ends every target.
+        encoder: `None` to build our `TransformerEncoder` from the arguments,
+            or a built backbone to encode with: a keras-hub backbone such as
+            `keras_hub.models.BertBackbone` (its pooler is frozen: nothing
+            reads it), or our `TransformerEncoder`.
         **kwargs: `keras.Model` arguments (`name`, ...).
 
     Call arguments:
@@ -178,22 +201,34 @@ class Seq2SeqTransformer(keras.Model):
     model.fit(features, labels, batch_size=16, epochs=2, verbose=0)
     outputs = model.generate(features["source_ids"][:2])   # beam 4
     outputs["token_ids"].shape                              # (2, 10)
+
+    # A BERT encoder (e.g. `load_bert_backbone(minilm_preset())`) under a fresh decoder as wide:
+    import keras_hub
+    bert = keras_hub.models.BertBackbone(vocabulary_size=30, num_layers=2, num_heads=2,
+                                         hidden_dim=32, intermediate_dim=64)
+    bert2rnd = Seq2SeqTransformer(target_vocabulary_size=23, num_layers=1, num_heads=2,
+                                  encoder=bert)
+    bert2rnd.generate(np.array([[2, 7, 9, 3, 0]]), "greedy", max_length=8)["token_ids"].shape   # (1, 8)
     ```
 
     References:
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
         - [Wu et al., 2016](https://arxiv.org/abs/1609.08144) (length penalty)
         - [Press & Wolf, 2017](https://arxiv.org/abs/1608.05859) (tied embeddings)
+        - [Liu & Lapata, 2019](https://arxiv.org/abs/1908.08345) (a pretrained
+          encoder under a fresh decoder)
+        - [Rothe et al., 2020](https://arxiv.org/abs/1907.12461) (warm-started
+          encoder-decoders)
     """
 
     def __init__(
         self,
-        vocabulary_size,
+        vocabulary_size=None,
         target_vocabulary_size=None,
         num_layers=6,
         num_decoder_layers=None,
-        hidden_dim=512,
-        intermediate_dim=2048,
+        hidden_dim=None,
+        intermediate_dim=None,
         num_heads=8,
         num_kv_heads=None,
         value_free=False,
@@ -211,9 +246,24 @@ class Seq2SeqTransformer(keras.Model):
         label_smoothing=0.1,
         start_id=1,
         end_id=2,
+        encoder=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if encoder is None:
+            if vocabulary_size is None:
+                raise ValueError("`vocabulary_size` is needed to build our encoder (no `encoder`).")
+            hidden_dim = hidden_dim or 512
+        else:
+            for name, value, own in (("vocabulary_size", vocabulary_size, encoder.vocabulary_size),
+                                     ("hidden_dim", hidden_dim, encoder.hidden_dim)):
+                if value not in (None, own):
+                    raise ValueError(
+                        f"`{name}` is {own} with this `encoder` (the decoder is as wide as the "
+                        f"encoder and reads its vocabulary), got {value!r}."
+                    )
+            vocabulary_size, hidden_dim = encoder.vocabulary_size, encoder.hidden_dim
+        intermediate_dim = intermediate_dim or 4 * hidden_dim
         block_options = dict(
             hidden_dim=hidden_dim,
             intermediate_dim=intermediate_dim,
@@ -232,16 +282,21 @@ class Seq2SeqTransformer(keras.Model):
             max_length=max_length,
             learned_position_mix=learned_position_mix,
         )
-        self.encoder = TransformerEncoder(
-            vocabulary_size, num_layers, name="encoder", **block_options
-        )
+        self._encoder_given = encoder is not None
+        if encoder is None:
+            encoder = TransformerEncoder(
+                vocabulary_size, num_layers, name="encoder", **block_options
+            )
+        elif isinstance(encoder, keras_hub.models.Backbone):
+            freeze_pooler(encoder)
+        self.encoder = encoder
         self.decoder = TransformerDecoder(
             target_vocabulary_size or vocabulary_size,
             num_decoder_layers or num_layers,
             name="decoder",
             **block_options,
         )
-        if tie_embeddings and target_vocabulary_size is None:
+        if tie_embeddings and target_vocabulary_size is None and not self._encoder_given:
             # One embedding for both stacks: swap the decoder's before it is built.
             del self.decoder.token_embedding
             self.decoder.token_embedding = self.encoder.token_embedding
@@ -251,7 +306,8 @@ class Seq2SeqTransformer(keras.Model):
                 self.decoder.vocabulary_size, name="output_projection"
             )
             self.output_projection.build((None, None, hidden_dim))
-        self.encoder.build((None, None))
+        if not self.encoder.built:
+            self.encoder.build((None, None))
         self.decoder.build((None, None), (None, None, hidden_dim))
         self.built = True
         self.vocabulary_size = vocabulary_size
@@ -285,9 +341,22 @@ class Seq2SeqTransformer(keras.Model):
         embeddings = ops.cast(self.decoder.token_embedding.embeddings, decoded.dtype)
         return ops.cast(ops.matmul(decoded, ops.transpose(embeddings)), "float32")
 
+    def encode(self, source_ids):
+        """The encoder's `(batch, source_length, hidden_dim)` outputs; id 0 is padding.
+
+        A keras-hub backbone reads `source_ids` as one segment (segment ids
+        0) with the padding mask of id 0, as a task model feeds it.
+        """
+        return sequence_output(self.encoder, {
+            "token_ids": source_ids,
+            "segment_ids": ops.zeros_like(source_ids),
+            "padding_mask": ops.not_equal(source_ids, 0),
+        })
+
     def call(self, inputs, training=None):
         source_ids = inputs["source_ids"]
-        encoded = self.encoder(source_ids, training=training)
+        # Keras hands `training` on to the encoder's layers through the call context.
+        encoded = self.encode(source_ids)
         decoded = self.decoder(
             inputs["target_in_ids"],
             encoder_outputs=encoded,
@@ -307,10 +376,23 @@ class Seq2SeqTransformer(keras.Model):
     def default_optimizer(self, total_steps, learning_rate=None):
         """The Transformer's Adam and schedule (`transformer_optimizer`) for this width.
 
+        The peak is the paper's, or over a pretrained keras-hub encoder
+        `PRETRAINED_ENCODER_LEARNING_RATE` (1e-4). Liu & Lapata (2019,
+        BertSumAbs) train a pretrained BERT encoder and a fresh decoder with
+        two Adam optimizers on this schedule, peaking at 1.4e-5 and 2e-3
+        (2e-3 x 20,000 ** -0.5 and 0.2 x 10,000 ** -0.5): the encoder
+        tolerates the rates of BERT fine-tuning (the task models take 5e-5),
+        a decoder learning from scratch needs far more. One optimizer takes
+        one rate between them: on the DEMO translation task (620 steps,
+        BENCHMARKS.md) 5e-5 left the decoder behind (BLEU 13.5), 1e-4 and
+        3e-4 learned it (99.7, 99.1), 1e-3 broke the encoder (1.8).
+
         Args:
             total_steps: int, planned optimizer steps (epochs x steps per epoch).
-            learning_rate: float, the peak learning rate, or `None` for the paper's.
+            learning_rate: float, the peak learning rate, or `None` for the default.
         """
+        if learning_rate is None and isinstance(self.encoder, keras_hub.models.Backbone):
+            learning_rate = PRETRAINED_ENCODER_LEARNING_RATE
         return transformer_optimizer(self.hidden_dim, total_steps, learning_rate)
 
     def _allowed_logits(self, logits):
@@ -341,7 +423,7 @@ class Seq2SeqTransformer(keras.Model):
             `(step, cache)`, see `keras_simpletf.generation`; `cache` is for
             one copy of each source.
         """
-        encoded = self.encoder(source_ids)
+        encoded = self.encode(source_ids)
         source_mask = ops.repeat(ops.not_equal(source_ids, 0), copies, axis=0)
         if not use_cache:
             encoded = ops.repeat(encoded, copies, axis=0)
@@ -466,6 +548,13 @@ class Seq2SeqTransformer(keras.Model):
             "label_smoothing": self.label_smoothing,
             "start_id": self.start_id,
             "end_id": self.end_id,
+            "encoder": keras.layers.serialize(self.encoder) if self._encoder_given else None,
             "name": self.name,
             "trainable": self.trainable,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        if config.get("encoder") is not None:
+            config = dict(config, encoder=keras.layers.deserialize(config["encoder"]))
+        return cls(**config)

@@ -24,12 +24,20 @@ def sequence_output(backbone, features):
     sequence output themselves, so the pooler would get no gradient.
     """
     if isinstance(backbone, keras_hub.models.Backbone):
-        pooler = getattr(backbone, "pooled_dense", None)
-        if pooler is not None:
-            pooler.trainable = False
+        freeze_pooler(backbone)
         return backbone(features)["sequence_output"]
     return backbone(features["token_ids"], mask=features["padding_mask"])
 
+
+def freeze_pooler(backbone):
+    """Freezes a keras-hub BERT's pooler (`pooled_dense`), if it has one.
+
+    A model that reads the sequence output gives the pooler no gradient;
+    frozen, it holds no optimizer slots and draws no missing-gradient warning.
+    """
+    pooler = getattr(backbone, "pooled_dense", None)
+    if pooler is not None:
+        pooler.trainable = False
 
 
 class TaskModel(keras.Model):

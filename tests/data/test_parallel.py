@@ -84,3 +84,5 @@ def test_length_filter_drops_long_and_empty_pairs_and_reports_how_many():
     characters = LengthFilter(max_target_length=3, length=len)
     assert list(characters([("a", "两个男"), ("a", "两个男人")])) == [("a", "两个男")]
     assert characters.report() == "kept 1 of 2 pairs; dropped 1: target longer than 3 (1)"
+    sides = LengthFilter(max_source_length=2, max_target_length=2, target_length=len)
+    assert list(sides([("a b", "xy"), ("a b", "xyz")])) == [("a b", "xy")]

@@ -3,6 +3,7 @@
 import inspect
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,20 +13,44 @@ from keras_simpletf.data.demo_translation import (
     demo_translation,
     demo_translation_features,
 )
-from keras_simpletf.models.seq2seq import LabelSmoothedCrossEntropy, Seq2SeqTransformer
+from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.models.seq2seq import (
+    PRETRAINED_ENCODER_LEARNING_RATE,
+    LabelSmoothedCrossEntropy,
+    Seq2SeqTransformer,
+)
 
 SOURCE = np.array([[5, 6, 7, 8, 2, 0], [9, 3, 2, 0, 0, 0], [4, 4, 4, 4, 4, 2]])
 TINY = dict(num_layers=2, hidden_dim=16, intermediate_dim=32, num_heads=2, dropout=0.0, max_length=16)
+
+
+def tiny_bert(hidden_dim=16):
+    """A random keras-hub BERT over the DEMO vocabulary: a pretrained encoder's stand-in."""
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=len(DEMO_TRANSLATION_VOCABULARY), num_layers=2, num_heads=2,
+        hidden_dim=hidden_dim, intermediate_dim=2 * hidden_dim, dropout=0.0, max_sequence_length=16,
+    )
+
+
+def our_encoder():
+    return TransformerEncoder(len(DEMO_TRANSLATION_VOCABULARY), num_layers=1, hidden_dim=16)
+
+
 OPTIONS = [
     dict(),
     dict(num_kv_heads=1, layout="parallel", norm="pre"),
     dict(value_free=True, residual="rezero", tie_embeddings=False),
     dict(target_vocabulary_size=13, residual="scaled", norm="none"),
+    dict(encoder=tiny_bert, target_vocabulary_size=13, num_kv_heads=1),
+    dict(encoder=our_encoder, norm="pre"),
 ]
 
 
 def tiny_model(**options):
+    """A tiny model; an `encoder` option is a function that builds the encoder to give."""
     keras.utils.set_random_seed(0)
+    if "encoder" in options:
+        options["encoder"] = options["encoder"]()
     return Seq2SeqTransformer(vocabulary_size=len(DEMO_TRANSLATION_VOCABULARY), **{**TINY, **options})
 
 
@@ -43,7 +68,8 @@ def randomise(model):
             weight.assign(rng.normal(scale=0.5, size=weight.shape))
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=str)
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda options: str(
+    {key: getattr(value, "__name__", value) for key, value in options.items()}))
 def test_cached_decoding_equals_uncached_decoding_token_for_token(options):
     model = tiny_model(**options)
     randomise(model)
@@ -94,6 +120,25 @@ def test_the_model_learns_the_demo_translation_and_every_decoder_reproduces_it()
     np.testing.assert_array_equal(uncached["token_ids"], generate(source_ids[:20], "greedy")["token_ids"])
 
 
+def test_a_bert_encoder_under_a_fresh_decoder_learns_the_demo_translation():
+    keras.utils.set_random_seed(0)
+    length = 10
+    train_features, train_labels = demo_translation_features(*demo_translation(1500, seed=0), length)
+    eval_features, eval_labels = demo_translation_features(*demo_translation(200, seed=1), length)
+    model = Seq2SeqTransformer(encoder=tiny_bert(hidden_dim=32), num_layers=1, num_heads=2,
+                               dropout=0.0, max_length=16)
+    assert model.decoder.hidden_dim == 32 and model.intermediate_dim == 128
+    epochs = 8
+    model.compile(model.default_optimizer(epochs * 47, learning_rate=3e-3), model.default_loss(),
+                  metrics=model.default_metrics())
+    model.fit(train_features, train_labels, batch_size=32, epochs=epochs, verbose=0)
+    generate = tf.function(lambda source_ids: model.generate(source_ids, "greedy", max_length=length))
+    token_ids = generate(tf.constant(eval_features["source_ids"]))["token_ids"].numpy()
+    assert (token_ids == eval_labels).all(axis=1).mean() >= 0.85
+    pooler = model.encoder.get_layer("pooled_dense")
+    assert not pooler.trainable and not set(map(id, pooler.weights)) & set(map(id, model.trainable_weights))
+
+
 def test_the_loss_is_the_mean_over_real_tokens_and_ignores_padding():
     loss = LabelSmoothedCrossEntropy(0.1)
     rng = np.random.default_rng(0)
@@ -119,10 +164,31 @@ def test_tied_embeddings_are_one_matrix_for_encoder_decoder_and_output():
     untied = tiny_model(tie_embeddings=False)
     assert untied.output_projection is not None
     assert untied.encoder.token_embedding is not untied.decoder.token_embedding
+    # A given encoder keeps its embeddings; the decoder's are tied to its output.
+    for encoder in (tiny_bert, our_encoder):
+        given = tiny_model(encoder=encoder)
+        assert given.encoder.token_embedding is not given.decoder.token_embedding
+        assert given.output_projection is None
 
 
-def test_get_config_returns_every_argument_and_a_keras_file_round_trips(tmp_path):
-    model = tiny_model(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2, use_bias=False)
+def test_a_given_encoder_sets_the_width_and_source_vocabulary():
+    model = Seq2SeqTransformer(target_vocabulary_size=13, num_layers=1, encoder=tiny_bert())
+    assert (model.vocabulary_size, model.hidden_dim, model.intermediate_dim) == (23, 16, 64)
+    with pytest.raises(ValueError, match="`hidden_dim` is 16 with this `encoder`.*got 32"):
+        Seq2SeqTransformer(hidden_dim=32, encoder=tiny_bert())
+    with pytest.raises(ValueError, match="`vocabulary_size` is 23 with this `encoder`"):
+        Seq2SeqTransformer(vocabulary_size=30, encoder=tiny_bert())
+    with pytest.raises(ValueError, match="`vocabulary_size` is needed"):
+        Seq2SeqTransformer(num_layers=1)
+
+
+@pytest.mark.parametrize("options", [
+    dict(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2, use_bias=False),
+    dict(encoder=tiny_bert, target_vocabulary_size=13, label_smoothing=0.2),
+], ids=["ours", "bert"])
+def test_get_config_returns_every_argument_and_a_keras_file_round_trips(options, tmp_path):
+    model = tiny_model(**options)
+    randomise(model)
     arguments = set(inspect.signature(Seq2SeqTransformer.__init__).parameters) - {"self", "kwargs"}
     assert arguments <= set(model.get_config())
     model.save(tmp_path / "seq2seq.keras")
@@ -133,6 +199,7 @@ def test_get_config_returns_every_argument_and_a_keras_file_round_trips(tmp_path
     np.testing.assert_array_equal(
         loaded.generate(SOURCE, max_length=6)["token_ids"], model.generate(SOURCE, max_length=6)["token_ids"]
     )
+    assert type(loaded.encoder) is type(model.encoder)
 
 
 def test_decoding_survives_saved_model_export_and_reload(tmp_path):
@@ -175,10 +242,24 @@ def test_default_optimizer_is_the_transformer_recipe():
     assert short["config"]["warmup_steps"] == 30
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_trains_and_decodes_with_the_cache(policy):
+def test_default_optimizer_over_a_pretrained_encoder_peaks_lower_on_the_same_schedule():
+    optimizer = tiny_model(encoder=tiny_bert).default_optimizer(total_steps=100_000)
+    assert optimizer.beta_2 == 0.98
+    schedule = keras.optimizers.schedules.deserialize(optimizer.get_config()["learning_rate"])
+    assert float(schedule(4000)) == pytest.approx(PRETRAINED_ENCODER_LEARNING_RATE)
+    assert float(schedule(16000)) == pytest.approx(PRETRAINED_ENCODER_LEARNING_RATE / 2)
+    # Our encoder handed over is trained from scratch: the paper's rate.
+    ours = tiny_model(encoder=our_encoder).default_optimizer(total_steps=100_000)
+    peak = ours.get_config()["learning_rate"]["config"]["peak_learning_rate"]
+    assert peak == pytest.approx((16 * 4000) ** -0.5)
+
+
+@pytest.mark.parametrize("policy, encoder", [
+    ("mixed_bfloat16", None), ("mixed_float16", None), ("mixed_float16", tiny_bert),
+], ids=["mixed_bfloat16", "mixed_float16", "mixed_float16-bert"])
+def test_mixed_precision_trains_and_decodes_with_the_cache(policy, encoder):
     keras.mixed_precision.set_global_policy(policy)
-    model = tiny_model(num_layers=1)
+    model = tiny_model(num_layers=1, **({"encoder": encoder} if encoder else {}))
     features, labels = demo_translation_features(*demo_translation(8), sequence_length=10)
     model.compile(keras.optimizers.Adam(1e-3), model.default_loss())
     assert model(features).dtype == "float32"

@@ -11,9 +11,11 @@ from keras_simpletf.text import (
     END_ID,
     SPECIAL_PIECES,
     START_ID,
+    ClassificationPreprocessor,
     Seq2SeqPreprocessor,
     SentencePieceTokenizer,
     learn_sentencepiece,
+    learn_vocabulary,
 )
 
 CORPUS = [
@@ -126,3 +128,27 @@ def test_preprocessor_makes_teacher_forcing_pairs_in_a_tf_function(proto):
     assert target_out.numpy()[0].tolist() == [*target_pieces, END_ID]
     short_out = preprocessor(["a"], ["Tür"])[1].numpy()
     assert _strings(preprocessor.detokenize(short_out)) == ["Tür"]
+
+
+def test_a_bert_source_side_reads_sources_as_the_task_models_do(proto):
+    bert_source = ClassificationPreprocessor(
+        learn_vocabulary(CORPUS, 300, allow_smaller=True), sequence_length=10
+    )
+    tokenizer = SentencePieceTokenizer(proto)
+    preprocessor = Seq2SeqPreprocessor(bert_source, tokenizer, target_sequence_length=12)
+    sources, targets = ["Zwei Männer stehen vor der Tür.", "Ein Mädchen"], ["两个男人", "Девочка"]
+    features, target_out = tf.function(preprocessor)(tf.constant(sources), tf.constant(targets))
+    assert preprocessor.sequence_length == 10
+    # [CLS] pieces [SEP], padded with [PAD] (id 0), cut to fit: the classifier's token ids.
+    np.testing.assert_array_equal(features["source_ids"], bert_source(sources)["token_ids"])
+    assert features["source_ids"].shape == (2, 10) and not features["source_ids"].numpy()[1, -1]
+    target_pieces = tokenizer.tokenize(targets[:1]).to_list()[0]
+    assert features["target_in_ids"].numpy()[0].tolist()[: len(target_pieces) + 1] == [
+        START_ID, *target_pieces]
+    assert _strings(preprocessor.detokenize(target_out)) == targets
+    with pytest.raises(ValueError, match="needs a `target_tokenizer` of its own.*; `sequence_length` "
+                                         "equal to the preprocessor's 10 \\(got 12\\)"):
+        Seq2SeqPreprocessor(bert_source, sequence_length=12)
+    padded_apart = ClassificationPreprocessor(bert_source.vocabulary, 10, dynamic_padding=True)
+    with pytest.raises(ValueError, match="`dynamic_padding=False`"):
+        Seq2SeqPreprocessor(padded_apart, tokenizer)

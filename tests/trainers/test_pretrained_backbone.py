@@ -1,9 +1,10 @@
 """Tests of the job fine-tuning the pretrained MiniLM (`--backbone=minilm`, or its preset
-directory): its vocabulary, casing and learning rate, both loops, and the serving export.
-Skipped where the MiniLM package is not installed."""
+directory): its vocabulary, casing and learning rate, both loops, the serving export, and the
+MiniLM as the encoder of translation. Skipped where the MiniLM package is not installed."""
 
 import importlib.util
 
+import keras_hub
 import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the exported SavedModel)
@@ -70,3 +71,25 @@ def test_a_preset_directory_is_a_backbone_and_its_casing_cannot_be_overridden():
 def test_a_directory_that_holds_no_bert_is_named(tmp_path):
     with pytest.raises(SettingsError, match=rf"--backbone={tmp_path}: .*has no config\.json"):
         train(parse_settings([*SMALL, f"--backbone={tmp_path}"]))
+
+
+def test_a_minilm_translation_job_warm_starts_the_encoder_and_exports_for_serving(tmp_path):
+    sources = ["one two three", "Ten nine"]
+    result = train(parse_settings([
+        "--task=translation", "--backbone=minilm", "--train_examples=64", "--eval_examples=8",
+        "--sequence_length=12", "--target_sequence_length=12", "--batch_size=16",
+        "--num_layers=1", "--num_heads=2", "--train_steps=4", f"--export_dir={tmp_path}",
+    ]))
+    model = result.model
+    assert isinstance(model.encoder, keras_hub.models.BertBackbone) and model.hidden_dim == 384
+    assert "peak_learning_rate=0.0001" in describe_learning_rate(model.optimizer)
+    assert result.task.preprocessor.source_tokenizer.lowercase is True  # MiniLM is uncased
+    vocabulary_path, _ = bert_vocabulary(minilm_preset())
+    with open(vocabulary_path) as file:
+        assert (tmp_path / "vocabulary.txt").read_text().split() == file.read().split()
+    # Decoded before the SavedModel loads: loading it frees the SentencePiece resource the
+    # in-process tokenizer shares.
+    expected = result.task.decode(model, sources)
+    served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
+    assert [text.decode() for text in served(text=tf.constant(sources))["outputs"].numpy()] == (
+        expected)
