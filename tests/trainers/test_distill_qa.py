@@ -11,7 +11,7 @@ from trainers.config import SettingsError, parse_settings
 from trainers.train import train
 
 QA = [
-    *TINY[:3], "--task=qa", "--sequence_length=32", "--batch_size=32", "--train_examples=1000",
+    *TINY[:3], "--task=qa", "--sequence_length=32", "--batch_size=32", "--train_examples=600",
     "--epochs=3", "--dropout=0",
 ]
 
