@@ -49,23 +49,30 @@ class EncoderTask:
 
     def __init__(self, settings):
         self.settings = settings
-        self.teacher = distill.teacher_of(settings, self.name)
-        self.backbone = JobBackbone(
-            settings, default_lowercase=self.teacher.lowercase if self.teacher else self.lowercase
-        )
+        self._set_teacher_and_backbone(settings)
         self.train_examples, self.eval_examples = self._read_examples(settings)
         self.labels = self._label_names()
         self._check_eval_labels()
-        if self.teacher:
-            self.vocabulary = self.teacher.vocabulary
-        else:
-            self.vocabulary = self.backbone.vocabulary(self._texts)
+        self.vocabulary = self._vocabulary()
         if settings.unlabelled_data:
             self.train_examples = Examples(
                 distill.read_unlabelled(settings.unlabelled_data, self.name), None,
                 settings.unlabelled_data,
             )
         self.label_encoder = text.LabelEncoder(self.labels)
+
+    def _set_teacher_and_backbone(self, settings):
+        """`--teacher` (`None` without one) and the backbone, which reads text cased as the
+        teacher did, else as the task does."""
+        self.teacher = distill.teacher_of(settings, self.name)
+        lowercase = self.teacher.lowercase if self.teacher else self.lowercase
+        self.backbone = JobBackbone(settings, default_lowercase=lowercase)
+
+    def _vocabulary(self):
+        """The teacher's tokens (a student reads text as its teacher does), else the backbone's."""
+        if self.teacher:
+            return self.teacher.vocabulary
+        return self.backbone.vocabulary(self._texts)
 
     def _read_examples(self, settings):
         if settings.train_data is None:

@@ -17,8 +17,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
-from trainers import distill
-from trainers.backbones import JobBackbone
 from trainers.config import SettingsError
 from trainers.encoder_task import EncoderTask
 
@@ -61,16 +59,10 @@ class QuestionAnsweringTask(EncoderTask):
                 "lines hold no question and context pairs."
             )
         self.settings = settings
-        self.teacher = distill.teacher_of(settings, self.name)
-        self.backbone = JobBackbone(
-            settings, default_lowercase=self.teacher.lowercase if self.teacher else self.lowercase
-        )
+        self._set_teacher_and_backbone(settings)
         self.train_examples, self.eval_examples = self._read_examples(settings)
         self.labels = []
-        if self.teacher:
-            self.vocabulary = self.teacher.vocabulary
-        else:
-            self.vocabulary = self.backbone.vocabulary(self._texts)
+        self.vocabulary = self._vocabulary()
         length = settings.sequence_length
         try:
             self.preprocessor = text.QuestionAnsweringPreprocessor(
