@@ -4,7 +4,10 @@ import keras
 from keras import ops
 from keras.src.ops.function import make_node_key
 
-from keras_simpletf.distillation.losses import SoftTargetDistillation
+from keras_simpletf.distillation.losses import (
+    AttentionRelationDistillation,
+    SoftTargetDistillation,
+)
 from keras_simpletf.models.task import FEATURE_NAMES
 from keras_simpletf.models.question_answering import SpanQuestionAnswerer
 from keras_simpletf.models.token_classifier import IGNORED_TAG_ID, TokenClassifier
@@ -20,7 +23,7 @@ class TaskDistiller(keras.distillation.Distiller):
     `w * hard + (1 - w) * sum_i weight_i * distillation_i` with
     `w = student_loss_weight`. Keras' `Distiller` is kept for the teacher
     and student feature extraction, the loss weights, compile and config;
-    its `compute_loss` is replaced because it cannot do four things our
+    its `compute_loss` is replaced because it cannot do five things our
     task models need:
 
     - masks: a token classifier's soft targets count only at the positions
@@ -36,6 +39,9 @@ class TaskDistiller(keras.distillation.Distiller):
       needs labels.
     - learned projections: the `projection` layers of
       `HiddenStateDistillation` losses are trained with the student.
+    - attention relations: `AttentionRelationDistillation` reads a block
+      inside each backbone, which Keras' layer-output extraction cannot
+      reach in our subclassed encoder.
 
     Under a `tf.distribute` strategy, build and compile it in the
     strategy's scope; the losses average over the global batch.
@@ -139,8 +145,11 @@ class TaskDistiller(keras.distillation.Distiller):
         teacher_features, student_features = self._distillation_features(x, features, y_pred)
         distillation_loss = 0.0
         for loss, weight in zip(self.distillation_losses, self.distillation_loss_weights):
-            teacher_output = teacher_features[_layer_name(loss, "teacher")]
-            student_output = student_features[_layer_name(loss, "student")]
+            if isinstance(loss, AttentionRelationDistillation):
+                teacher_output, student_output = loss.states(features, training)
+            else:
+                teacher_output = teacher_features[_layer_name(loss, "teacher")]
+                student_output = student_features[_layer_name(loss, "student")]
             distillation_loss += weight * loss.compute_loss(
                 teacher_output, student_output, label_mask=label_mask, padding_mask=padding_mask
             )
@@ -175,10 +184,14 @@ class TaskDistiller(keras.distillation.Distiller):
     def _distillation_features(self, x, features, y_pred):
         """Teacher and student features by layer name (`"final_output"`: logits)."""
         if isinstance(x, dict) and TEACHER_LOGITS in x:
-            if self._teacher_feature_extractor is not None:
+            reads_teacher = self._teacher_feature_extractor is not None or any(
+                isinstance(loss, AttentionRelationDistillation) for loss in self.distillation_losses
+            )
+            if reads_teacher:
                 raise ValueError(
-                    "Cached teacher logits cannot feed hidden-state losses: the teacher's "
-                    "hidden states are not cached. Distil without `cache_teacher_logits`."
+                    "Cached teacher logits cannot feed hidden-state or attention-relation "
+                    "losses: only the teacher's logits are cached. Distil without "
+                    "`cache_teacher_logits`."
                 )
             teacher_features = {"final_output": x[TEACHER_LOGITS]}
         else:

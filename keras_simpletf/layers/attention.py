@@ -248,6 +248,25 @@ class SimpleAttention(keras.layers.Layer):
                 v = write_cache(cache[1], v, cache_index)
         return self._heads(q, self.num_heads, key_dim), k, v
 
+    def projections(self, inputs):
+        """The query, key and value heads this self-attention computes from `inputs`.
+
+        What MiniLM's self-attention relation transfer compares
+        (`keras_simpletf.distillation.AttentionRelationDistillation`).
+
+        Args:
+            inputs: `(batch, length, width)`, what the layer attends over.
+
+        Returns:
+            `(queries, keys, values)`: `(batch, length, num_heads, key_dim)`,
+            `(batch, length, num_kv_heads, key_dim)` (before they are
+            repeated for each query head of their group), and the value heads
+            (slices of `inputs` when value-free); queries are not yet scaled.
+        """
+        if self._is_cross_attention:
+            raise ValueError("`projections` are a self-attention's; this layer cross-attends.")
+        return self._project(inputs, None, None, None)
+
     def _repeat_groups(self, k, v):
         """Keys and values repeated for each query head of their group."""
         group = self.num_heads // self._kv_heads

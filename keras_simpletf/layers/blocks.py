@@ -236,6 +236,11 @@ class EncoderBlock(_Block):
         self.feedforward.build(inputs_shape)
         self._build_sub_blocks(("self_attention", "feedforward"), inputs_shape)
 
+    def attention_inputs(self, inputs):
+        """What the self-attention reads of the block's `inputs`: their layer
+        norm under pre-norm (the parallel layout's shared one), else `inputs`."""
+        return self._norms[0](inputs) if self.norm == "pre" else inputs
+
     def call(
         self,
         inputs,

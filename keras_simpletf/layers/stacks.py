@@ -217,6 +217,32 @@ class TransformerEncoder(_Stack):
             stream = block(stream, mask=padding_mask, training=training)
         return self._finish(stream)
 
+    def self_attention_projections(self, token_ids, mask=None, block=-1, training=None):
+        """The query, key and value heads of one block's self-attention over `token_ids`.
+
+        Runs the embeddings and the blocks before `block`, then that block's
+        `SimpleAttention.projections`: what MiniLM's relation transfer
+        compares (`keras_simpletf.distillation.AttentionRelationDistillation`).
+
+        Args:
+            token_ids: int `(batch, length)`.
+            mask: boolean `(batch, length)`; defaults to `token_ids != 0`.
+            block: int, the block's index (negative counts from the last).
+            training: bool, whether dropout is active.
+
+        Returns:
+            A dict of `"query"`, `"key"` and `"value"` heads, each
+            `(batch, length, heads, head_dim)`.
+        """
+        padding_mask = self.compute_mask(token_ids, mask)
+        stream = self._embed(token_ids, training)
+        index = range(self.num_layers)[block]
+        for earlier in self.blocks[:index]:
+            stream = earlier(stream, mask=padding_mask, training=training)
+        chosen = self.blocks[index]
+        query, key, value = chosen.self_attention.projections(chosen.attention_inputs(stream))
+        return {"query": query, "key": key, "value": value}
+
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class TransformerDecoder(_Stack):
