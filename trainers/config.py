@@ -204,6 +204,11 @@ def _checked(settings, defaults):
     _check_applies(settings, defaults, TEACHER_REPLACES_FLAGS, not settings.teacher,
                    "with --teacher: the student reads the teacher's vocabulary and --student "
                    "sizes it")
+    if settings.unlabelled_data and settings.attention_relation_heads:
+        raise SettingsError(
+            "--attention_relation_heads cannot train on --unlabelled_data: the teacher's "
+            "outputs on it are cached as logits, without the attention the relations need."
+        )
     if settings.text_pair_column is not None and settings.export_dir:
         raise SettingsError(
             f"--export_dir cannot serve --text_pair_column={settings.text_pair_column}: the "

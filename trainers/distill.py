@@ -103,7 +103,8 @@ class Teacher:
         return self._cache.name
 
     def distiller(self, settings):
-        """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope)."""
+        """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope): soft
+        targets, and attention relations with `--attention_relation_heads`."""
         try:
             student = distillation.make_student(
                 self.model,
@@ -114,14 +115,20 @@ class Teacher:
             )
         except ValueError as error:
             raise SettingsError(f"--student_init={settings.student_init}: {error}") from None
-        return distillation.TaskDistiller(
-            self.model,
-            student,
+        losses = [
             distillation.SoftTargetDistillation(
                 settings.temperature, multi_label=getattr(student, "multi_label", False)
-            ),
-            student_loss_weight=settings.student_loss_weight,
-        )
+            )
+        ]
+        heads = settings.attention_relation_heads
+        if heads:
+            losses.append(distillation.AttentionRelationDistillation(heads))
+        try:
+            return distillation.TaskDistiller(
+                self.model, student, losses, student_loss_weight=settings.student_loss_weight
+            )
+        except ValueError as error:  # Widths the relation heads do not divide.
+            raise SettingsError(f"--attention_relation_heads={heads}: {error}") from None
 
 
 def teacher_of(settings, task_name):

@@ -26,7 +26,8 @@ SEQ2SEQ_TASKS = ("translation", "summarization")
 SEQ2SEQ_FLAGS = ("pair_fields", "target_sequence_length")
 # What only --teacher reads, and what it replaces.
 DISTILLATION_FLAGS = (
-    "student", "student_init", "temperature", "student_loss_weight", "unlabelled_data"
+    "student", "student_init", "temperature", "student_loss_weight", "attention_relation_heads",
+    "unlabelled_data",
 )
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
@@ -146,6 +147,11 @@ def define_flags(flag_values):
     define("float", "student_loss_weight", 0.5,
            "With --teacher: the hard-label loss's share; the soft targets have the rest.",
            lower_bound=0.0, upper_bound=1.0)
+    define("integer", "attention_relation_heads", 0,
+           "With --teacher: also match the last blocks' self-attention relations (MiniLMv2's "
+           "query-query, key-key and value-value transfer, weighted as the soft targets), "
+           "split into this many relation heads, which must divide the teacher's and the "
+           "student's query, key and value widths. 0: soft targets only.", lower_bound=0)
 
     define("string", "unlabelled_data", None,
            "With --teacher: train the student on this file's texts instead of the training "

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_simpletf.data import demo_sentiment
 from tests.trainers.jobs import TINY, run_job
 from trainers.config import SettingsError, parse_settings
+from trainers.tasks import create_task
 from trainers.train import train
 
 
@@ -36,6 +37,28 @@ def test_the_cli_distils_a_student_that_exports_with_the_teachers_tokenizer(teac
     assert agree >= 0.8, result.stdout[-3000:]
 
 
+def test_attention_relations_join_the_soft_targets_in_both_loops(teacher_export):
+    flags = [
+        *TINY[:3], "--batch_size=16", "--sequence_length=16", f"--teacher={teacher_export}",
+        "--student=tiny", "--attention_relation_heads=4", "--train_steps=4",
+    ]
+    settings = parse_settings(flags)
+    losses = create_task(settings).teacher.distiller(settings).distillation_losses
+    assert [type(loss).__name__ for loss in losses] == [
+        "SoftTargetDistillation", "AttentionRelationDistillation"
+    ]
+    assert losses[1].relation_heads == 4
+    for loop in ("fit", "custom"):
+        result = train(parse_settings([*flags, f"--loop={loop}"]))
+        assert result.steps == 4 and np.isfinite([loss for _, loss in result.losses]).all()
+    # The teacher is 32 wide: 3 relation heads cannot split it.
+    with pytest.raises(SettingsError, match=re.escape(
+        "--attention_relation_heads=3: The teacher's query width 32 is not a multiple of "
+        "relation_heads=3."
+    )):
+        train(parse_settings([*flags[:-2], "--attention_relation_heads=3"]))
+
+
 def test_a_teacher_of_another_task_is_named(teacher_export):
     with pytest.raises(SettingsError, match="not the TokenClassifier of --task=ner"):
         train(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_export}"]))
@@ -57,6 +80,9 @@ def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
         (["--student=base"], "--student=base does not apply without --teacher"),
         (["--student_init=embeddings"], "--student_init=embeddings does not apply without --teacher"),
         (["--teacher=/x", "--hidden_dim=64"], "--hidden_dim=64 does not apply with --teacher"),
+        (["--attention_relation_heads=4"], "--attention_relation_heads=4 does not apply without"),
+        (["--teacher=/x", "--attention_relation_heads=4", "--unlabelled_data=/y"],
+         "--attention_relation_heads cannot train on --unlabelled_data"),
     ],
 )
 def test_flags_that_do_not_apply_are_named(flags, message):
