@@ -127,7 +127,10 @@ class Teacher:
             return distillation.TaskDistiller(
                 self.model, student, losses, student_loss_weight=settings.student_loss_weight
             )
-        except ValueError as error:  # Widths the relation heads do not divide.
+        except ValueError as error:
+            if not heads:
+                raise
+            # Widths the relation heads do not divide.
             raise SettingsError(f"--attention_relation_heads={heads}: {error}") from None
 
 
