@@ -25,10 +25,11 @@ The HTTP server itself is bounded against clients that misbehave:
   listen backlog;
 - headers longer than `MAX_HEADER_BYTES` are answered 431 and the connection
   closed; a request whose body is malformed or over `max_body_bytes` goes to
-  a worker at once, which answers it without reading its body; one whose
-  body is longer than `BUFFERED_BODY_BYTES` goes to a worker once its headers
-  are in, and the worker reads the body (each read waiting at most
-  `timeout_seconds`), so the bytes the selector holds stay bounded;
+  a worker at once, which answers it without reading its body;
+- the selector holds at most `max_buffered_bytes` for all connections
+  together: past that, a request goes to a worker with what it sent so far,
+  and the worker reads the rest, still within the request's
+  `timeout_seconds`;
 - a body is read from a valid `Content-Length` (none: no body) or from
   `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
   is answered 413 and a malformed one 400, without reading it, and the
@@ -76,11 +77,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_KEEP_ALIVE_SECONDS = 5.0
 DEFAULT_MAX_BODY_BYTES = 256 * 2**20
 MAX_OPEN_CONNECTIONS = 4096
+# What the selector thread holds of all requests still arriving: two of the largest.
+DEFAULT_MAX_BUFFERED_BYTES = 2 * DEFAULT_MAX_BODY_BYTES
 MAX_HEADER_BYTES = 65536  # the request line and headers together
-# Bodies up to this size arrive whole before a worker takes the request; a
-# longer one is read by its worker (at most MAX_OPEN_CONNECTIONS times this
-# much is buffered by the selector thread).
-BUFFERED_BODY_BYTES = 65536
 _RECEIVE_BYTES = 65536
 _HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
@@ -221,18 +220,29 @@ class _BadBody(Exception):
 
 
 class _PrefixedReader(io.RawIOBase):
-    """A socket's reads, after the bytes the selector thread already received from it."""
+    """A socket's reads, after the bytes the selector thread already received from it.
+
+    While `deadline` (a `time.monotonic()` time) is set, a read that would
+    end after it raises `TimeoutError`, however little each read waits.
+    """
 
     def __init__(self, prefix, connection):
         super().__init__()
         self._prefix = memoryview(prefix)
+        self._connection = connection
         self._socket = socket.SocketIO(connection, "rb")
+        self.deadline = None
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
         if not self._prefix:
+            if self.deadline is not None:
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the request did not arrive whole in time")
+                self._connection.settimeout(remaining)
             return self._socket.readinto(buffer)
         size = min(len(buffer), len(self._prefix))
         buffer[:size] = self._prefix[:size]
@@ -246,9 +256,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         self.timeout = self.server.timeout_seconds  # applied to the socket by StreamRequestHandler
         super().setup()
-        self.rfile = io.BufferedReader(
-            _PrefixedReader(self.server.received.pop(self.connection), self.connection)
-        )
+        received, self._first_deadline = self.server.received.pop(self.connection)
+        self.rfile = io.BufferedReader(_PrefixedReader(received, self.connection))
 
     def handle(self):
         """Answers the requests the client has sent; `keep_alive` says whether to wait for more."""
@@ -264,6 +273,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.handle_one_request()
 
     def _read_body(self):
+        """The body, read by the deadline of the request (the first) or `timeout` from now."""
+        deadline = self._first_deadline or time.monotonic() + self.timeout
+        self._first_deadline = None
+        self.rfile.raw.deadline = deadline
+        try:
+            return self._read_framed_body()
+        finally:
+            self.rfile.raw.deadline = None
+            self.connection.settimeout(self.timeout)
+
+    def _read_framed_body(self):
         max_bytes = self.server.max_body_bytes
         encoding = self.headers.get("Transfer-Encoding")
         lengths = self.headers.get_all("Content-Length") or []
@@ -346,7 +366,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Waiting:
-    """A connection in the selector thread: what it sent so far and until when it may wait."""
+    """A connection in the selector thread: what it sent so far and until when it may wait.
+
+    Once the request started, `deadline` is when it must be whole.
+    """
 
     def __init__(self, client_address, deadline):
         self.client_address = client_address
@@ -354,14 +377,15 @@ class _Waiting:
         self.received = bytearray()
 
 
-def _request_is_whole(received, max_body_bytes):
+def _request_is_whole(received, max_body_bytes, may_buffer):
     """Whether `received` holds a whole request, or one a worker answers without its body.
 
     `None` while more bytes are needed; `False` for headers over
     `MAX_HEADER_BYTES`; `True` for a request whose declared body has arrived,
     for one whose body framing is malformed or over `max_body_bytes` (the
-    worker answers 400, 413 or 501 without reading it), and for one whose
-    body is longer than `BUFFERED_BODY_BYTES` (the worker reads it).
+    worker answers 400, 413 or 501 without reading it), and, unless
+    `may_buffer`, for one whose headers have arrived (the worker reads the
+    rest of its body).
     """
     end = received.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
     if end < 0:
@@ -376,15 +400,15 @@ def _request_is_whole(received, max_body_bytes):
             encodings.append(value.strip().lower())
     body = memoryview(received)[end + 4 :]
     if encodings:
-        if encodings != [b"chunked"] or lengths or len(body) > BUFFERED_BODY_BYTES:
+        if encodings != [b"chunked"] or lengths:
             return True
-        return _chunks_are_whole(body, max_body_bytes)
-    if not lengths:
+        whole = _chunks_are_whole(body, max_body_bytes)
+    elif not lengths or len(set(lengths)) > 1 or not lengths[0].isdigit():
         return True
-    if len(set(lengths)) > 1 or not lengths[0].isdigit():
-        return True
-    length = int(lengths[0])
-    return True if length > BUFFERED_BODY_BYTES or len(body) >= length else None
+    else:
+        length = int(lengths[0])
+        whole = True if length > max_body_bytes or len(body) >= length else None
+    return True if whole is None and not may_buffer else whole
 
 
 def _chunks_are_whole(body, max_body_bytes):
@@ -421,8 +445,9 @@ class _Server(http.server.HTTPServer):
     """An HTTP server whose requests are served by a fixed pool of worker threads.
 
     Connections waiting for a request are watched by one selector thread,
-    which reads each request until it is whole, hands it to a worker, and
-    closes connections whose wait is over.
+    which reads each request until it is whole (or its bytes held would pass
+    `max_buffered_bytes`), hands it to a worker, and closes connections whose
+    wait is over.
     """
 
     # socketserver listens with a backlog of 5, which refuses connections as
@@ -431,13 +456,22 @@ class _Server(http.server.HTTPServer):
     request_queue_size = 1024
 
     def __init__(
-        self, address, rest_api, num_threads, timeout_seconds, keep_alive_seconds, max_body_bytes
+        self,
+        address,
+        rest_api,
+        num_threads,
+        timeout_seconds,
+        keep_alive_seconds,
+        max_body_bytes,
+        max_buffered_bytes,
     ):
         super().__init__(address, _Handler)
         self.rest_api = rest_api
         self.timeout_seconds = timeout_seconds
         self.keep_alive_seconds = keep_alive_seconds
         self.max_body_bytes = max_body_bytes
+        self.max_buffered_bytes = max_buffered_bytes
+        self._buffered = 0  # bytes of the requests the selector thread is reading
         self._workers = concurrent.futures.ThreadPoolExecutor(num_threads, thread_name_prefix="rest")
         self._open_connections = threading.Semaphore(MAX_OPEN_CONNECTIONS)
         self._selector = selectors.DefaultSelector()
@@ -445,7 +479,8 @@ class _Server(http.server.HTTPServer):
         self._wake_up_call.setblocking(False)
         self._selector.register(self._wake_up, selectors.EVENT_READ)
         self._arrivals = collections.deque()  # (connection, address, seconds to wait), to register
-        self.received = {}  # connection -> the bytes of its request, for the worker serving it
+        # connection -> (the bytes of its request so far, when it must be whole), for its worker
+        self.received = {}
         self._closing = False
         self._watcher = threading.Thread(
             target=self._watch, name="rest-connections", daemon=True
@@ -497,14 +532,16 @@ class _Server(http.server.HTTPServer):
         if not entry.received:  # the request started: it has timeout_seconds to arrive whole
             entry.deadline = time.monotonic() + self.timeout_seconds
         entry.received += data
+        self._buffered += len(data)
+        may_buffer = self._buffered <= self.max_buffered_bytes
         # The client closed its side: nothing more will come. Half a request
         # goes to a worker, which answers what is wrong with it; none, closes.
-        whole = _request_is_whole(entry.received, self.max_body_bytes) if data else True
+        whole = _request_is_whole(entry.received, self.max_body_bytes, may_buffer) if data else True
         if whole is None:
             return
         self._stop_watching(request, waiting)
         if entry.received and whole:
-            self.received[request] = bytes(entry.received)
+            self.received[request] = (bytes(entry.received), entry.deadline)
             self._workers.submit(self._serve, request, entry.client_address)
             return
         if entry.received:
@@ -515,7 +552,7 @@ class _Server(http.server.HTTPServer):
 
     def _stop_watching(self, request, waiting):
         self._selector.unregister(request)
-        del waiting[request]
+        self._buffered -= len(waiting.pop(request).received)
 
     def _serve(self, request, client_address):
         keep_alive = False
@@ -550,6 +587,7 @@ def create_server(
     timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
     keep_alive_seconds=DEFAULT_KEEP_ALIVE_SECONDS,
     max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+    max_buffered_bytes=DEFAULT_MAX_BUFFERED_BYTES,
 ):
     """An HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
 
@@ -557,12 +595,20 @@ def create_server(
         port: the TCP port.
         rest_api: a `RestApi`, or anything with its `handle`.
         num_threads: the workers serving connections (`--rest_api_num_threads`).
-        timeout_seconds: how long a read from a client may wait.
+        timeout_seconds: how long a request may take to arrive, from its first byte.
         keep_alive_seconds: how long a kept-alive connection may wait for its next request.
         max_body_bytes: the largest request body read; larger ones get 413.
+        max_buffered_bytes: the most the selector thread holds of requests
+            still arriving, all connections together.
     """
     if num_threads < 1:
         raise ValueError(f"num_threads must be positive; got {num_threads}")
     return _Server(
-        ("0.0.0.0", port), rest_api, num_threads, timeout_seconds, keep_alive_seconds, max_body_bytes
+        ("0.0.0.0", port),
+        rest_api,
+        num_threads,
+        timeout_seconds,
+        keep_alive_seconds,
+        max_body_bytes,
+        max_buffered_bytes,
     )

@@ -5,6 +5,7 @@ transport bounds bodies, slow clients and its workers (rest_service.py); every
 error body is encodable whatever the request held.
 """
 
+import contextlib
 import http.client
 import json
 import re
@@ -179,8 +180,8 @@ def test_a_chunked_body_is_read(main_server):
     assert json.loads(body)["predictions"][0]["length"] == 2
 
 
-def test_a_body_longer_than_the_selector_buffers_is_read_by_its_worker(main_server):
-    body = b'{"instances": ["ok"]' + b" " * (2 * rest_service.BUFFERED_BODY_BYTES) + b"}"
+def test_a_body_of_many_reads_is_read_whole(main_server):
+    body = b'{"instances": ["ok"]' + b" " * 300_000 + b"}"
     status, answer = _exchange(main_server.rest_port, _post([f"Content-Length: {len(body)}"], body))
     assert status == 200 and len(json.loads(answer)["predictions"]) == 1
 
@@ -199,22 +200,15 @@ def test_error_bodies_holding_lone_surrogates_are_valid_json(main_server):
     _assert_serving(main_server)
 
 
-@pytest.fixture
-def small_rest_server():
-    """An in-process REST server: 2 workers, 1 s read timeout, 0.5 s keep-alive, 1000-byte body cap.
+@contextlib.contextmanager
+def _rest_server(**options):
+    """An in-process REST server with `options`, serving until the block ends; yields its port.
 
     Its RestApi has no models: GET /v1/models/nope answers 404.
     """
     manager = versions.VersionManager(file_system_poll_wait_seconds=0)
     api = rest_service.RestApi(manager, None, monitoring.Metrics(manager.is_served), 0, None)
-    server = rest_service.create_server(
-        free_port(),
-        api,
-        num_threads=2,
-        timeout_seconds=1.0,
-        keep_alive_seconds=0.5,
-        max_body_bytes=1000,
-    )
+    server = rest_service.create_server(free_port(), api, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -223,6 +217,15 @@ def small_rest_server():
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def small_rest_server():
+    """2 workers, 1 s read timeout, 0.5 s keep-alive, 1000-byte body cap."""
+    with _rest_server(
+        num_threads=2, timeout_seconds=1.0, keep_alive_seconds=0.5, max_body_bytes=1000
+    ) as port:
+        yield port
 
 
 def _rest_workers():
@@ -342,3 +345,49 @@ def test_a_body_over_the_cap_is_413_and_one_under_it_is_read(small_rest_server):
         small_rest_server, _post(["Content-Length: 21"], VALID, path="/v1/models/nope:predict")
     )
     assert status == 404 and "Servable not found" in json.loads(body)["error"]
+
+
+def _start_large_posts(port, count, sent_bytes):
+    """`count` connections that each declare a 1 MB body, send `sent_bytes` of it and stall."""
+    head = b"POST /v1/models/nope:predict HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n"
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+    for connection in stalled:
+        connection.sendall(head + b" " * sent_bytes)
+    time.sleep(0.2)
+    return stalled
+
+
+def test_large_bodies_sent_slowly_hold_no_worker():
+    # Each has sent more than one read of the selector's (64 KiB): it holds them all the same.
+    with _rest_server(num_threads=1, timeout_seconds=1.0, max_body_bytes=2_000_000) as port:
+        stalled = _start_large_posts(port, 3, 300_000)
+        try:
+            started = time.monotonic()
+            assert _get_unknown_model(port)[0] == 404
+            assert time.monotonic() - started < 0.5
+            assert all(connection.recv(1) == b"" for connection in stalled)  # closed, unanswered
+            assert 0.6 < time.monotonic() - started < 5
+        finally:
+            for connection in stalled:
+                connection.close()
+
+
+def test_past_the_buffer_budget_a_worker_reads_the_body_within_the_request_deadline():
+    with _rest_server(
+        num_threads=2, timeout_seconds=1.0, max_body_bytes=2_000_000, max_buffered_bytes=100_000
+    ) as port:
+        # Past the selector's budget: handed to a worker, which keeps the
+        # request's deadline however often the client sends a little more.
+        (trickling,) = _start_large_posts(port, 1, 150_000)
+        try:
+            started = time.monotonic()
+            with pytest.raises(OSError):  # closed by the server: a reset or a broken pipe
+                while time.monotonic() - started < 5:
+                    trickling.sendall(b" ")
+                    time.sleep(0.1)
+            assert time.monotonic() - started < 2
+        finally:
+            trickling.close()
+        body = b'{"instances": ["ok"]' + b" " * 150_000 + b"}"  # a whole one is still read
+        status, answer = _exchange(port, _post([f"Content-Length: {len(body)}"], body))
+        assert status == 404, answer
