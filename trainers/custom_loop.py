@@ -83,9 +83,16 @@ class Evaluator(orbit.StandardEvaluator):
         with strategy.scope():
             self.eval_loss = keras.metrics.Mean(name="loss")
             self.metrics = metrics()
+        self.average_weights = None
+        if getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema:
+            # Evaluates the moving average the job ends on, as `fit` does with this callback.
+            self.average_weights = keras.callbacks.SwapEMAWeights()
+            self.average_weights.set_model(model)
         super().__init__(eval_dataset)
 
     def eval_begin(self):
+        if self.average_weights:
+            self.average_weights.on_test_begin()
         for metric in (self.eval_loss, *self.metrics):
             metric.reset_state()
 
@@ -103,6 +110,8 @@ class Evaluator(orbit.StandardEvaluator):
             metric.update_state(labels, predictions, sample_weight=weights)
 
     def eval_end(self):
+        if self.average_weights:
+            self.average_weights.on_test_end()
         return {metric.name: metric.result() for metric in (self.eval_loss, *self.metrics)}
 
 
@@ -173,6 +182,7 @@ def train_with_orbit(model, task, plan, dirs, settings):
     )
     if evaluator is None:
         controller.train(plan.total_steps)
+        model.optimizer.finalize_variable_values(model.trainable_variables)
         return {}, losses
     # A fixed number of evaluation steps rather than "until the data runs out":
     # every worker then runs the same steps, and no step starts on an exhausted iterator.
@@ -182,6 +192,8 @@ def train_with_orbit(model, task, plan, dirs, settings):
     )
     if results is None:  # Restored at the last step: nothing was left to train.
         results = controller.evaluate(steps=eval_steps)
+    # With --ema_momentum: the weights' moving average, which the evaluation read.
+    model.optimizer.finalize_variable_values(model.trainable_variables)
     evaluation = {
         metric.name: float(results[metric.name])
         for metric in (evaluator.eval_loss, *evaluator.metrics)

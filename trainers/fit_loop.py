@@ -30,7 +30,9 @@ def train_with_fit(model, task, plan, dirs, settings):
     (`trainers.checkpointing.FitCheckpoints`). A restarted job resumes at the
     step it saved, on the batches that follow the ones already trained on:
     after a save in the middle of an epoch, it first trains the rest of that
-    epoch. TensorBoard summaries go to the model_dir too.
+    epoch. TensorBoard summaries go to the model_dir too. With
+    `--ema_momentum` the model ends on the weights' moving average, and
+    validation reads it.
 
     Args:
         model: the compiled model, built under the job's strategy (not a
@@ -38,7 +40,7 @@ def train_with_fit(model, task, plan, dirs, settings):
         task: the `trainers.tasks` task (examples).
         plan: the `trainers.config.StepPlan`.
         dirs: the `trainers.checkpointing.OutputDirs`.
-        settings: the job's settings (batch size, seed).
+        settings: the job's settings (batch size, seed, `ema_momentum`).
 
     Returns:
         `(evaluation, losses)`: the final evaluation results (a dict of
@@ -52,6 +54,9 @@ def train_with_fit(model, task, plan, dirs, settings):
             FitCheckpoints(manager, preemption, plan.checkpoint_every),
             keras.callbacks.TensorBoard(dirs.summaries),
         ]
+    if settings.ema_momentum is not None:
+        # Validation reads the average the job ends on; checkpoints keep the weights.
+        callbacks.append(keras.callbacks.SwapEMAWeights())
     start_step = int(model.optimizer.iterations.numpy())
     print(f"model.fit: from step {start_step} to {plan.total_steps}.", flush=True)
     evaluation = None
@@ -79,6 +84,8 @@ def train_with_fit(model, task, plan, dirs, settings):
         ]
         epoch = history.epoch[-1] + 1
         start_step, steps_into_epoch = epoch * plan.checkpoint_every, 0
+    # fit did this if it trained; a job resumed at its last step has to.
+    model.optimizer.finalize_variable_values(model.trainable_variables)
     if evaluation is None:
         return {}, losses
     if history is not None and plan.fit_epochs % validation_freq == 0:

@@ -173,6 +173,11 @@ def define_flags(flag_values):
            "summarization: Seq2SeqTransformer.default_optimizer, 1e-4 over a pretrained "
            "encoder).",
            lower_bound=0.0)
+    define("float", "ema_momentum", None,
+           "End training on an exponential moving average of the weights with this momentum "
+           "(e.g. 0.999); evaluations during training read the average too. Unset: the last "
+           "weights.",
+           lower_bound=0.0, upper_bound=1.0)
     define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
 
     # Where and how to run.

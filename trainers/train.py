@@ -100,7 +100,9 @@ def train(settings):
     dirs = checkpointing.OutputDirs(settings.model_dir, settings.export_dir, distribution)
     with distribution.scope():
         model = task.teacher.distiller(settings) if task.teacher else task.build_model()
-        optimizer = model.default_optimizer(plan.total_steps, settings.learning_rate)
+        optimizer = model.default_optimizer(
+            plan.total_steps, settings.learning_rate, settings.ema_momentum
+        )
         if policy.name == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(

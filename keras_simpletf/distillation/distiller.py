@@ -111,9 +111,9 @@ class TaskDistiller(keras.distillation.Distiller):
         """The student's hard-label loss, for `compile`."""
         return self.student.default_loss()
 
-    def default_optimizer(self, total_steps, learning_rate=None):
+    def default_optimizer(self, total_steps, learning_rate=None, ema_momentum=None):
         """The student's fine-tuning recipe (`TaskModel.default_optimizer`)."""
-        return self.student.default_optimizer(total_steps, learning_rate)
+        return self.student.default_optimizer(total_steps, learning_rate, ema_momentum)
 
     def call(self, inputs, training=None):
         return self.student(_features(inputs), training=training)

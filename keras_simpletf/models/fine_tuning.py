@@ -65,6 +65,7 @@ def fine_tuning_optimizer(
     weight_decay=0.01,
     clipnorm=1.0,
     epsilon=1e-6,
+    ema_momentum=None,
 ):
     """AdamW as BERT fine-tuning uses it.
 
@@ -79,6 +80,7 @@ def fine_tuning_optimizer(
         weight_decay: float, AdamW's decoupled weight decay.
         clipnorm: float, global gradient-norm clip, or `None`.
         epsilon: float, Adam's epsilon (BERT uses 1e-6).
+        ema_momentum: float, or `None`: see `transformer_optimizer`.
 
     Returns:
         A `keras.optimizers.AdamW`. The weight-decay exclusions are set on the
@@ -92,6 +94,7 @@ def fine_tuning_optimizer(
         weight_decay=weight_decay,
         epsilon=epsilon,
         global_clipnorm=clipnorm,
+        **_weight_averaging(ema_momentum),
     )
     optimizer.exclude_from_weight_decay(var_names=list(NO_WEIGHT_DECAY))
     return optimizer
@@ -143,7 +146,7 @@ class WarmupInverseSquareRootDecay(keras.optimizers.schedules.LearningRateSchedu
 TRANSFORMER_WARMUP_STEPS = 4000
 
 
-def transformer_optimizer(hidden_dim, total_steps, learning_rate=None):
+def transformer_optimizer(hidden_dim, total_steps, learning_rate=None, ema_momentum=None):
     """Adam as Vaswani et al. (2017) train the Transformer (section 5.3).
 
     beta_1 0.9, beta_2 0.98, epsilon 1e-9; linear warm-up then
@@ -157,6 +160,13 @@ def transformer_optimizer(hidden_dim, total_steps, learning_rate=None):
         hidden_dim: int, the model width.
         total_steps: int, planned optimizer steps.
         learning_rate: float, the peak learning rate, or `None`.
+        ema_momentum: float, or `None` for no averaging: keep an exponential
+            moving average of the weights with this momentum (Keras's
+            `use_ema`), and end training on it: `model.fit` writes it into
+            the model when it returns, the trainers' custom loop too. It is
+            the streaming form of the paper's checkpoint averaging (the last
+            5 checkpoints, written 10 minutes apart); 0.999 averages over
+            roughly the last thousand steps.
 
     Returns:
         A `keras.optimizers.Adam`.
@@ -169,4 +179,12 @@ def transformer_optimizer(hidden_dim, total_steps, learning_rate=None):
         beta_1=0.9,
         beta_2=0.98,
         epsilon=1e-9,
+        **_weight_averaging(ema_momentum),
     )
+
+
+def _weight_averaging(ema_momentum):
+    """The Keras optimizer arguments of an `ema_momentum` (`None`: no averaging)."""
+    if ema_momentum is None:
+        return {}
+    return {"use_ema": True, "ema_momentum": ema_momentum}

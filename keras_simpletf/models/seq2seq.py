@@ -373,7 +373,7 @@ class Seq2SeqTransformer(keras.Model):
         """Token accuracy and perplexity over real target tokens (keras-hub's `Perplexity`)."""
         return [TokenAccuracy(), keras_hub.metrics.Perplexity(from_logits=True, mask_token_id=0)]
 
-    def default_optimizer(self, total_steps, learning_rate=None):
+    def default_optimizer(self, total_steps, learning_rate=None, ema_momentum=None):
         """The Transformer's Adam and schedule (`transformer_optimizer`) for this width.
 
         The peak is the paper's, or over a pretrained keras-hub encoder
@@ -390,10 +390,12 @@ class Seq2SeqTransformer(keras.Model):
         Args:
             total_steps: int, planned optimizer steps (epochs x steps per epoch).
             learning_rate: float, the peak learning rate, or `None` for the default.
+            ema_momentum: float, or `None`: end training on a moving average
+                of the weights (`transformer_optimizer`).
         """
         if learning_rate is None and isinstance(self.encoder, keras_hub.models.Backbone):
             learning_rate = PRETRAINED_ENCODER_LEARNING_RATE
-        return transformer_optimizer(self.hidden_dim, total_steps, learning_rate)
+        return transformer_optimizer(self.hidden_dim, total_steps, learning_rate, ema_momentum)
 
     def _allowed_logits(self, logits):
         """Logits where padding and the start token can never be chosen."""

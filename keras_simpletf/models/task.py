@@ -45,7 +45,7 @@ class TaskModel(keras.Model):
 
     head_layer = "logits"  # The name of the dense layer over the backbone's outputs.
 
-    def default_optimizer(self, total_steps, learning_rate=None):
+    def default_optimizer(self, total_steps, learning_rate=None, ema_momentum=None):
         """The fine-tuning recipe (`fine_tuning_optimizer`) for this backbone.
 
         Peak learning rate 5e-5 for a pretrained keras-hub backbone and 2e-3
@@ -54,11 +54,15 @@ class TaskModel(keras.Model):
         Args:
             total_steps: int, planned optimizer steps (epochs x steps per epoch).
             learning_rate: float, the peak learning rate, or `None`.
+            ema_momentum: float, or `None`: end training on a moving average
+                of the weights (`transformer_optimizer`).
         """
         if learning_rate is None:
             pretrained = isinstance(self.backbone, keras_hub.models.Backbone)
             learning_rate = 5e-5 if pretrained else 2e-3
-        return fine_tuning_optimizer(total_steps, learning_rate=learning_rate)
+        return fine_tuning_optimizer(
+            total_steps, learning_rate=learning_rate, ema_momentum=ema_momentum
+        )
 
     def get_config(self):
         return {

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from trainers import inputs
 from trainers.config import parse_settings
 from trainers.train import train
 
@@ -73,3 +74,24 @@ def test_a_finished_job_run_again_evaluates_without_training(tmp_path, loop):
     first, again = tiny_job(*flags), tiny_job(*flags)
     assert again.steps == 4 and again.losses == []
     assert again.results == pytest.approx(first.results, rel=1e-5)
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_with_a_moving_average_the_job_evaluates_and_returns_the_average(tmp_path, loop):
+    flags = [f"--loop={loop}", "--train_steps=8", "--checkpoint_every_steps=4", "--dropout=0"]
+    last = tiny_job(*flags)
+    averaged_flags = [*flags, "--ema_momentum=0.5", f"--model_dir={tmp_path}"]
+    averaged = tiny_job(*averaged_flags)
+    # Averaging leaves training as it was and ends on other weights.
+    np.testing.assert_allclose(averaged.losses, last.losses, rtol=1e-5)
+    assert averaged.results["loss"] != pytest.approx(last.results["loss"], rel=1e-3)
+    # The figures the job reports are those of the model it returns (and exports).
+    batches = inputs.evaluation_batches(averaged.task, 16)
+    evaluated = averaged.model.evaluate(batches, return_dict=True, verbose=0)
+    assert evaluated["loss"] == pytest.approx(averaged.results["loss"], rel=1e-5)
+    assert evaluated["accuracy"] == pytest.approx(averaged.results["accuracy"], abs=1e-6)
+    # The checkpoint keeps the last weights and the average: a job resumed at its end ends on the same.
+    again = tiny_job(*averaged_flags)
+    assert again.losses == []
+    for weight, again_weight in zip(averaged.model.trainable_weights, again.model.trainable_weights):
+        np.testing.assert_allclose(weight.numpy(), again_weight.numpy(), atol=1e-6)
