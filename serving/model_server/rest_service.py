@@ -448,6 +448,16 @@ class _Server(http.server.HTTPServer):
     which reads each request until it is whole (or its bytes held would pass
     `max_buffered_bytes`), hands it to a worker, and closes connections whose
     wait is over.
+
+    Args:
+        address: `(host, port)` to listen on.
+        rest_api: a `RestApi`, or anything with its `handle`.
+        num_threads: the workers serving connections (`--rest_api_num_threads`).
+        timeout_seconds: how long a request may take to arrive, from its first byte.
+        keep_alive_seconds: how long a kept-alive connection may wait for its next request.
+        max_body_bytes: the largest request body read; larger ones get 413.
+        max_buffered_bytes: the most the selector thread holds of requests
+            still arriving, all connections together.
     """
 
     # socketserver listens with a backlog of 5, which refuses connections as
@@ -459,12 +469,14 @@ class _Server(http.server.HTTPServer):
         self,
         address,
         rest_api,
-        num_threads,
-        timeout_seconds,
-        keep_alive_seconds,
-        max_body_bytes,
-        max_buffered_bytes,
+        num_threads=DEFAULT_NUM_THREADS,
+        timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
+        keep_alive_seconds=DEFAULT_KEEP_ALIVE_SECONDS,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        max_buffered_bytes=DEFAULT_MAX_BUFFERED_BYTES,
     ):
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be positive; got {num_threads}")
         super().__init__(address, _Handler)
         self.rest_api = rest_api
         self.timeout_seconds = timeout_seconds
@@ -580,35 +592,10 @@ class _Server(http.server.HTTPServer):
         self._workers.shutdown(wait=False)
 
 
-def create_server(
-    port,
-    rest_api,
-    num_threads=DEFAULT_NUM_THREADS,
-    timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
-    keep_alive_seconds=DEFAULT_KEEP_ALIVE_SECONDS,
-    max_body_bytes=DEFAULT_MAX_BODY_BYTES,
-    max_buffered_bytes=DEFAULT_MAX_BUFFERED_BYTES,
-):
+def create_server(port, rest_api, **options):
     """An HTTP server answering with `rest_api` on `port` of all interfaces (not yet serving).
 
-    Args:
-        port: the TCP port.
-        rest_api: a `RestApi`, or anything with its `handle`.
-        num_threads: the workers serving connections (`--rest_api_num_threads`).
-        timeout_seconds: how long a request may take to arrive, from its first byte.
-        keep_alive_seconds: how long a kept-alive connection may wait for its next request.
-        max_body_bytes: the largest request body read; larger ones get 413.
-        max_buffered_bytes: the most the selector thread holds of requests
-            still arriving, all connections together.
+    `options` are `_Server`'s: `num_threads`, `timeout_seconds`,
+    `keep_alive_seconds`, `max_body_bytes`, `max_buffered_bytes`.
     """
-    if num_threads < 1:
-        raise ValueError(f"num_threads must be positive; got {num_threads}")
-    return _Server(
-        ("0.0.0.0", port),
-        rest_api,
-        num_threads,
-        timeout_seconds,
-        keep_alive_seconds,
-        max_body_bytes,
-        max_buffered_bytes,
-    )
+    return _Server(("0.0.0.0", port), rest_api, **options)
