@@ -20,6 +20,15 @@ def steps_per_execution(strategy, plan):
     return 1 if several_mirrored else plan.steps_per_loop
 
 
+class _LastWeights(keras.callbacks.Callback):
+    """The model's weights after the last epoch of a `fit`, before `fit` ends by writing
+    the optimizer's moving average of them into the model (`use_ema`)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.params["epochs"]:
+            self.weights = self.model.get_weights()
+
+
 def train_with_fit(model, task, plan, dirs, settings):
     """Trains `model` to `plan.total_steps` with `model.fit`, resuming from `dirs` if it can.
 
@@ -66,6 +75,7 @@ def train_with_fit(model, task, plan, dirs, settings):
     losses, history = [], None
     epoch, steps_into_epoch = divmod(start_step, plan.checkpoint_every)
     while epoch < plan.fit_epochs:
+        last_weights = _LastWeights()
         history = model.fit(
             inputs.training_batches(task, settings.batch_size, settings.seed, start_step),
             initial_epoch=epoch,
@@ -74,7 +84,7 @@ def train_with_fit(model, task, plan, dirs, settings):
             steps_per_epoch=plan.checkpoint_every - steps_into_epoch,
             validation_data=evaluation,
             validation_freq=validation_freq,
-            callbacks=callbacks,
+            callbacks=[*callbacks, last_weights],
             shuffle=False,  # The input shuffles itself; this only tells Keras not to warn.
             verbose=1,
         )
@@ -84,6 +94,9 @@ def train_with_fit(model, task, plan, dirs, settings):
         ]
         epoch = history.epoch[-1] + 1
         start_step, steps_into_epoch = epoch * plan.checkpoint_every, 0
+        if epoch < plan.fit_epochs:
+            # fit ends on the moving average (with --ema_momentum); training goes on from the weights.
+            model.set_weights(last_weights.weights)
     # fit did this if it trained; a job resumed at its last step has to.
     model.optimizer.finalize_variable_values(model.trainable_variables)
     if evaluation is None:

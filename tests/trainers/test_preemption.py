@@ -13,10 +13,11 @@ import pytest
 
 from tests.trainers.jobs import TINY, run_job, start_job
 
-# Dropout stays on (its default): a resumed job must draw the same dropout masks too.
+# Dropout stays on (its default): a resumed job must draw the same dropout masks too; and it
+# ends on the weights' moving average, which a resumed job must carry on from the same state.
 FLAGS = [
     *TINY, "--train_steps=240", "--checkpoint_every_steps=20", "--eval_every_steps=240",
-    "--steps_per_loop=5",
+    "--steps_per_loop=5", "--ema_momentum=0.9",
 ]
 # Each loop gets both signals, one at a random moment and one in the middle of a save; between
 # them, each signal comes both ways.
@@ -175,6 +176,34 @@ def test_a_job_stopped_again_and_again_ends_with_the_weights_of_one_never_stoppe
     assert start_step(last.stdout) == int(previous)
 
     reference, reference_log = references[loop]
+    assert reference.wait(timeout=240) == 0, reference_log.read_text()[-3000:]
+    assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())
+
+
+def test_a_fit_job_preempted_mid_epoch_trains_on_from_its_weights_not_their_average(
+    tmp_path, references
+):
+    # The resumed job's first fit trains the rest of the epoch and, as every fit
+    # does, ends by writing the moving average into the model; the job goes on
+    # from the weights, as the one never stopped did.
+    flags = [*FLAGS, "--loop=fit", f"--model_dir={tmp_path}"]
+    saved = 0
+    while saved % 20 == 0:  # stopped at a checkpoint boundary: again, until mid-epoch
+        log_path = tmp_path / f"preempted_after_{saved}.log"
+        job = start_job(log_path, *flags)
+        try:
+            wait_for(lambda: saved_step(tmp_path) > saved, job, log_path)
+            job.send_signal(signal.SIGTERM)
+            assert job.wait(timeout=120) == PREEMPTED_EXIT_CODE, log_path.read_text()[-3000:]
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
+        saved = saved_step(tmp_path)
+    last = run_job(*flags)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert start_step(last.stdout) == saved
+    reference, reference_log = references["fit"]
     assert reference.wait(timeout=240) == 0, reference_log.read_text()[-3000:]
     assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())
 
