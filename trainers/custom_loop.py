@@ -17,6 +17,7 @@ import keras
 import orbit
 import tensorflow as tf
 
+from keras_simpletf.models.fine_tuning import averages_weights
 from trainers import inputs
 from trainers.checkpointing import preemption_checkpointing
 from trainers.progress import ProgressLine
@@ -84,7 +85,7 @@ class Evaluator(orbit.StandardEvaluator):
             self.eval_loss = keras.metrics.Mean(name="loss")
             self.metrics = metrics()
         self.average_weights = None
-        if getattr(model.optimizer, "inner_optimizer", model.optimizer).use_ema:
+        if averages_weights(model.optimizer):
             # Evaluates the moving average the job ends on, as `fit` does with this callback.
             self.average_weights = keras.callbacks.SwapEMAWeights()
             self.average_weights.set_model(model)
@@ -192,7 +193,7 @@ def train_with_orbit(model, task, plan, dirs, settings):
     )
     if results is None:  # Restored at the last step: nothing was left to train.
         results = controller.evaluate(steps=eval_steps)
-    # With --ema_momentum: the weights' moving average, which the evaluation read.
+    # The weights' moving average, if the optimizer keeps one: what the evaluation read.
     model.optimizer.finalize_variable_values(model.trainable_variables)
     evaluation = {
         metric.name: float(results[metric.name])

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_simpletf.models.fine_tuning import averages_weights
 from trainers import inputs
 from trainers.checkpointing import FitCheckpoints, preemption_checkpointing
 
@@ -39,9 +40,9 @@ def train_with_fit(model, task, plan, dirs, settings):
     (`trainers.checkpointing.FitCheckpoints`). A restarted job resumes at the
     step it saved, on the batches that follow the ones already trained on:
     after a save in the middle of an epoch, it first trains the rest of that
-    epoch. TensorBoard summaries go to the model_dir too. With
-    `--ema_momentum` the model ends on the weights' moving average, and
-    validation reads it.
+    epoch. TensorBoard summaries go to the model_dir too. With an optimizer
+    that averages the weights (`--ema_momentum`, the translation default) the
+    model ends on the average, and validation reads it.
 
     Args:
         model: the compiled model, built under the job's strategy (not a
@@ -49,7 +50,7 @@ def train_with_fit(model, task, plan, dirs, settings):
         task: the `trainers.tasks` task (examples).
         plan: the `trainers.config.StepPlan`.
         dirs: the `trainers.checkpointing.OutputDirs`.
-        settings: the job's settings (batch size, seed, `ema_momentum`).
+        settings: the job's settings (batch size, seed).
 
     Returns:
         `(evaluation, losses)`: the final evaluation results (a dict of
@@ -63,7 +64,7 @@ def train_with_fit(model, task, plan, dirs, settings):
             FitCheckpoints(manager, preemption, plan.checkpoint_every),
             keras.callbacks.TensorBoard(dirs.summaries),
         ]
-    if settings.ema_momentum is not None:
+    if averages_weights(model.optimizer):
         # Validation reads the average the job ends on; checkpoints keep the weights.
         callbacks.append(keras.callbacks.SwapEMAWeights())
     start_step = int(model.optimizer.iterations.numpy())
@@ -95,7 +96,7 @@ def train_with_fit(model, task, plan, dirs, settings):
         epoch = history.epoch[-1] + 1
         start_step, steps_into_epoch = epoch * plan.checkpoint_every, 0
         if epoch < plan.fit_epochs:
-            # fit ends on the moving average (with --ema_momentum); training goes on from the weights.
+            # fit ends on the weights' moving average, if any; training goes on from the weights.
             model.set_weights(last_weights.weights)
     # fit did this if it trained; a job resumed at its last step has to.
     model.optimizer.finalize_variable_values(model.trainable_variables)

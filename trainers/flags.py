@@ -175,8 +175,10 @@ def define_flags(flag_values):
            lower_bound=0.0)
     define("float", "ema_momentum", None,
            "End training on an exponential moving average of the weights with this momentum "
-           "(e.g. 0.999); evaluations during training read the average too. Unset: the last "
-           "weights.",
+           "(e.g. 0.999); evaluations during training read the average too; 0: the last "
+           "weights. Unset: the model's recipe (translation/summarization: an average over "
+           "about the last eighth of the steps, Seq2SeqTransformer.default_optimizer; other "
+           "tasks: none).",
            lower_bound=0.0, upper_bound=1.0)
     define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
 

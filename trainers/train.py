@@ -143,19 +143,26 @@ def train(settings):
 
 
 def describe_learning_rate(optimizer):
-    """The optimizer's learning rate, or its schedule's class and arguments, as text.
+    """The optimizer's learning rate (or its schedule's class and arguments) and averaging, as text.
 
     Example:
 
     ```python
     describe_learning_rate(keras.optimizers.AdamW(1e-3))   # '0.001'
+    describe_learning_rate(keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.999))
+    # "0.001, ending on the weights' moving average (momentum 0.999)"
     ```
     """
-    rate = getattr(optimizer, "inner_optimizer", optimizer).get_config()["learning_rate"]
-    if not isinstance(rate, dict):
-        return f"{rate:g}"
-    arguments = ", ".join(f"{name}={value}" for name, value in rate["config"].items())
-    return f"{rate['class_name']}({arguments})"
+    config = getattr(optimizer, "inner_optimizer", optimizer).get_config()
+    rate = config["learning_rate"]
+    if isinstance(rate, dict):
+        arguments = ", ".join(f"{name}={value}" for name, value in rate["config"].items())
+        rate = f"{rate['class_name']}({arguments})"
+    else:
+        rate = f"{rate:g}"
+    if config["use_ema"]:
+        rate += f", ending on the weights' moving average (momentum {config['ema_momentum']:.6g})"
+    return rate
 
 
 def weights_digest(model):

@@ -5,6 +5,7 @@ from keras_simpletf.models.classifier import TextClassifier
 from keras_simpletf.models.fine_tuning import (
     WarmupInverseSquareRootDecay,
     WarmupLinearDecay,
+    averaging_momentum,
     fine_tuning_optimizer,
     transformer_optimizer,
 )

@@ -80,7 +80,8 @@ def fine_tuning_optimizer(
         weight_decay: float, AdamW's decoupled weight decay.
         clipnorm: float, global gradient-norm clip, or `None`.
         epsilon: float, Adam's epsilon (BERT uses 1e-6).
-        ema_momentum: float, or `None`: see `transformer_optimizer`.
+        ema_momentum: float, or `None` or 0 for no averaging: see
+            `transformer_optimizer`.
 
     Returns:
         A `keras.optimizers.AdamW`. The weight-decay exclusions are set on the
@@ -144,6 +145,10 @@ class WarmupInverseSquareRootDecay(keras.optimizers.schedules.LearningRateSchedu
 
 # Vaswani et al. (2017), section 5.3: 4,000 warm-up steps of 100,000.
 TRANSFORMER_WARMUP_STEPS = 4000
+# The share of training that `averaging_momentum` averages by default: on
+# Multi30k, 0.999 over 8,000 steps (BENCHMARKS.md). The paper's averages span
+# the last 5 checkpoints, 10 minutes apart, of 12 hours: the last 6-7%.
+AVERAGED_SHARE = 1 / 8
 
 
 def transformer_optimizer(hidden_dim, total_steps, learning_rate=None, ema_momentum=None):
@@ -160,13 +165,13 @@ def transformer_optimizer(hidden_dim, total_steps, learning_rate=None, ema_momen
         hidden_dim: int, the model width.
         total_steps: int, planned optimizer steps.
         learning_rate: float, the peak learning rate, or `None`.
-        ema_momentum: float, or `None` for no averaging: keep an exponential
-            moving average of the weights with this momentum (Keras's
-            `use_ema`), and end training on it: `model.fit` writes it into
-            the model when it returns, the trainers' custom loop too. It is
-            the streaming form of the paper's checkpoint averaging (the last
-            5 checkpoints, written 10 minutes apart); 0.999 averages over
-            roughly the last thousand steps.
+        ema_momentum: float, or `None` or 0 for no averaging: keep an
+            exponential moving average of the weights with this momentum
+            (Keras's `use_ema`), and end training on it: `model.fit` writes
+            it into the model when it returns, the trainers' custom loop too.
+            It is the streaming form of the paper's checkpoint averaging (the
+            last 5 checkpoints, written 10 minutes apart); 0.999 averages
+            over roughly the last thousand steps (`averaging_momentum`).
 
     Returns:
         A `keras.optimizers.Adam`.
@@ -183,8 +188,31 @@ def transformer_optimizer(hidden_dim, total_steps, learning_rate=None, ema_momen
     )
 
 
+def averaging_momentum(total_steps, share=AVERAGED_SHARE):
+    """The momentum of a moving average over about the last `share` of `total_steps`.
+
+    An exponential moving average of momentum m weighs the weights of t
+    steps back by m**t: it spans about 1 / (1 - m) steps. Keras starts it at
+    the first step's weights, which at the end still count about
+    m**total_steps = exp(-1 / share) (exp(-8) by default: nothing). 0 (no
+    averaging) for runs too short to average.
+
+    Example:
+
+    ```python
+    averaging_momentum(8000)   # 0.999
+    ```
+    """
+    return max(0.0, 1.0 - 1.0 / (share * total_steps))
+
+
+def averages_weights(optimizer):
+    """Whether `optimizer` (or the one a `LossScaleOptimizer` wraps) keeps a moving average."""
+    return getattr(optimizer, "inner_optimizer", optimizer).use_ema
+
+
 def _weight_averaging(ema_momentum):
-    """The Keras optimizer arguments of an `ema_momentum` (`None`: no averaging)."""
-    if ema_momentum is None:
+    """The Keras optimizer arguments of an `ema_momentum` (`None` or 0: no averaging)."""
+    if not ema_momentum:
         return {}
     return {"use_ema": True, "ema_momentum": ema_momentum}

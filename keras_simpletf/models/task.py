@@ -54,8 +54,8 @@ class TaskModel(keras.Model):
         Args:
             total_steps: int, planned optimizer steps (epochs x steps per epoch).
             learning_rate: float, the peak learning rate, or `None`.
-            ema_momentum: float, or `None`: end training on a moving average
-                of the weights (`transformer_optimizer`).
+            ema_momentum: float, or `None` or 0 for none: end training on a
+                moving average of the weights (`transformer_optimizer`).
         """
         if learning_rate is None:
             pretrained = isinstance(self.backbone, keras_hub.models.Backbone)

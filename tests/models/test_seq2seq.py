@@ -14,6 +14,7 @@ from keras_simpletf.data.demo_translation import (
     demo_translation_features,
 )
 from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.models.fine_tuning import averaging_momentum
 from keras_simpletf.models.seq2seq import (
     PRETRAINED_ENCODER_LEARNING_RATE,
     LabelSmoothedCrossEntropy,
@@ -240,6 +241,30 @@ def test_default_optimizer_is_the_transformer_recipe():
     assert float(schedule(16000)) == pytest.approx(peak / 2)
     short = model.default_optimizer(total_steps=300).get_config()["learning_rate"]
     assert short["config"]["warmup_steps"] == 30
+
+
+def test_the_default_optimizer_ends_training_on_a_moving_average_of_the_last_eighth():
+    assert averaging_momentum(8000) == pytest.approx(0.999)
+    assert not tiny_model().default_optimizer(total_steps=8000, ema_momentum=0).use_ema
+    model, steps = tiny_model(), 16
+    features, labels = demo_translation_features(*demo_translation(steps * 4, seed=0), 10)
+    optimizer = model.default_optimizer(total_steps=steps)
+    assert optimizer.use_ema and optimizer.ema_momentum == 0.5  # 1 - 1 / (16 / 8)
+    model.compile(optimizer, model.default_loss())
+    trajectory = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: trajectory.append(
+            [weight.numpy() for weight in model.trainable_weights]
+        )
+    )
+    model.fit(features, labels, batch_size=4, epochs=1, callbacks=[record], verbose=0)
+    assert len(trajectory) == steps
+    expected = trajectory[0]  # Keras starts the average at the first step's weights
+    for weights in trajectory[1:]:
+        expected = [0.5 * average + 0.5 * weight for average, weight in zip(expected, weights)]
+    for weight, average, last in zip(model.trainable_weights, expected, trajectory[-1]):
+        np.testing.assert_allclose(weight.numpy(), average, atol=1e-6)
+    assert any(not np.allclose(average, last) for average, last in zip(expected, trajectory[-1]))
 
 
 def test_default_optimizer_over_a_pretrained_encoder_peaks_lower_on_the_same_schedule():
