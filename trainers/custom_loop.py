@@ -181,22 +181,22 @@ def train_with_orbit(model, task, plan, dirs, settings):
         eval_summary_dir=dirs.summaries and f"{dirs.summaries}/eval",
         train_actions=actions,
     )
+    evaluation = {}
     if evaluator is None:
         controller.train(plan.total_steps)
-        model.optimizer.finalize_variable_values(model.trainable_variables)
-        return {}, losses
-    # A fixed number of evaluation steps rather than "until the data runs out":
-    # every worker then runs the same steps, and no step starts on an exhausted iterator.
-    eval_steps = inputs.evaluation_steps(task, settings.batch_size)
-    results = controller.train_and_evaluate(
-        train_steps=plan.total_steps, eval_steps=eval_steps, eval_interval=plan.eval_every
-    )
-    if results is None:  # Restored at the last step: nothing was left to train.
-        results = controller.evaluate(steps=eval_steps)
+    else:
+        # A fixed number of evaluation steps rather than "until the data runs out":
+        # every worker then runs the same steps, and no step starts on an exhausted iterator.
+        eval_steps = inputs.evaluation_steps(task, settings.batch_size)
+        results = controller.train_and_evaluate(
+            train_steps=plan.total_steps, eval_steps=eval_steps, eval_interval=plan.eval_every
+        )
+        if results is None:  # Restored at the last step: nothing was left to train.
+            results = controller.evaluate(steps=eval_steps)
+        evaluation = {
+            metric.name: float(results[metric.name])
+            for metric in (evaluator.eval_loss, *evaluator.metrics)
+        }
     # The weights' moving average, if the optimizer keeps one: what the evaluation read.
     model.optimizer.finalize_variable_values(model.trainable_variables)
-    evaluation = {
-        metric.name: float(results[metric.name])
-        for metric in (evaluator.eval_loss, *evaluator.metrics)
-    }
     return evaluation, losses
