@@ -32,12 +32,7 @@ SIGNATURES = {"serving_default": "beam", "generate_greedy": "greedy"}
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The directory holding the export, and the Keras model's `(texts, scores)` per signature.
-
-    The Keras model decodes before anything loads the export: loading a SavedModel in this
-    process frees the SentencePiece resource that the in-process tokenizer shares with it
-    (so this file leaves loading to the server, in its own process).
-    """
+    """The directory holding the export, and the Keras model's `(texts, scores)` per signature."""
     keras.utils.set_random_seed(0)
     sources, targets = demo_translation(640)
     bert_source = ClassificationPreprocessor(
