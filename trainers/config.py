@@ -145,6 +145,12 @@ def _read_config_file(path):
     return values
 
 
+def labels_from_teacher(settings):
+    """Whether the student trains on texts its teacher labels once (`--unlabelled_data`,
+    `--augmented_copies`) rather than on the labelled training examples."""
+    return bool(settings.unlabelled_data or settings.augmented_copies)
+
+
 def _checked(settings, defaults):
     """Checks the combinations one flag's parser cannot see; resolves `loop` and `padding`.
 
@@ -172,10 +178,10 @@ def _checked(settings, defaults):
                 f"--{name} applies to --strategy={'/'.join(strategies)}, "
                 f"not --strategy={settings.strategy}."
             )
-    if settings.unlabelled_data and settings.loop != "fit":
+    if labels_from_teacher(settings) and settings.loop != "fit":
         raise SettingsError(
-            f"--unlabelled_data trains with --loop=fit only, not --loop={settings.loop}: the "
-            "custom loop's train step needs labels in every batch."
+            f"--unlabelled_data and --augmented_copies train with --loop=fit only, not "
+            f"--loop={settings.loop}: the custom loop's train step needs labels in every batch."
         )
     if settings.eval_data and not settings.train_data:
         raise SettingsError(
@@ -204,10 +210,11 @@ def _checked(settings, defaults):
     _check_applies(settings, defaults, TEACHER_REPLACES_FLAGS, not settings.teacher,
                    "with --teacher: the student reads the teacher's vocabulary and --student "
                    "sizes it")
-    if settings.unlabelled_data and settings.attention_relation_heads:
+    if labels_from_teacher(settings) and settings.attention_relation_heads:
         raise SettingsError(
-            "--attention_relation_heads cannot train on --unlabelled_data: the teacher's "
-            "outputs on it are cached as logits, without the attention the relations need."
+            "--attention_relation_heads cannot train on --unlabelled_data or --augmented_copies: "
+            "the teacher's outputs on them are cached as logits, without the attention the "
+            "relations need."
         )
     if settings.text_pair_column is not None and settings.export_dir:
         raise SettingsError(

@@ -90,7 +90,7 @@ class Teacher:
         self._cache = None
 
     def logits_cache_dir(self, model_dir):
-        """Where the teacher's logits of `--unlabelled_data` are kept.
+        """Where the teacher's logits of the texts it labels are kept.
 
         `model_dir/teacher_logits` (a resumed job finds them there), or
         without a `--model_dir` a temporary directory that lasts as long as
@@ -139,6 +139,37 @@ def teacher_of(settings, task_name):
     if not settings.teacher:
         return None
     return Teacher(settings.teacher, task_name, settings.lowercase)
+
+
+def transfer_texts(settings, task_name, training):
+    """What the teacher labels for the student: `(inputs, source)`.
+
+    The texts of `--unlabelled_data`, else the training examples' inputs, and
+    `--augmented_copies` variants of each (`keras_simpletf.distillation.augment`).
+
+    Args:
+        settings: the job's settings.
+        task_name: the `--task` value.
+        training: the task's training `Examples`.
+
+    Raises:
+        SettingsError: variants asked of sentence pairs, which they would pull apart.
+    """
+    if settings.unlabelled_data:
+        inputs = read_unlabelled(settings.unlabelled_data, task_name)
+        source = settings.unlabelled_data
+    elif training.pairs is not None:
+        raise SettingsError(
+            f"--augmented_copies cannot vary the sentence pairs of --text_pair_column="
+            f"{settings.text_pair_column}: a variant is made of one text."
+        )
+    else:
+        inputs, source = list(training.inputs), training.source
+    if settings.augmented_copies:
+        variants = distillation.augment(inputs, settings.augmented_copies, seed=settings.seed)
+        inputs = inputs + variants
+        source = f"{source} and {len(variants)} variants of its texts"
+    return inputs, source
 
 
 def read_unlabelled(path, task_name):

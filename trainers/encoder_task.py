@@ -14,7 +14,7 @@ import tensorflow as tf
 from keras_simpletf import text
 from trainers import distill, export
 from trainers.backbones import JobBackbone
-from trainers.config import SettingsError
+from trainers.config import SettingsError, labels_from_teacher
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Examples:
     Attributes:
         inputs: texts (classification) or lists of words (NER).
         labels: label strings, or lists of tags (NER); `None` for the
-            unlabelled texts of `--unlabelled_data`.
+            texts the teacher labels (`--unlabelled_data`, `--augmented_copies`).
         source: where they come from: a path, or the DEMO data's name.
         pairs: the second texts of sentence pairs (classification), or `None`.
     """
@@ -54,11 +54,9 @@ class EncoderTask:
         self.labels = self._label_names()
         self._check_eval_labels()
         self.vocabulary = self._vocabulary()
-        if settings.unlabelled_data:
-            self.train_examples = Examples(
-                distill.read_unlabelled(settings.unlabelled_data, self.name), None,
-                settings.unlabelled_data,
-            )
+        if labels_from_teacher(settings):
+            inputs, source = distill.transfer_texts(settings, self.name, self.train_examples)
+            self.train_examples = Examples(inputs, None, source)
         self.label_encoder = text.LabelEncoder(self.labels)
 
     def _set_teacher_and_backbone(self, settings):

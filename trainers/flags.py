@@ -27,7 +27,7 @@ SEQ2SEQ_FLAGS = ("pair_fields", "target_sequence_length")
 # What only --teacher reads, and what it replaces.
 DISTILLATION_FLAGS = (
     "student", "student_init", "temperature", "student_loss_weight", "attention_relation_heads",
-    "unlabelled_data",
+    "unlabelled_data", "augmented_copies",
 )
 TEACHER_REPLACES_FLAGS = ("backbone", "vocabulary_size", "hidden_dim", "num_layers")
 
@@ -152,6 +152,14 @@ def define_flags(flag_values):
            "query-query, key-key and value-value transfer, weighted as the soft targets), "
            "split into this many relation heads, which must divide the teacher's and the "
            "student's query, key and value widths. 0: soft targets only.", lower_bound=0)
+
+    define("integer", "augmented_copies", 0,
+           "With --teacher: add this many variants of each training text of 8+ words (or of "
+           "--unlabelled_data's) to what the student trains on, made as Tang et al. (2019) do: a "
+           "random n-gram of the text, or the text with a tenth of its words replaced by words "
+           "drawn from the texts. The teacher labels them and the texts once, as it does "
+           "--unlabelled_data; the student trains on its outputs alone. --loop=fit only.",
+           lower_bound=0)
 
     define("string", "unlabelled_data", None,
            "With --teacher: train the student on this file's texts instead of the training "

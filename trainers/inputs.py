@@ -23,12 +23,13 @@ import tensorflow as tf
 
 from keras_simpletf.distillation import cache_teacher_logits
 from keras_simpletf.models.task import FEATURE_NAMES
+from trainers.config import labels_from_teacher
 
 
 def training_batches(task, global_batch_size, seed, start_step=0):
     """The stream of `(features, label_ids)` training batches, from batch `start_step` on.
 
-    Unlabelled training examples (`--unlabelled_data`) give
+    Texts the teacher labels (`--unlabelled_data`, `--augmented_copies`) give
     `teacher_labelled_batches` instead.
 
     Args:
@@ -37,7 +38,7 @@ def training_batches(task, global_batch_size, seed, start_step=0):
         seed: int, the shuffling seed.
         start_step: int, batches to skip: the optimizer steps already taken.
     """
-    if task.settings.unlabelled_data:
+    if labels_from_teacher(task.settings):
         return teacher_labelled_batches(task, global_batch_size, seed, start_step)
     columns = task.columns(task.train_examples)
     size = len(task.train_examples)

@@ -58,6 +58,11 @@ class QuestionAnsweringTask(EncoderTask):
                 f"--unlabelled_data={settings.unlabelled_data} does not apply to --task=qa: its "
                 "lines hold no question and context pairs."
             )
+        if settings.augmented_copies:
+            raise SettingsError(
+                f"--augmented_copies={settings.augmented_copies} does not apply to --task=qa: a "
+                "variant of a context would not hold its answers."
+            )
         self.settings = settings
         self._set_teacher_and_backbone(settings)
         self.train_examples, self.eval_examples = self._read_examples(settings)

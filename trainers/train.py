@@ -21,7 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from trainers import flags as job_flags  # noqa: E402
-from trainers.config import SettingsError, plan_steps, settings_from_flags  # noqa: E402
+from trainers.config import (  # noqa: E402
+    SettingsError, labels_from_teacher, plan_steps, settings_from_flags,
+)
 
 FLAGS = flags.FLAGS
 
@@ -82,9 +84,9 @@ def train(settings):
     task = tasks.create_task(settings)
     if task.teacher:
         on = ""
-        if settings.unlabelled_data:
-            on = (f" on the {len(task.train_examples)} texts of --unlabelled_data="
-                  f"{settings.unlabelled_data}, labelled by the teacher once")
+        if labels_from_teacher(settings):
+            on = (f" on the {len(task.train_examples)} texts of "
+                  f"{task.train_examples.source}, labelled by the teacher once")
         print(f"Distilling a --student={settings.student} of our encoder from --teacher="
               f"{settings.teacher}{on}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
               flush=True)

@@ -43,3 +43,5 @@ def test_unlabelled_text_cannot_teach_question_answering(tmp_path):
     lines.write_text("a line of text\n")
     with pytest.raises(SettingsError, match=re.escape("--unlabelled_data")):
         train(parse_settings([*QA, "--teacher=/x", f"--unlabelled_data={lines}"]))
+    with pytest.raises(SettingsError, match=re.escape("--augmented_copies=2 does not apply to --task=qa")):
+        train(parse_settings([*QA, "--teacher=/x", "--augmented_copies=2"]))

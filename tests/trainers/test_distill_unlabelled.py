@@ -1,4 +1,4 @@
-"""Tests for `--unlabelled_data`: the teacher labels text without labels once, the student learns from it."""
+"""Tests for `--unlabelled_data` and `--augmented_copies`: the teacher labels text once, the student learns from it."""
 
 import re
 
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_simpletf.data import demo_ner, demo_sentiment
-from keras_simpletf.distillation import TEACHER_LOGITS
+from keras_simpletf.distillation import TEACHER_LOGITS, augment
 from keras_simpletf.models.task import FEATURE_NAMES
 from trainers import inputs
 from trainers.config import SettingsError, parse_settings
@@ -75,6 +75,43 @@ def test_a_tagger_learns_from_the_teachers_cached_outputs_on_unlabelled_sentence
     assert result.results["entity_f1"] >= 0.9 * teacher.results["entity_f1"]
 
 
+def test_augmented_copies_add_variants_of_the_training_texts_for_the_teacher_to_label(teacher_export):
+    result = train(parse_settings([
+        *DISTIL, "--train_examples=400", "--epochs=3", f"--teacher={teacher_export}",
+        "--augmented_copies=2",
+    ]))
+    examples = result.task.train_examples
+    training = demo_sentiment(400)[0]
+    variants = augment(training, 2, seed=0)
+    assert examples.labels is None
+    assert examples.inputs == training + variants and len(variants) > 400
+    assert examples.source == f"DEMO sentiment and {len(variants)} variants of its texts"
+    assert result.results["accuracy"] >= 0.8
+
+
+def test_augmented_copies_vary_the_unlabelled_texts_when_given(teacher_export, unlabelled_file):
+    task = create_task(parse_settings([
+        *DISTIL, f"--teacher={teacher_export}", f"--unlabelled_data={unlabelled_file}",
+        "--augmented_copies=1",
+    ]))
+    texts = demo_sentiment(1000, seed=41)[0]
+    assert task.train_examples.inputs == texts + augment(texts, 1, seed=0)
+
+
+def test_augmented_copies_of_sentence_pairs_are_refused(teacher_export, tmp_path):
+    premises, labels = demo_sentiment(32, seed=0)
+    rows = ["premise,hypothesis,label", *(f"{p},{p},{y}" for p, y in zip(premises, labels))]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(SettingsError, match=re.escape(
+        "--augmented_copies cannot vary the sentence pairs of --text_pair_column=hypothesis"
+    )):
+        create_task(parse_settings([
+            *DISTIL, f"--teacher={teacher_export}", "--augmented_copies=1",
+            f"--train_data={tmp_path / 'pairs.csv'}", "--text_column=premise",
+            "--text_pair_column=hypothesis",
+        ]))
+
+
 def test_an_unlabelled_line_that_is_not_utf8_is_named(teacher_export, tmp_path):
     path = tmp_path / "texts.txt"
     path.write_bytes(b"a good film\nbad \xff plot\n")
@@ -87,7 +124,12 @@ def test_an_unlabelled_line_that_is_not_utf8_is_named(teacher_export, tmp_path):
     [
         (["--unlabelled_data=/x.txt"], "--unlabelled_data=/x.txt does not apply without --teacher"),
         (["--teacher=/t", "--unlabelled_data=/x.txt", "--loop=custom"],
-         "--unlabelled_data trains with --loop=fit only, not --loop=custom"),
+         "--unlabelled_data and --augmented_copies train with --loop=fit only, not --loop=custom"),
+        (["--augmented_copies=2"], "--augmented_copies=2 does not apply without --teacher"),
+        (["--teacher=/t", "--augmented_copies=2", "--loop=custom"],
+         "--unlabelled_data and --augmented_copies train with --loop=fit only, not --loop=custom"),
+        (["--teacher=/t", "--augmented_copies=1", "--attention_relation_heads=4"],
+         "--attention_relation_heads cannot train on --unlabelled_data or --augmented_copies"),
     ],
 )
 def test_flags_that_cannot_work_with_unlabelled_data_are_named(flags, message):
