@@ -7,8 +7,9 @@ the variants. Their rules, without the part-of-speech one (it needs a tagger):
 each variant of a text is, with probability `ngram_rate`, a random n-gram of it
 (1 to `max_ngram` words), else the text with each word replaced with
 probability `replace_rate` by a word drawn from the texts' own word frequencies.
-On SST-2 four variants of each row of 8+ words lift a tiny distilled student
-from 0.799 to 0.814 on the dev sentences (BENCHMARKS.md).
+On SST-2, four variants of each row of 8+ words gave a tiny distilled student
+0.814 and 0.799 on the dev sentences in two runs, against 0.799 without
+(BENCHMARKS.md): within what one run varies; Tang et al. made 20 a row.
 """
 
 import collections
