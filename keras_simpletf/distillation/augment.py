@@ -13,6 +13,7 @@ On SST-2, four variants of each row of 8+ words gave a tiny distilled student
 """
 
 import collections
+import itertools
 import random
 
 
@@ -39,6 +40,8 @@ def augment(examples, copies, seed=0, min_words=8, replace_rate=0.1, ngram_rate=
     if not counts:
         return []
     vocabulary, weights = zip(*counts.items())
+    # Cumulative once: `choices(weights=...)` would sum the whole vocabulary at every draw.
+    cumulative = list(itertools.accumulate(weights))
     rng = random.Random(seed)
     seen = {tuple(words) for words in word_lists}
     variants = []
@@ -51,7 +54,7 @@ def augment(examples, copies, seed=0, min_words=8, replace_rate=0.1, ngram_rate=
                 start = rng.randrange(len(words) - length + 1)
                 variant = words[start : start + length]
             else:
-                variant = [rng.choices(vocabulary, weights)[0] if rng.random() < replace_rate
+                variant = [rng.choices(vocabulary, cum_weights=cumulative)[0] if rng.random() < replace_rate
                            else word for word in words]
             if tuple(variant) not in seen:
                 seen.add(tuple(variant))
