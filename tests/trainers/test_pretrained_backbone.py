@@ -87,8 +87,6 @@ def test_a_minilm_translation_job_warm_starts_the_encoder_and_exports_for_servin
     vocabulary_path, _ = bert_vocabulary(minilm_preset())
     with open(vocabulary_path) as file:
         assert (tmp_path / "vocabulary.txt").read_text().split() == file.read().split()
-    # Decoded before the SavedModel loads: loading it frees the SentencePiece resource the
-    # in-process tokenizer shares.
     expected = result.task.decode(model, sources)
     served = tf.saved_model.load(str(tmp_path / "1")).signatures["serving_default"]
     assert [text.decode() for text in served(text=tf.constant(sources))["outputs"].numpy()] == (
