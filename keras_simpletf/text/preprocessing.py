@@ -20,7 +20,6 @@ With `dynamic_padding=True` a batch is padded only to its longest row (at most
 """
 
 import keras
-import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -83,6 +82,63 @@ def split_words(texts):
     return tf_text.regex_split_with_offsets(
         tf.convert_to_tensor(texts), f"{_WHITESPACE_PATTERN}|{_WORD_PATTERN}", _WORD_PATTERN
     )
+
+
+def pack_segments(segments, sequence_length, start_value, end_value, pad_value, round_robin=True):
+    """`[start] a [end] (b [end]) [pad]...` rows of one or two ragged segments, truncated to fit.
+
+    What keras-hub's `MultiSegmentPacker` returns for one or two segments
+    (`truncate="round_robin"` or `"waterfall"`), built from dense gathers
+    instead of ragged concatenation: a sixth of the graph ops, which every
+    `tf.data` map and every exported signature traces, and every served
+    request runs.
+
+    Args:
+        segments: one or two ragged `(batch, None)` tensors of one dtype.
+        sequence_length: int, the length of every row.
+        start_value, end_value, pad_value: the special values.
+        round_robin: bool, trim two segments one item at a time from each
+            in turn (BERT pairs); else trim the second first (waterfall).
+
+    Returns:
+        `(values, segment_ids)`: `(batch, sequence_length)` tensors, the
+        values of the segments' dtype, the segment ids int32 (each end value
+        belongs to the segment it closes).
+    """
+    dtype = segments[0].dtype
+    lengths = [tf.cast(segment.row_lengths(), tf.int32) for segment in segments]
+    room = sequence_length - 1 - len(segments)
+    if len(segments) == 1:
+        kept = [tf.minimum(lengths[0], room)]
+    elif round_robin:
+        first, second = lengths
+        kept = [
+            tf.minimum(first, tf.maximum((room + 1) // 2, room - second)),
+            tf.minimum(second, tf.maximum(room // 2, room - first)),
+        ]
+    else:
+        first = tf.minimum(lengths[0], room)
+        kept = [first, tf.minimum(lengths[1], room - first)]
+    position = tf.range(sequence_length)[None, :]
+    values = tf.where(
+        position == 0,
+        tf.constant(start_value, dtype),
+        tf.fill([tf.shape(kept[0])[0], sequence_length], tf.constant(pad_value, dtype)),
+    )
+    segment_ids = tf.zeros_like(values, tf.int32)
+    begin = tf.ones_like(kept[0])[:, None]
+    for index, (segment, length) in enumerate(zip(segments, kept)):
+        end = begin + length[:, None]
+        body = segment.to_tensor(pad_value, shape=[None, sequence_length])
+        inside = (position >= begin) & (position < end)
+        values = tf.where(
+            inside,
+            tf.gather(body, tf.maximum(position - begin, 0), batch_dims=1),
+            tf.where(position == end, tf.constant(end_value, dtype), values),
+        )
+        segment_ids = tf.where(inside | (position == end), index, segment_ids)
+        begin = end + 1
+    return values, segment_ids
 
 
 def _as_tensor(value):
@@ -184,29 +240,16 @@ class ClassificationPreprocessor(_WordPiecePreprocessor):
     ```
     """
 
-    def __init__(
-        self, vocabulary, sequence_length=128, lowercase=True, dynamic_padding=False, **kwargs
-    ):
-        super().__init__(vocabulary, sequence_length, lowercase, dynamic_padding, **kwargs)
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=sequence_length,
-            start_value=self.cls_id,
-            end_value=self.sep_id,
-            pad_value=self.pad_id,
-            truncate="round_robin",
-        )
-
     def call(self, texts, text_pairs=None):
         unbatched = texts.shape.rank == 0
         segments = [texts] if text_pairs is None else [texts, text_pairs]
         if unbatched:
             segments = [tf.expand_dims(segment, 0) for segment in segments]
-        token_ids, segment_ids = self.packer(
-            tuple(self.tokenizer.tokenize(segment) for segment in segments)
+        token_ids, segment_ids = pack_segments(
+            [self.tokenizer.tokenize(segment) for segment in segments],
+            self.sequence_length, self.cls_id, self.sep_id, self.pad_id,
         )
-        features = self._features(
-            tf.cast(token_ids, tf.int32), tf.cast(segment_ids, tf.int32)
-        )
+        features = self._features(tf.cast(token_ids, tf.int32), segment_ids)
         return self._finish(unbatched, features, features["padding_mask"])
 
 
@@ -255,16 +298,6 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
         unknown = tf.fill(tf.shape(no_piece), self.unk_id)
         return tf.concat([pieces, tf.ragged.boolean_mask(unknown, no_piece)], axis=1)
 
-    def _pack(self, pieces, boundary_value, pad_value):
-        """`boundary + pieces[:length - 2] + boundary`, padded to `sequence_length`."""
-        body = pieces.to_tensor(pad_value, shape=[None, self.sequence_length - 2])
-        start = tf.fill([tf.shape(body)[0], 1], tf.constant(boundary_value[0], body.dtype))
-        pad = tf.fill([tf.shape(body)[0], 1], tf.constant(pad_value, body.dtype))
-        packed = tf.concat([start, body, pad], axis=1)
-        lengths = tf.minimum(pieces.row_lengths(), self.sequence_length - 2)
-        end = tf.equal(tf.range(self.sequence_length, dtype=lengths.dtype), lengths[:, None] + 1)
-        return tf.where(end, tf.constant(boundary_value[1], body.dtype), packed)
-
     def _first_pieces_or_minus_one(self, word_pieces, word_values):
         """Each word's value on its first piece, -1 on its other pieces.
 
@@ -289,7 +322,9 @@ class TokenClassificationPreprocessor(_WordPiecePreprocessor):
 
         def packed(per_piece, boundary, pad):
             sentences = tf.RaggedTensor.from_row_splits(per_piece, words.row_splits, validate=False)
-            return self._pack(sentences.merge_dims(1, 2), boundary, pad)
+            return pack_segments(
+                [sentences.merge_dims(1, 2)], self.sequence_length, *boundary, pad
+            )[0]
 
         token_ids = packed(word_pieces, (self.cls_id, self.sep_id), self.pad_id)
         features = self._features(token_ids, tf.zeros_like(token_ids))

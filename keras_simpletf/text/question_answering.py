@@ -1,10 +1,9 @@
 """Question + context to BERT-style windows over the context, with token offsets, in the graph."""
 
 import keras
-import keras_hub
 import tensorflow as tf
 
-from keras_simpletf.text.preprocessing import _WordPiecePreprocessor
+from keras_simpletf.text.preprocessing import _WordPiecePreprocessor, pack_segments
 
 NOT_CONTEXT = -1  # The offset of a token that is not part of the context.
 
@@ -89,18 +88,6 @@ class QuestionAnsweringPreprocessor(_WordPiecePreprocessor):
             )
         self.doc_stride = doc_stride
         self.max_question_length = max_question_length
-        self.packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=sequence_length,
-            start_value=self.cls_id,
-            end_value=self.sep_id,
-            pad_value=self.pad_id,
-        )
-        self.offset_packer = keras_hub.layers.MultiSegmentPacker(
-            sequence_length=sequence_length,
-            start_value=NOT_CONTEXT,
-            end_value=NOT_CONTEXT,
-            pad_value=NOT_CONTEXT,
-        )
 
     def call(self, questions, contexts, answer_starts=None, answer_texts=None):
         question_ids = self.tokenizer.tokenize(questions)[:, : self.max_question_length]
@@ -123,13 +110,22 @@ class QuestionAnsweringPreprocessor(_WordPiecePreprocessor):
         def windows(per_piece):
             return tf.gather(tf.cast(per_piece.flat_values, tf.int32), pieces)
 
+        def pack(question, window, start_value, end_value, pad_value):
+            # Never trims: a window holds only the context pieces that fit beside its question.
+            return pack_segments(
+                [question, window], self.sequence_length, start_value, end_value, pad_value,
+                round_robin=False,
+            )
+
         window_questions = tf.gather(question_ids, example_index)
-        token_ids, segment_ids = self.packer((window_questions, windows(context_ids)))
+        token_ids, segment_ids = pack(
+            window_questions, windows(context_ids), self.cls_id, self.sep_id, self.pad_id
+        )
         no_offsets = tf.fill(tf.shape(window_questions.flat_values), NOT_CONTEXT)
         question_offsets = window_questions.with_flat_values(no_offsets)
-        token_starts, _ = self.offset_packer((question_offsets, windows(starts)))
-        token_ends, _ = self.offset_packer((question_offsets, windows(ends)))
-        features = self._features(tf.cast(token_ids, tf.int32), tf.cast(segment_ids, tf.int32))
+        token_starts, _ = pack(question_offsets, windows(starts), *[NOT_CONTEXT] * 3)
+        token_ends, _ = pack(question_offsets, windows(ends), *[NOT_CONTEXT] * 3)
+        features = self._features(tf.cast(token_ids, tf.int32), segment_ids)
         if answer_starts is None:
             return {
                 **features,

@@ -3,6 +3,7 @@
 import itertools
 
 import keras
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -15,6 +16,7 @@ from keras_simpletf.text import (
     split_words,
     wordpiece_tokenizer,
 )
+from keras_simpletf.text.preprocessing import pack_segments
 
 CORPUS = ["The film was great.", "The plot was dull and far too long."] * 20
 # Ids: [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4, then these.
@@ -116,6 +118,27 @@ def test_pairs_get_segment_ids_and_round_robin_truncation():
     # 5 pieces fit: taken alternately, 3 from the first text and 2 from the second.
     np.testing.assert_array_equal(features["token_ids"], [[2, 5, 6, 7, 3, 8, 8, 3]])
     np.testing.assert_array_equal(features["segment_ids"], [[0, 0, 0, 0, 0, 1, 1, 1]])
+
+
+@pytest.mark.parametrize("truncate", ["round_robin", "waterfall"])
+@pytest.mark.parametrize("num_segments", [1, 2])
+def test_packing_gives_what_keras_hubs_packer_gives(truncate, num_segments):
+    rows = np.random.default_rng(num_segments)
+    for sequence_length in (3, 4, 5, 8, 16):
+        for _ in range(20):
+            segments = [
+                tf.ragged.constant(
+                    [list(rows.integers(5, 99, rows.integers(0, 2 * sequence_length))) for _ in range(4)],
+                    dtype=tf.int32, ragged_rank=1,
+                )
+                for _ in range(num_segments)
+            ]
+            expected = keras_hub.layers.MultiSegmentPacker(
+                sequence_length, start_value=2, end_value=3, pad_value=0, truncate=truncate
+            )(tuple(segments))
+            packed = pack_segments(segments, sequence_length, 2, 3, 0, truncate == "round_robin")
+            np.testing.assert_array_equal(packed[0], expected[0])
+            np.testing.assert_array_equal(packed[1], expected[1])
 
 
 def test_keras_file_round_trip_keeps_the_vocabulary(tmp_path):
