@@ -1,5 +1,6 @@
 """WordPiece vocabularies learned from a corpus, and BERT-compatible tokenizers."""
 
+import functools
 import math
 
 import tensorflow as tf
@@ -86,7 +87,7 @@ def learn_vocabulary(
     if not isinstance(texts, tf.data.Dataset):
         texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
     words = texts.batch(batch_size).map(
-        BasicTokenizer(lower_case=lowercase).tokenize, num_parallel_calls=tf.data.AUTOTUNE
+        _word_splitter(lowercase), num_parallel_calls=tf.data.AUTOTUNE
     )
     try:
         word_counts = learner.count_words(words)
@@ -136,6 +137,16 @@ def learn_vocabulary(
             + ("lower `lower_thresh`." if lower_thresh > rarest else "learn from more text.")
         )
     return _without_rarest_pieces(vocabulary, vocabulary_size, required)
+
+
+@functools.cache
+def _word_splitter(lowercase):
+    """BERT's split of a batch of texts into words, traced once per casing: a new
+    `BasicTokenizer` in every `map` would be traced again at each call."""
+    return tf.function(
+        BasicTokenizer(lower_case=lowercase).tokenize,
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
 
 
 def _search_threshold(word_counts, lower, upper, params):
