@@ -152,7 +152,8 @@ def labels_from_teacher(settings):
 
 
 def _checked(settings, defaults):
-    """Checks the combinations one flag's parser cannot see; resolves `loop` and `padding`.
+    """Checks the combinations one flag's parser cannot see; resolves `loop`, `padding`,
+    `epochs` and `dropout`.
 
     A flag that does not apply is an error only when it differs from its
     `defaults` value: a value equal to the default cannot be told from unset.
@@ -167,6 +168,16 @@ def _checked(settings, defaults):
         )
     if settings.padding == "auto":
         settings.padding = "fixed" if settings.strategy == "tpu" else "dynamic"
+    # On CoNLL-2003 (BENCHMARKS.md) a tagger of our encoder learning from labels alone gains
+    # about 2 points of entity F1 from 8 epochs at dropout 0.3 over 3 at 0.1; the other tasks'
+    # curves (and a pretrained or distilled tagger's) are flat by 3 epochs.
+    tagger_from_scratch = (
+        settings.task == "ner" and settings.backbone == "ours" and not settings.teacher
+    )
+    if settings.epochs is None:
+        settings.epochs = 8 if tagger_from_scratch else 3
+    if settings.dropout is None:
+        settings.dropout = 0.3 if tagger_from_scratch else 0.1
     only_with = {
         "cpu_replicas": ("mirrored",),
         "num_gpus": ("one_device", "mirrored"),

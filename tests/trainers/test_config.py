@@ -14,6 +14,18 @@ def test_defaults_are_the_readme_job():
     assert settings.train_data is None and settings.model_dir is None
 
 
+def test_a_tagger_of_our_encoder_learning_from_labels_trains_longer_with_more_dropout():
+    def epochs_and_dropout(*flags):
+        settings = parse_settings(list(flags))
+        return settings.epochs, settings.dropout
+
+    assert epochs_and_dropout("--task=ner") == (8, 0.3)
+    assert epochs_and_dropout("--task=ner", "--epochs=2", "--dropout=0") == (2, 0.0)
+    assert epochs_and_dropout("--task=ner", "--backbone=minilm") == (3, 0.1)
+    assert epochs_and_dropout("--task=ner", "--teacher=/exports/tagger") == (3, 0.1)
+    assert epochs_and_dropout("--task=qa") == epochs_and_dropout() == (3, 0.1)
+
+
 def test_the_learning_rate_is_left_to_the_backbone_unless_given():
     assert parse_settings([]).learning_rate is None
     assert parse_settings(["--learning_rate=1e-4"]).learning_rate == 1e-4
