@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"the pretrained MiniLM is not installed: {MINILM_INSTALL}",
 )
 BATCH_SIZE = 16
-EPOCHS = 2
+EPOCHS = 1
 
 
 def compile_for(model, examples):
