@@ -113,8 +113,7 @@ class QuestionAnsweringPreprocessor(_WordPiecePreprocessor):
         def pack(question, window, start_value, end_value, pad_value):
             # Never trims: a window holds only the context pieces that fit beside its question.
             return pack_segments(
-                [question, window], self.sequence_length, start_value, end_value, pad_value,
-                round_robin=False,
+                [question, window], self.sequence_length, start_value, end_value, pad_value
             )
 
         window_questions = tf.gather(question_ids, example_index)
