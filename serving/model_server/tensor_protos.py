@@ -6,7 +6,9 @@ checks them: `tensor_content` must hold exactly the bytes of the declared
 shape, a value field no more values than the shape holds. Fewer values than
 the shape holds repeat the last one (none: zeros), as in TensorFlow, but only
 up to `MAX_FILLED_BYTES`: a ~30-byte proto declaring a billion elements is
-refused instead of filled. Response tensors use the typed value fields
+refused instead of filled. A request tensor whose value field holds exactly its
+elements becomes an array directly (the common case: a client's strings);
+every other goes through `tf.make_ndarray`. Response tensors use the typed value fields
 (`float_val`, `int64_val`, `string_val`, ...) like TF Serving's
 `Tensor::AsProtoField`, so clients that read `outputs["y"].float_val` work;
 dtypes without such a field fall back to `tensor_content`.
@@ -14,6 +16,7 @@ dtypes without such a field fall back to `tensor_content`.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
@@ -48,13 +51,23 @@ _REQUEST_VALUE_FIELDS = {
 }
 _STRING_ELEMENT_BYTES = 8  # a numpy object array holds one pointer per string
 
+# Dtypes whose value field holds one element per entry, in the numpy dtype that reads it.
+_DIRECT_VALUE_FIELDS = {
+    tf.string: ("string_val", object),
+    tf.float32: ("float_val", np.float32),
+    tf.float64: ("double_val", np.float64),
+    tf.int32: ("int_val", np.int32),
+    tf.int64: ("int64_val", np.int64),
+    tf.bool: ("bool_val", np.bool_),
+}
+
 
 def _parsing_error(alias, message):
     return errors.invalid_argument(f"tensor parsing error: {alias}: {message}")
 
 
-def _check_size(alias, proto):
-    """Raises INVALID_ARGUMENT unless the proto's content fills its declared shape (see module doc)."""
+def _checked(alias, proto):
+    """The proto's (dtype, shape); INVALID_ARGUMENT unless its content fills the shape (see module doc)."""
     if proto.tensor_shape.unknown_rank:
         raise _parsing_error(alias, "tensor_shape has unknown rank")
     shape = [dim.size for dim in proto.tensor_shape.dim]
@@ -77,7 +90,7 @@ def _check_size(alias, proto):
                 f"tensor_content holds {len(proto.tensor_content)} bytes; shape {shape} of "
                 f"{dtype.name} needs {count * element_bytes}",
             )
-        return
+        return dtype, shape
     field, entries_per_element = _REQUEST_VALUE_FIELDS[dtype]
     values = len(getattr(proto, field)) // entries_per_element
     if values > count:
@@ -90,11 +103,17 @@ def _check_size(alias, proto):
             f"{field} holds {values} values for shape {shape}: filling {count} elements "
             f"would take more than {MAX_FILLED_BYTES} bytes",
         )
+    return dtype, shape
 
 
 def to_ndarray(alias, proto):
     """The numpy array of a request's TensorProto; INVALID_ARGUMENT naming `alias` if it is malformed."""
-    _check_size(alias, proto)
+    dtype, shape = _checked(alias, proto)
+    field, numpy_dtype = _DIRECT_VALUE_FIELDS.get(dtype, (None, None))
+    if field is not None and not proto.tensor_content:
+        values = getattr(proto, field)
+        if len(values) == math.prod(shape):
+            return np.array(values, dtype=numpy_dtype).reshape(shape)
     try:
         return tf.make_ndarray(proto)
     except Exception as error:
@@ -107,8 +126,8 @@ def to_tensor_proto(array):
     field = _VALUE_FIELDS.get(dtype)
     if field is None:
         return tf.make_tensor_proto(array)
-    proto = tensor_pb2.TensorProto(
-        dtype=dtype.as_datatype_enum, tensor_shape=tf.TensorShape(array.shape).as_proto()
-    )
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum)
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=size)
     getattr(proto, field).extend(array.reshape(-1).tolist())
     return proto
