@@ -57,6 +57,7 @@ Usage (from the repository root):
 
     python -m benchmarks.serving          # 32 clients, 2 s warm-up, 10 s per row
     python -m benchmarks.serving --quick  # 4 clients, 0.5 s warm-up, 2 s per row
+    python -m benchmarks.serving --clients=1 --server_flag=--tensorflow_intra_op_parallelism=1
 """
 
 import argparse
@@ -117,6 +118,7 @@ class Config:
     duration_seconds: float
     grpc_max_threads: int
     rest: bool
+    server_flags: tuple = ()
 
     def describe(self):
         batching = ", ".join(
@@ -129,7 +131,8 @@ class Config:
             f"{TRAIN_TEXTS} DEMO reviews; 1 text per request from a pool of {REQUEST_TEXTS}; "
             f"clients={self.clients}, warm-up={self.warmup_seconds:g} s, "
             f"measured={self.duration_seconds:g} s per row, "
-            f"--grpc_max_threads={self.grpc_max_threads}; batching: {batching}"
+            f"--grpc_max_threads={self.grpc_max_threads}"
+            f"{''.join(f' {flag}' for flag in self.server_flags)}; batching: {batching}"
         )
 
 
@@ -448,6 +451,13 @@ def main():
         help="server gRPC handler threads (default: 2 x clients, at least 8)",
     )
     parser.add_argument("--no_rest", action="store_true", help="skip the REST row")
+    parser.add_argument(
+        "--server_flag",
+        action="append",
+        default=[],
+        help="a flag for every server started, e.g. --server_flag=--tensorflow_intra_op_parallelism=1 "
+        "(repeatable)",
+    )
     args = parser.parse_args()
     clients = args.clients if args.clients is not None else (4 if args.quick else 32)
     duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
@@ -460,6 +470,7 @@ def main():
         duration_seconds=duration,
         grpc_max_threads=args.grpc_max_threads or max(8, 2 * clients),
         rest=not args.no_rest,
+        server_flags=tuple(args.server_flag),
     )
 
     with tempfile.TemporaryDirectory(prefix="benchmark_serving_") as directory:
@@ -471,17 +482,17 @@ def main():
         expected = expected_labels(version_path, texts)
         parameters = directory / "batching.config"
         parameters.write_text(batching_parameters_text())
-        threads_flag = f"--grpc_max_threads={config.grpc_max_threads}"
+        common = (f"--grpc_max_threads={config.grpc_max_threads}", *config.server_flags)
         server_rows = [
-            ("gRPC, no batching", "grpc", (threads_flag,)),
+            ("gRPC, no batching", "grpc", common),
             (
                 "gRPC, batching",
                 "grpc",
-                (threads_flag, "--enable_batching", f"--batching_parameters_file={parameters}"),
+                (*common, "--enable_batching", f"--batching_parameters_file={parameters}"),
             ),
         ]
         if config.rest:
-            server_rows.append(("REST, no batching", "rest", (threads_flag,)))
+            server_rows.append(("REST, no batching", "rest", common))
 
         print(f"[1/{1 + len(server_rows)}] {FLOOR}; {SERVABLE}", file=sys.stderr, flush=True)
         rows = [
