@@ -51,15 +51,8 @@ _REQUEST_VALUE_FIELDS = {
 }
 _STRING_ELEMENT_BYTES = 8  # a numpy object array holds one pointer per string
 
-# Dtypes whose value field holds one element per entry, in the numpy dtype that reads it.
-_DIRECT_VALUE_FIELDS = {
-    tf.string: ("string_val", object),
-    tf.float32: ("float_val", np.float32),
-    tf.float64: ("double_val", np.float64),
-    tf.int32: ("int_val", np.int32),
-    tf.int64: ("int64_val", np.int64),
-    tf.bool: ("bool_val", np.bool_),
-}
+# Dtypes whose `_VALUE_FIELDS` field holds one entry per element, in the dtype's own numpy type.
+_DIRECT_DTYPES = (tf.string, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)
 
 
 def _parsing_error(alias, message):
@@ -109,11 +102,10 @@ def _checked(alias, proto):
 def to_ndarray(alias, proto):
     """The numpy array of a request's TensorProto; INVALID_ARGUMENT naming `alias` if it is malformed."""
     dtype, shape = _checked(alias, proto)
-    field, numpy_dtype = _DIRECT_VALUE_FIELDS.get(dtype, (None, None))
-    if field is not None and not proto.tensor_content:
-        values = getattr(proto, field)
+    if dtype in _DIRECT_DTYPES and not proto.tensor_content:
+        values = getattr(proto, _VALUE_FIELDS[dtype])
         if len(values) == math.prod(shape):
-            return np.array(values, dtype=numpy_dtype).reshape(shape)
+            return np.array(values, dtype=dtype.as_numpy_dtype).reshape(shape)
     try:
         return tf.make_ndarray(proto)
     except Exception as error:
