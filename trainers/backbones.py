@@ -54,6 +54,7 @@ def block_options(settings):
         "norm": settings.norm,
         "residual": settings.residual,
         "value_free": settings.value_free,
+        "relative_position_range": settings.relative_positions or None,
     }
 
 

@@ -42,7 +42,11 @@ class SimpleAttention(keras.layers.Layer):
     head among `num_heads // num_kv_heads` query heads (grouped-query;
     `num_kv_heads=1` is multi-query attention). `value_free=True` drops the
     value and output projections: heads attend over slices of the input itself
-    (He & Hofmann, 2023).
+    (He & Hofmann, 2023). `relative_position_range=R` adds to each head's
+    self-attention logits a learned bias for the offset from query to key,
+    offsets beyond `R` sharing the bias of `R` (Shaw et al., 2018's clipping,
+    a scalar per head and offset as in T5): a head can then look at the next
+    or previous token without learning to read it from absolute positions.
 
     Softmax runs in float32 under mixed precision; the output is in the compute
     dtype and has the width of `query` (of `context` when value-free).
@@ -55,6 +59,9 @@ class SimpleAttention(keras.layers.Layer):
         num_kv_heads: int, number of key/value heads; must divide `num_heads`.
             Defaults to `num_heads`.
         value_free: bool, drop the value and output projections.
+        relative_position_range: int, the largest query-to-key offset with a
+            bias of its own (each head learns `2 * R + 1` biases, starting at
+            0); self-attention only. `None`: no relative biases.
         dropout: float, dropout rate on the attention weights.
         use_bias: bool, whether the projections have biases.
         kernel_initializer: initializer of the projection kernels.
@@ -107,6 +114,9 @@ class SimpleAttention(keras.layers.Layer):
         - [Shazeer, 2019](https://arxiv.org/abs/1911.02150) (multi-query)
         - [Ainslie et al., 2023](https://arxiv.org/abs/2305.13245) (grouped-query)
         - [He & Hofmann, 2023](https://arxiv.org/abs/2311.01906) (value-free)
+        - [Shaw et al., 2018](https://arxiv.org/abs/1803.02155) and
+          [Raffel et al., 2020](https://arxiv.org/abs/1910.10683) (relative
+          positions)
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class SimpleAttention(keras.layers.Layer):
         key_dim=None,
         num_kv_heads=None,
         value_free=False,
+        relative_position_range=None,
         dropout=0.0,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -130,6 +141,9 @@ class SimpleAttention(keras.layers.Layer):
         if num_kv_heads is not None:
             check_divides("num_kv_heads", num_kv_heads, "num_heads", num_heads)
         self.value_free = value_free
+        self.relative_position_range = check_positive_int(
+            "relative_position_range", relative_position_range, allow_none=True
+        )
         self.dropout = check_rate("dropout", dropout)
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
@@ -155,6 +169,11 @@ class SimpleAttention(keras.layers.Layer):
     def build(self, query_shape, context_shape=None):
         width = query_shape[-1]
         self._is_cross_attention = context_shape is not None
+        if self._is_cross_attention and self.relative_position_range is not None:
+            raise ValueError(
+                "`relative_position_range` biases self-attention; a query and a "
+                "`context` have no offsets between them. Leave it unset for cross-attention."
+            )
         source_width = context_shape[-1] if self._is_cross_attention else width
         if self.key_dim is None:
             check_divides("num_heads", self.num_heads, "the query width", width)
@@ -185,6 +204,13 @@ class SimpleAttention(keras.layers.Layer):
         if not self.value_free:
             self.output_dense = self._dense(
                 width, "output", self.num_heads * value_dim
+            )
+        self.relative_position_bias = None
+        if self.relative_position_range is not None:
+            self.relative_position_bias = self.add_weight(
+                name="relative_position_bias",
+                shape=(self.num_heads, 2 * self.relative_position_range + 1),
+                initializer="zeros",
             )
         self.weights_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="weights_dropout"
@@ -267,6 +293,17 @@ class SimpleAttention(keras.layers.Layer):
             raise ValueError("`projections` are a self-attention's; this layer cross-attends.")
         return self._project(inputs, None, None, None)
 
+    def _relative_bias(self, query_length, key_length, query_offset):
+        """`(num_heads, query_length, key_length)` biases for the clipped offsets."""
+        span = self.relative_position_range
+        queries = ops.arange(query_length) + query_offset
+        offsets = ops.arange(key_length)[None, :] - queries[:, None]
+        return ops.take(
+            ops.cast(self.relative_position_bias, "float32"),
+            ops.clip(offsets, -span, span) + span,
+            axis=1,
+        )
+
     def _repeat_groups(self, k, v):
         """Keys and values repeated for each query head of their group."""
         group = self.num_heads // self._kv_heads
@@ -314,6 +351,10 @@ class SimpleAttention(keras.layers.Layer):
         k, v = self._repeat_groups(new_k, new_v)
         q = q * ops.cast(1.0 / math.sqrt(self._head_dims[0]), q.dtype)
         logits = ops.cast(ops.einsum("bqhd,bkhd->bhqk", q, k), "float32")
+        if self.relative_position_bias is not None:
+            logits = logits + self._relative_bias(
+                ops.shape(q)[1], ops.shape(k)[1], cache_index if self_cache else 0
+            )
         allowed = merge_attention_masks(
             ops.shape(q)[1],
             ops.shape(k)[1],
@@ -348,6 +389,7 @@ class SimpleAttention(keras.layers.Layer):
             key_dim=self.key_dim,
             num_kv_heads=self.num_kv_heads,
             value_free=self.value_free,
+            relative_position_range=self.relative_position_range,
             dropout=self.dropout,
             use_bias=self.use_bias,
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),

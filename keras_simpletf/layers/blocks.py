@@ -32,6 +32,7 @@ class _Block(keras.layers.Layer):
         intermediate_dim=None,
         num_kv_heads=None,
         value_free=False,
+        relative_position_range=None,
         activation="gelu",
         dropout=0.0,
         norm="post",
@@ -61,7 +62,7 @@ class _Block(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
         self.self_attention = self._new_attention(
-            "self_attention", num_heads, num_kv_heads, value_free
+            "self_attention", num_heads, num_kv_heads, value_free, relative_position_range
         )
         self.feedforward = FeedForward(
             hidden_dim=self.intermediate_dim,
@@ -85,11 +86,18 @@ class _Block(keras.layers.Layer):
     def value_free(self):
         return self.self_attention.value_free
 
-    def _new_attention(self, name, num_heads, num_kv_heads, value_free):
+    @property
+    def relative_position_range(self):
+        return self.self_attention.relative_position_range
+
+    def _new_attention(
+        self, name, num_heads, num_kv_heads, value_free, relative_position_range=None
+    ):
         return SimpleAttention(
             num_heads=num_heads,
             num_kv_heads=num_kv_heads,
             value_free=value_free,
+            relative_position_range=relative_position_range,
             dropout=self.dropout,
             use_bias=self.use_bias,
             kernel_initializer=clone_initializer(self.kernel_initializer),
@@ -154,6 +162,7 @@ class _Block(keras.layers.Layer):
             intermediate_dim=self.intermediate_dim,
             num_kv_heads=self.num_kv_heads,
             value_free=self.value_free,
+            relative_position_range=self.relative_position_range,
             activation=keras.activations.serialize(self.activation),
             dropout=self.dropout,
             norm=self.norm,
@@ -176,6 +185,9 @@ _BLOCK_ARGS = """
         num_kv_heads: int, key/value heads (grouped-query; 1 is multi-query).
             Must divide `num_heads`. Defaults to `num_heads`.
         value_free: bool, attention without value and output projections.
+        relative_position_range: int, learned self-attention biases for
+            query-to-key offsets up to this far (`SimpleAttention`); the
+            cross-attention has none. `None`: no relative biases.
         activation: activation of the feed-forward hidden layer.
         dropout: float, dropout on attention weights and on each sub-block's
             output before it joins the residual stream.

@@ -163,6 +163,9 @@ class Seq2SeqTransformer(keras.Model):
         num_heads: int, attention heads.
         num_kv_heads: int, key/value heads (grouped-query; 1 is multi-query).
         value_free: bool, attention without value and output projections.
+        relative_position_range: int, learned self-attention biases for
+            query-to-key offsets up to this far, in both stacks
+            (`SimpleAttention`). `None`: none.
         activation: activation of the feed-forward hidden layers.
         dropout: float, dropout in the blocks and after the embeddings.
         norm: `"post"`, `"pre"` or `"none"`.
@@ -232,6 +235,7 @@ class Seq2SeqTransformer(keras.Model):
         num_heads=8,
         num_kv_heads=None,
         value_free=False,
+        relative_position_range=None,
         activation="relu",
         dropout=0.1,
         norm="post",
@@ -270,6 +274,7 @@ class Seq2SeqTransformer(keras.Model):
             num_heads=num_heads,
             num_kv_heads=num_kv_heads,
             value_free=value_free,
+            relative_position_range=relative_position_range,
             activation=activation,
             dropout=dropout,
             embedding_dropout=dropout,
@@ -319,6 +324,7 @@ class Seq2SeqTransformer(keras.Model):
         self.num_heads = num_heads
         self.num_kv_heads = num_kv_heads
         self.value_free = value_free
+        self.relative_position_range = relative_position_range
         self.activation = activation
         self.dropout = dropout
         self.norm = norm
@@ -541,6 +547,7 @@ class Seq2SeqTransformer(keras.Model):
             "num_heads": self.num_heads,
             "num_kv_heads": self.num_kv_heads,
             "value_free": self.value_free,
+            "relative_position_range": self.relative_position_range,
             "activation": self.activation,
             "dropout": self.dropout,
             "norm": self.norm,

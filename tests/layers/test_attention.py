@@ -156,8 +156,46 @@ def test_calling_a_self_attention_layer_with_context_is_an_error():
         layer(random(1, 2, WIDTH), context=random(1, 2, WIDTH))
 
 
+def test_relative_position_biases_start_at_zero_and_change_nothing_until_trained():
+    x = random(2, 6, WIDTH)
+    mask = padding_mask(2, 6, [6, 4])
+    plain = SimpleAttention(num_heads=2)
+    plain.build(x.shape)
+    relative = SimpleAttention(num_heads=2, relative_position_range=3)
+    relative.build(x.shape)
+    for name in ("query_key_value_dense", "output_dense"):
+        getattr(relative, name).set_weights(getattr(plain, name).get_weights())
+    np.testing.assert_array_equal(relative.relative_position_bias.numpy(), np.zeros((2, 7)))
+    np.testing.assert_allclose(relative(x, mask=mask), plain(x, mask=mask), atol=1e-6)
+
+
+def test_a_relative_position_bias_points_each_head_at_its_offset():
+    x = random(1, 8, WIDTH)
+    layer = SimpleAttention(num_heads=2, relative_position_range=2)
+    layer.build(x.shape)
+    biases = np.zeros((2, 5), "float32")
+    biases[0, 2 - 1] = 100.0  # head 0: the previous token (offset -1)
+    biases[1, 2 + 2] = 100.0  # head 1: two tokens on, and every key farther right
+    layer.relative_position_bias.assign(biases)
+    kernel, bias = layer.query_key_value_dense.get_weights()
+    layer.query_key_value_dense.set_weights([np.zeros_like(kernel), bias])  # content-blind
+    _, weights = layer(x, return_attention_scores=True)
+    weights = keras.ops.convert_to_numpy(weights)[0]
+    np.testing.assert_allclose(np.diag(weights[0], k=-1), 1.0, atol=1e-4)
+    # Offsets beyond the range share its bias: query 0 spreads evenly over keys 2..7.
+    np.testing.assert_allclose(weights[1, 0, 2:], 1 / 6, atol=1e-4)
+    np.testing.assert_allclose(weights[1, 5, 7], 1.0, atol=1e-4)
+
+
+def test_relative_positions_are_refused_for_cross_attention():
+    layer = SimpleAttention(relative_position_range=4)
+    with pytest.raises(ValueError, match="relative_position_range.*cross-attention"):
+        layer(random(1, 3, WIDTH), context=random(1, 5, WIDTH))
+
+
 def test_config_round_trip():
     layer = SimpleAttention(
-        num_heads=4, key_dim=8, num_kv_heads=2, dropout=0.1, use_bias=False
+        num_heads=4, key_dim=8, num_kv_heads=2, dropout=0.1, use_bias=False,
+        relative_position_range=16,
     )
     assert SimpleAttention.from_config(layer.get_config()).get_config() == layer.get_config()

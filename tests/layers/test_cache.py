@@ -14,6 +14,7 @@ BLOCK_OPTIONS = [
     dict(num_heads=4, num_kv_heads=1),
     dict(num_heads=2, value_free=True, layout="parallel", norm="pre"),
     dict(num_heads=4, num_kv_heads=2, value_free=True, residual="scaled"),
+    dict(num_heads=2, relative_position_range=2),
 ]
 
 
@@ -25,9 +26,17 @@ def test_write_cache_replaces_only_the_written_positions_and_keeps_the_shape():
     np.testing.assert_array_equal(written[0, :, 0, 0], [0, 0, 0, 1, 1, 0])
 
 
-def test_cached_self_attention_equals_causal_attention_over_the_whole_sequence():
+@pytest.mark.parametrize("relative_position_range", [None, 2])
+def test_cached_self_attention_equals_causal_attention_over_the_whole_sequence(
+    relative_position_range,
+):
     x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
-    attention = SimpleAttention(num_heads=2, num_kv_heads=1)
+    attention = SimpleAttention(
+        num_heads=2, num_kv_heads=1, relative_position_range=relative_position_range
+    )
+    attention.build(x.shape)
+    if relative_position_range:
+        attention.relative_position_bias.assign(np.random.default_rng(1).normal(size=(2, 5)))
     full = attention(x, use_causal_mask=True)
     cache = attention.initial_cache(2, max_length=5)
     steps = []

@@ -20,6 +20,7 @@ def test_variables_stay_float32_and_outputs_use_the_compute_dtype(policy, stack_
         num_heads=2,
         residual="rezero",
         learned_position_mix=True,
+        relative_position_range=3,
     )
     outputs = stack(TOKENS)
     compute_dtype = policy.split("_")[1]

@@ -29,6 +29,15 @@ def seq2seq():
     return keras.Model([source, target], keras.layers.Dense(20)(decoded))
 
 
+def with_relative_biases(model):
+    """`model` with random relative-position biases (they start at zero)."""
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        if "relative_position_bias" in weight.path:
+            weight.assign(rng.normal(size=weight.shape))
+    return model
+
+
 MODELS = {
     "single_head": lambda: classifier(),
     "parallel_rezero_value_free": lambda: classifier(
@@ -36,6 +45,9 @@ MODELS = {
     ),
     "multi_query_pre_norm_learned_positions": lambda: classifier(
         num_heads=4, num_kv_heads=1, norm="pre", learned_position_mix=True
+    ),
+    "relative_positions": lambda: with_relative_biases(
+        classifier(num_heads=2, relative_position_range=3)
     ),
 }
 
@@ -60,7 +72,9 @@ def test_seq2seq_keras_file_loads_back(tmp_path):
 
 
 def test_exported_saved_model_reloads_with_the_same_outputs(tmp_path):
-    model = classifier(num_heads=2, layout="parallel")
+    model = with_relative_biases(
+        classifier(num_heads=2, layout="parallel", relative_position_range=3)
+    )
     expected = model(TOKENS)
     model.export(str(tmp_path / "export"))
     reloaded = tf.saved_model.load(str(tmp_path / "export"))

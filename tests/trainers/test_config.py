@@ -26,6 +26,21 @@ def test_a_tagger_of_our_encoder_learning_from_labels_trains_longer_with_more_dr
     assert epochs_and_dropout("--task=qa") == epochs_and_dropout() == (3, 0.1)
 
 
+def test_heads_and_relative_positions_resolve_by_task_unless_given():
+    def heads_and_range(*flags):
+        settings = parse_settings(list(flags))
+        return settings.num_heads, settings.relative_positions
+
+    assert heads_and_range() == heads_and_range("--task=qa") == (1, 16)
+    assert heads_and_range("--task=ner") == (4, 16)
+    assert heads_and_range("--task=ner", "--num_heads=2", "--relative_positions=0") == (2, 0)
+    assert heads_and_range("--task=ner", "--teacher=/exports/tagger") == (1, 16)
+    assert heads_and_range("--task=translation") == heads_and_range("--task=summarization") == (1, 0)
+    assert heads_and_range("--task=ner", "--backbone=minilm")[1] == 16  # unused: no error
+    with pytest.raises(SettingsError, match="--relative_positions=8 does not apply to --backbone"):
+        parse_settings(["--backbone=minilm", "--relative_positions=8"])
+
+
 def test_the_learning_rate_is_left_to_the_backbone_unless_given():
     assert parse_settings([]).learning_rate is None
     assert parse_settings(["--learning_rate=1e-4"]).learning_rate == 1e-4
