@@ -34,7 +34,7 @@ def test_heads_and_relative_positions_resolve_by_task_unless_given():
     assert heads_and_range() == heads_and_range("--task=qa") == (1, 16)
     assert heads_and_range("--task=ner") == (4, 16)
     assert heads_and_range("--task=ner", "--num_heads=2", "--relative_positions=0") == (2, 0)
-    assert heads_and_range("--task=ner", "--teacher=/exports/tagger") == (1, 16)
+    assert heads_and_range("--task=ner", "--teacher=/exports/tagger") == (4, 16)
     assert heads_and_range("--task=translation") == heads_and_range("--task=summarization") == (1, 0)
     assert heads_and_range("--task=ner", "--backbone=minilm")[1] == 16  # unused: no error
     with pytest.raises(SettingsError, match="--relative_positions=8 does not apply to --backbone"):
