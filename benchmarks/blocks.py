@@ -160,11 +160,21 @@ CANDIDATES = (
     ),
     Candidate("ours: 4-head", keras, our_block(num_heads=STANDARD_NUM_HEADS)),
     Candidate(
+        "ours: 4-head, relative positions",
+        keras,
+        our_block(num_heads=STANDARD_NUM_HEADS, relative_position_range=16),
+    ),
+    Candidate(
         "ours: multi-query",
         keras,
         our_block(num_heads=STANDARD_NUM_HEADS, num_kv_heads=1),
     ),
     Candidate("ours: single-head", keras, our_block(num_heads=1)),
+    Candidate(
+        "ours: single-head, relative positions",
+        keras,
+        our_block(num_heads=1, relative_position_range=16),
+    ),
     Candidate("ours: parallel", keras, our_block(num_heads=1, layout="parallel")),
     Candidate("ours: value-free", keras, our_block(num_heads=1, value_free=True)),
     Candidate(
