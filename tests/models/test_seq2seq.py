@@ -59,7 +59,8 @@ def randomise(model):
     """Weights under which a random model's next token depends on the prefix and the source.
 
     At initialisation the tied logits are small and one token wins every step;
-    ReZero gates start at 0, making every block the identity.
+    ReZero gates start at 0, making every block the identity; relative-position
+    biases start at 0, adding nothing.
     """
     rng = np.random.default_rng(1)
     for weight in model.weights:
@@ -67,6 +68,8 @@ def randomise(model):
             weight.assign(0.7)
         elif weight.path.endswith("embeddings") or "output_projection" in weight.path:
             weight.assign(rng.normal(scale=0.5, size=weight.shape))
+        elif "relative_position_bias" in weight.path:  # zeros at first
+            weight.assign(rng.normal(size=weight.shape))
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda options: str(
@@ -184,7 +187,8 @@ def test_a_given_encoder_sets_the_width_and_source_vocabulary():
 
 
 @pytest.mark.parametrize("options", [
-    dict(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2, use_bias=False),
+    dict(num_kv_heads=1, tie_embeddings=False, label_smoothing=0.2, use_bias=False,
+         relative_position_range=3),
     dict(encoder=tiny_bert, target_vocabulary_size=13, label_smoothing=0.2),
 ], ids=["ours", "bert"])
 def test_get_config_returns_every_argument_and_a_keras_file_round_trips(options, tmp_path):
