@@ -42,54 +42,57 @@ def iob2_constraints(labels):
     return allowed, allowed_first
 
 
-def viterbi_decode(log_probs, lengths, allowed, allowed_first):
-    """The best allowed tag sequence of each row.
+def viterbi_decode(log_probs, allowed, allowed_first):
+    """The best allowed tag sequence of each row, every step of which counts.
+
+    Rows of different lengths are aligned at their ends by the caller, with
+    steps before a row's start that force a tag which can start a row and from
+    which every tag that can start one may follow (IOB2's `"O"`, see
+    `decode_word_tags`): then no step needs a mask, and the loop's body is a
+    handful of ops, which at batch 1 is what decoding costs.
 
     Args:
         log_probs: float `[batch, time, tags]` scores of each tag at each step.
-        lengths: int `[batch]` valid steps of each row; later steps are ignored
-            and decoded as the last valid step's tag.
         allowed: bool `[tags, tags]`, may tag j follow tag i.
         allowed_first: bool `[tags]`, may a row start with the tag.
 
     Returns:
         int32 `[batch, time]` tag ids.
     """
-    log_probs = tf.convert_to_tensor(log_probs, tf.float32)
-    transitions = tf.where(tf.constant(allowed), 0.0, _FORBIDDEN)
+    transitions = tf.where(tf.constant(allowed), 0.0, _FORBIDDEN)[None]  # [1, previous, next]
     first = tf.where(tf.constant(allowed_first), 0.0, _FORBIDDEN)
-    steps = tf.transpose(log_probs, [1, 0, 2])  # [time, batch, tags]
-    valid = tf.range(tf.shape(steps)[0])[:, None] < tf.cast(lengths, tf.int32)[None, :]
-    num_tags = len(allowed_first)
-    stay = tf.range(num_tags)[None, :]
+    steps = tf.transpose(tf.convert_to_tensor(log_probs, tf.float32), [1, 0, 2])  # [time, batch, tags]
+    num_steps = tf.shape(steps)[0]
+    # pointers[t - 1]: at step t, each tag's best previous tag.
+    pointers = tf.TensorArray(tf.int32, size=num_steps - 1, element_shape=[None, len(allowed)])
 
-    def forward(carry, step):
-        scores, _ = carry
-        emissions, is_valid = step
-        candidates = scores[:, :, None] + transitions[None]  # [batch, previous, next]
-        moved = tf.reduce_max(candidates, axis=1) + emissions
-        pointers = tf.argmax(candidates, axis=1, output_type=tf.int32)
-        keep = is_valid[:, None]
+    def forward(t, scores, pointers):
+        candidates = scores[:, :, None] + transitions  # [batch, previous, next]
         return (
-            tf.where(keep, moved, scores),
-            tf.where(keep, pointers, tf.broadcast_to(stay, tf.shape(pointers))),
+            t + 1,
+            tf.reduce_max(candidates, axis=1) + steps[t],
+            pointers.write(t - 1, tf.argmax(candidates, axis=1, output_type=tf.int32)),
         )
 
-    start = steps[0] + first[None]
-    empty = tf.zeros_like(start, tf.int32)
-    scores, pointers = tf.scan(forward, (steps[1:], valid[1:]), initializer=(start, empty))
-    last_scores = tf.cond(tf.shape(scores)[0] > 0, lambda: scores[-1], lambda: start)
-    best_last = tf.argmax(last_scores, axis=-1, output_type=tf.int32)
+    _, scores, pointers = tf.while_loop(
+        lambda t, *_: t < num_steps, forward, (1, steps[0] + first[None], pointers)
+    )
+    tags = tf.TensorArray(tf.int32, size=num_steps, element_shape=[None])
 
-    def backward(tag, step_pointers):
-        return tf.gather(step_pointers, tag, batch_dims=1)
+    def backward(t, tag, tags):
+        return t - 1, tf.gather(pointers.read(t - 1), tag, batch_dims=1), tags.write(t, tag)
 
-    earlier = tf.scan(backward, pointers, initializer=best_last, reverse=True)
-    return tf.transpose(tf.concat([earlier, best_last[None]], axis=0))
+    last = tf.argmax(scores, axis=-1, output_type=tf.int32)
+    _, first_tag, tags = tf.while_loop(lambda t, *_: t > 0, backward, (num_steps - 1, last, tags))
+    return tf.transpose(tags.write(0, first_tag).stack())
 
 
 def decode_word_tags(piece_logits, word_index, num_words, max_words, labels):
     """Each word's tag id, decoded over its sentence's first-piece scores.
+
+    Sentences are decoded together, each aligned at the end of the batch's
+    longest, after steps that can only be `"O"` (under IOB2, a sentence's first
+    tag is one that may follow `"O"`), so no word's decoding changes.
 
     Args:
         piece_logits: float `[batch, pieces, tags]` model outputs.
@@ -101,21 +104,35 @@ def decode_word_tags(piece_logits, word_index, num_words, max_words, labels):
             sequence length) is decoded as `"O"`.
 
     Returns:
-        int32 `[batch, max_words]` tag ids (words past `num_words`: meaningless).
+        int32 `[batch, max_words]` tag ids, `"O"` past each sentence's `num_words`.
     """
-    outside = tf.one_hot(labels.index("O"), len(labels), on_value=0.0, off_value=_FORBIDDEN)
+    outside_id = labels.index("O")
+    outside = tf.one_hot(outside_id, len(labels), on_value=0.0, off_value=_FORBIDDEN)
     log_probs = tf.nn.log_softmax(tf.cast(piece_logits, tf.float32), axis=-1)
+    word_index = tf.cast(word_index, tf.int32)
     first_pieces = tf.where(word_index >= 0)
-    batch = tf.shape(piece_logits)[0]
+    num_words = tf.cast(num_words, tf.int32)
+    # Decoding steps one word at a time, so it stops at the batch's longest sentence, not at
+    # `max_words`: at batch 1 that was most of an exported tagger's fixed cost (BENCHMARKS.md).
+    longest = tf.maximum(tf.reduce_max(num_words), 1)
+    offsets = longest - num_words  # [batch] steps of "O" before each sentence
+    rows = first_pieces[:, 0]
     word_scores = tf.tensor_scatter_nd_update(
-        tf.tile(outside[None, None, :], [batch, max_words, 1]),
+        tf.tile(outside[None, None, :], [tf.shape(piece_logits)[0], longest, 1]),
         tf.stack(
-            [first_pieces[:, 0], tf.cast(tf.gather_nd(word_index, first_pieces), tf.int64)], axis=1
+            [rows, tf.cast(tf.gather_nd(word_index, first_pieces) + tf.gather(offsets, rows), tf.int64)],
+            axis=1,
         ),
         tf.gather_nd(log_probs, first_pieces),
     )
     allowed, allowed_first = iob2_constraints(labels)
-    return viterbi_decode(word_scores, num_words, allowed, allowed_first)
+    aligned = viterbi_decode(word_scores, allowed, allowed_first)
+    words = tf.range(max_words)[None, :]
+    return tf.where(
+        words < num_words[:, None],
+        tf.gather(aligned, tf.minimum(words + offsets[:, None], longest - 1), batch_dims=1),
+        outside_id,
+    )
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,12 +34,28 @@ def test_viterbi_finds_what_exhaustive_search_finds():
     rng = np.random.default_rng(0)
     allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
     log_probs = rng.normal(size=[16, 5, len(LABELS)]).astype(np.float32)
-    lengths = rng.integers(1, 6, size=16)
-    decoded = tag_decoding.viterbi_decode(log_probs, lengths, allowed, allowed_first).numpy()
+    decoded = tag_decoding.viterbi_decode(log_probs, allowed, allowed_first).numpy()
+    for row in range(16):
+        assert decoded[row].tolist() == _exhaustive(log_probs[row], 5, allowed, allowed_first)
+
+
+def test_sentences_of_different_lengths_decode_as_each_alone():
+    # Each sentence decodes aligned at the end of the longest, after steps that can only be
+    # "O": what exhaustive search finds for the sentence alone.
+    rng = np.random.default_rng(0)
+    allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
+    logits = rng.normal(size=[16, 7, len(LABELS)]).astype(np.float32)
+    lengths = rng.integers(0, 6, size=16)
+    # [CLS] w0 ... w(length - 1) [SEP] [PAD]...
+    word_index = np.full([16, 7], -1)
     for row, length in enumerate(lengths):
-        assert decoded[row, :length].tolist() == _exhaustive(
-            log_probs[row], length, allowed, allowed_first
-        )
+        word_index[row, 1 : 1 + length] = np.arange(length)
+    tags = tag_decoding.decode_word_tags(logits, word_index, lengths, 5, LABELS).numpy()
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    for row, length in enumerate(lengths):
+        alone = log_probs[row, 1 : 1 + length]
+        expected = _exhaustive(alone, length, allowed, allowed_first) if length else []
+        assert tags[row].tolist() == expected + [0] * (5 - length)
 
 
 def test_one_step_and_a_scores_argmax_that_iob2_forbids():
@@ -49,9 +65,9 @@ def test_one_step_and_a_scores_argmax_that_iob2_forbids():
     scores = np.log(
         [[[0.5, 0.45, 1e-9, 0.05, 1e-9], [0.05, 0.05, 0.9, 1e-9, 1e-9]]], dtype=np.float32
     )
-    decoded = tag_decoding.viterbi_decode(scores, [2], allowed, allowed_first).numpy()
+    decoded = tag_decoding.viterbi_decode(scores, allowed, allowed_first).numpy()
     assert [LABELS[i] for i in decoded[0]] == ["B-PER", "I-PER"]
-    single = tag_decoding.viterbi_decode(scores[:, :1], [1], allowed, allowed_first).numpy()
+    single = tag_decoding.viterbi_decode(scores[:, :1], allowed, allowed_first).numpy()
     assert single.tolist() == [[0]]
 
 
@@ -65,3 +81,33 @@ def test_decode_word_tags_reads_first_pieces_and_tags_cut_words_o():
     tags = tag_decoding.decode_word_tags(logits, word_index, tf.constant([2, 3]), 3, LABELS)
     assert [LABELS[i] for i in tags.numpy()[0, :2]] == ["B-PER", "I-PER"]
     assert [LABELS[i] for i in tags.numpy()[1]] == ["B-LOC", "I-LOC", "O"]
+
+
+def test_a_traced_decoder_of_unknown_batch_decodes_one_word_rows_and_stops_at_the_longest():
+    # As an exported tagger runs it: batch and length unknown until called. One-word rows leave
+    # the decoder no step to take after the first; rows are `max_words` wide whatever the
+    # batch's longest sentence, "O" past each sentence's words.
+    decode = tf.function(
+        lambda logits, word_index, num_words: tag_decoding.decode_word_tags(
+            logits, word_index, num_words, 6, LABELS
+        ),
+        input_signature=[
+            tf.TensorSpec([None, None, len(LABELS)], tf.float32),
+            tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+        ],
+    )
+    one_word = np.full([1, 3, len(LABELS)], -5.0, np.float32)
+    one_word[0, 1, 3] = 5.0  # [CLS] B-LOC [SEP]
+    tags = decode(one_word, tf.constant([[-1, 0, -1]]), tf.constant([1])).numpy()
+    assert [LABELS[i] for i in tags[0]] == ["B-LOC", "O", "O", "O", "O", "O"]
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=[3, 5, len(LABELS)]).astype(np.float32)
+    word_index = tf.constant([[-1, 0, 1, 2, -1], [-1, 0, -1, 1, -1], [-1, 0, -1, -1, -1]])
+    tags = decode(logits, word_index, tf.constant([3, 2, 1])).numpy()
+    allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    for row, first_pieces in enumerate([[1, 2, 3], [1, 3], [1]]):
+        expected = _exhaustive(log_probs[row, first_pieces], len(first_pieces), allowed, allowed_first)
+        assert tags[row].tolist() == expected + [0] * (6 - len(first_pieces))
