@@ -215,12 +215,18 @@ def _add_token_classifier_endpoints(archive, model, preprocessor):
         )
         is_word = tf.range(max_words)[None, :] < num_words[:, None]
         padded = lambda values, fill: values.to_tensor(fill, shape=[None, max_words])  # noqa: E731
-        texts = tf.broadcast_to(text[:, None], [batch, max_words])
+        # Offsets are counted over the batch's longest sentence, then padded: every column
+        # counted copies its text.
+        longest = tf.maximum(tf.reduce_max(num_words), 0)
+        texts = tf.broadcast_to(text[:, None], [batch, longest])
 
         def characters_before(byte_offsets):
-            lengths = padded(byte_offsets, 0)
+            lengths = byte_offsets.to_tensor(0, shape=[batch, longest])
             prefix = tf.strings.substr(texts, tf.zeros_like(lengths), lengths)
-            return tf.where(is_word, tf.strings.length(prefix, unit="UTF8_CHAR"), -1)
+            characters = tf.pad(
+                tf.strings.length(prefix, unit="UTF8_CHAR"), [[0, 0], [0, max_words - longest]]
+            )
+            return tf.where(is_word, characters, -1)
 
         return {
             "words": padded(words, ""),
