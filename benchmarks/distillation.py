@@ -11,11 +11,16 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
 - teacher: `--backbone=minilm` with the job's defaults (its vocabulary,
   peak learning rate 5e-5) and `--teacher_epochs` epochs;
 - distilled: `--teacher=<the teacher's export> --student=<size>`, the
-  job's defaults otherwise (3 epochs, temperature 2, half hard labels, half
-  soft targets; the teacher runs on every batch, so its forward passes are
-  in the student's training time). The student reads the teacher's
-  vocabulary and casing; each size is distilled once per `--student_inits`
-  value: started at random, and from MiniLM's token table
+  job's defaults otherwise (temperature 2, half hard labels, half soft
+  targets; NER students 4 heads; the teacher runs on every batch, so its
+  forward passes are in the student's training time). On SST-2 they train
+  3 epochs on the training rows. On CoNLL-2003 they train
+  `--conll_student_epochs` (8) epochs on a transfer set the teacher labels:
+  the training sentences and `--conll_wikipedia_sentences` sentences of the
+  Wikipedia articles of `squad_v1.1` (`--unlabelled_data`), the recipe that
+  keeps 0.95 of the teacher (BENCHMARKS.md). The student reads the
+  teacher's vocabulary and casing; each size is distilled once per
+  `--student_inits` value: started at random, and from MiniLM's token table
   (`--student_init=embeddings`, projected to the student's width);
 - labels only: `--num_layers` and `--hidden_dim` of the same size and the
   job's defaults otherwise (its own WordPiece vocabulary of up to 8,000
@@ -26,28 +31,36 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
 Quality is SST-2 accuracy ("dev" and the 12+-word "dev sentences", on the
 leak-free training rows of `benchmarks.quality`) and CoNLL-2003 entity F1
 over every gold entity of `dev.txt`. Latency is the median wall time of the
-exported SavedModel's `serving_default` signature on raw text, loaded in
-this process (`tf.saved_model.load`), at batch 1 (one dev text per call, in
-turn) and batch 32. Training seconds are the job's wall time, evaluations
-included. Every figure is also given as a ratio to the teacher; speed-ups
-are teacher latency / model latency. The Pareto plot (quality against
-batch-1 latency, one panel a corpus) is written to `--plot`.
+exported SavedModel's `serving_default` signature on raw dev text at batch 1
+and batch 32, every export of a corpus timed side by side once all are
+trained (`benchmarks.export_latency`), under TensorFlow's default oneDNN
+kernels and with `TF_ENABLE_ONEDNN_OPTS=0`: on two CPU cores oneDNN slows
+batch 1 and speeds batch 32, for the teacher and the students alike.
+Training seconds are the job's wall time, evaluations included. Every
+figure is also given as a ratio to the teacher; speed-ups are teacher
+latency / model latency under the same setting. The Pareto plot (quality
+against batch-1 latency at each model's faster setting, one panel a corpus)
+is written to `--plot`.
 
-Training rows are subsampled (`--sst2_train_rows`, `--conll_train_sentences`)
-to fit about an hour on two CPU cores; the table says how many each used.
+SST-2's training rows are subsampled (`--sst2_train_rows`), and CoNLL-2003's
+can be (`--conll_train_sentences`); the table says how many each used. The
+whole run takes hours on two CPU cores; `--corpora`, `--sizes` and
+`--student_inits` run a part.
 
 Usage (from the repository root):
 
     python -m benchmarks.distillation --data_dir=../shared/data
     python -m benchmarks.distillation --data_dir=../shared/data --quick   # smoke run
-    python -m benchmarks.distillation --data_dir=../shared/data --corpora=sst2 --sizes=tiny
+    python -m benchmarks.distillation --data_dir=../shared/data --corpora=conll2003 --sizes=tiny \
+        --student_inits=embeddings
 """
 
 import argparse
 import dataclasses
-import itertools
+import json
 import os
 import random
+import re
 import tempfile
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -63,8 +76,10 @@ from benchmarks.quality import (  # noqa: E402
     sst2_leak_free_split,
     write_tsv,
 )
-from benchmarks.timing import describe_machine, median_ms  # noqa: E402
+from benchmarks import export_latency  # noqa: E402
+from benchmarks.timing import describe_machine  # noqa: E402
 from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
+from keras_simpletf.text import split_words  # noqa: E402
 
 CORPORA = ("sst2", "conll2003")
 # The --student_init values a MiniLM teacher allows (every_other needs a teacher of our encoder).
@@ -72,35 +87,31 @@ STUDENT_INITS = ("none", "embeddings")
 TEACHER = "teacher"
 DISTILLED = "distilled"
 LABELS_ONLY = "labels only"
-LATENCY_BATCH = 32
+# TF_ENABLE_ONEDNN_OPTS values the exports are timed under, by the names the table gives them.
+ONEDNN_SETTINGS = {"oneDNN": True, "no oneDNN": False}
 
 
 @dataclasses.dataclass
 class Row:
-    """One trained model of one corpus, with its exported SavedModel's latency."""
+    """One trained model of one corpus, with its exported SavedModel's latency.
+
+    `latency_ms[setting][batch]`: median ms, `setting` an `ONEDNN_SETTINGS`
+    name, `batch` "1" or "32"; empty until the corpus's exports are timed.
+    """
 
     corpus: str
     model: str
     kind: str
     metrics: dict
     parameters: int
-    latency_1_ms: float
-    latency_32_ms: float
     train_seconds: float
     train_rows: int
+    export_path: str
+    latency_ms: dict = dataclasses.field(default_factory=dict)
 
-
-def serving_latency_ms(version_path, texts, config):
-    """Median ms of the SavedModel's `serving_default` on raw text: `(batch 1, batch 32)`."""
-    serve = tf.saved_model.load(version_path).signatures["serving_default"]
-    singles = itertools.cycle([tf.constant([text]) for text in texts[: config.latency_texts]])
-    batches = itertools.cycle(
-        [tf.constant(texts[start : start + LATENCY_BATCH])
-         for start in range(0, config.latency_texts, LATENCY_BATCH)]
-    )
-    one = median_ms(lambda: serve(text=next(singles)), config.warmup_calls, config.latency_calls)
-    many = median_ms(lambda: serve(text=next(batches)), config.warmup_calls, config.latency_calls)
-    return one, many
+    def best_ms(self, batch):
+        """The faster setting's latency at `batch` ("1" or "32")."""
+        return min(latencies[batch] for latencies in self.latency_ms.values())
 
 
 def size_flags(size):
@@ -108,8 +119,11 @@ def size_flags(size):
     return [f"--{name}={value}" for name, value in STUDENT_SIZES[size].items()]
 
 
-def train_all(corpus, data_flags, score, latency_texts, work_dir, config):
-    """The teacher, then each size distilled and from the labels only; a `Row` each, printed as it comes.
+def train_all(corpus, data_flags, score, latency_texts, work_dir, config, distil_flags=()):
+    """The teacher, then each size distilled and from the labels only, then every export timed.
+
+    Each trained model is printed as it comes, and the table once the exports
+    are timed side by side under each `ONEDNN_SETTINGS` setting.
 
     Args:
         corpus: the corpus's name in the table.
@@ -118,6 +132,10 @@ def train_all(corpus, data_flags, score, latency_texts, work_dir, config):
         latency_texts: raw dev texts for the latency calls.
         work_dir: where the exports go.
         config: the parsed command line.
+        distil_flags: the corpus's flags for the distilled students' jobs.
+
+    Returns:
+        A `Row` per model.
     """
     jobs = [(f"MiniLM-L6-H384 fine-tuned ({config.teacher_epochs} epochs)", TEACHER,
              ["--backbone=minilm", f"--epochs={config.teacher_epochs}"])]
@@ -128,17 +146,26 @@ def train_all(corpus, data_flags, score, latency_texts, work_dir, config):
             start = "" if init == "none" else f", from MiniLM's {init}"
             jobs.append((f"{size} ({layers}), distilled{start}", DISTILLED,
                          [f"--teacher={teacher_dir}", f"--student={size}", f"--student_init={init}",
-                          *config.student_flags]))
+                          *distil_flags, *config.student_flags]))
         jobs.append((f"{size} ({layers}), labels only", LABELS_ONLY,
                      [*size_flags(size), *config.student_flags]))
     rows = []
     for name, kind, flags in jobs:
         export_dir = teacher_dir if kind == TEACHER else os.path.join(work_dir, f"{corpus}_{len(rows)}")
         result, seconds = run_job([*data_flags, f"--export_dir={export_dir}", *flags])
-        latency_1, latency_32 = serving_latency_ms(result.export_paths[0], latency_texts, config)
         rows.append(Row(corpus, name, kind, score(result), result.model.count_params(),
-                        latency_1, latency_32, seconds, len(result.task.train_examples)))
-        print(format_table(rows), flush=True)
+                        seconds, len(result.task.train_examples), result.export_paths[0]))
+        print(f"{corpus}, {name}: {rows[-1].metrics}, trained in {seconds:.0f} s.", flush=True)
+    texts_path = os.path.join(work_dir, f"{corpus}_latency_texts.txt")
+    with open(texts_path, "w", encoding="utf-8") as file:
+        file.writelines(f"{text}\n" for text in latency_texts)
+    for setting, onednn in ONEDNN_SETTINGS.items():
+        medians = export_latency.measure_in_subprocess(
+            [row.export_path for row in rows], texts_path, onednn, config
+        )
+        for row in rows:
+            row.latency_ms[setting] = medians[row.export_path]
+    print(format_table(rows), flush=True)
     return rows
 
 
@@ -173,17 +200,49 @@ def sst2_rows(work_dir, config):
     return train_all("SST-2", data_flags, score, evaluations["dev sentences"][0], work_dir, config)
 
 
+def wikipedia_sentences(squad_path):
+    """Every sentence of 3+ words in the paragraphs of a SQuAD file, its words split as
+    CoNLL-2003 writes them (`keras_simpletf.text.split_words`) and joined by spaces."""
+    with open(squad_path, encoding="utf-8") as file:
+        articles = json.load(file)["data"]
+    sentences = [
+        sentence
+        for article in articles
+        for paragraph in article["paragraphs"]
+        for sentence in re.split(r"(?<=[.!?])\s+", paragraph["context"].strip())
+    ]
+    return [
+        " ".join(word.decode() for word in words)
+        for words in split_words(sentences)[0].to_list()
+        if len(words) >= 3
+    ]
+
+
 def conll_rows(work_dir, config):
-    train_path = first_sentences(
-        os.path.join(config.data_dir, "conll2003", "train.txt"),
-        os.path.join(work_dir, "conll_train.txt"), config.conll_train_sentences,
-    )
+    train_path = os.path.join(config.data_dir, "conll2003", "train.txt")
+    if config.conll_train_sentences:
+        train_path = first_sentences(
+            train_path, os.path.join(work_dir, "conll_train.txt"), config.conll_train_sentences
+        )
     dev_path = os.path.join(config.data_dir, "conll2003", "dev.txt")
     if config.quick:
         dev_path = first_sentences(dev_path, os.path.join(work_dir, "conll_dev.txt"), 200)
-    with open(dev_path, encoding="utf-8") as file:
-        sentences = [block for block in file.read().split("\n\n") if block.strip()]
-    latency_texts = [" ".join(line.split()[0] for line in block.splitlines()) for block in sentences]
+
+    def texts(path):
+        with open(path, encoding="utf-8") as file:
+            blocks = [block for block in file.read().split("\n\n") if block.strip()]
+        sentences = [" ".join(line.split()[0] for line in block.splitlines()) for block in blocks]
+        return [sentence for sentence in sentences if sentence != "-DOCSTART-"]
+
+    # The distilled students' transfer set: the training sentences and Wikipedia's, unlabelled.
+    wikipedia = wikipedia_sentences(
+        os.path.join(config.data_dir, "squad_v1.1", "dev-v1.1-articles-00-23.json")
+    )[: config.conll_wikipedia_sentences]
+    transfer_path = os.path.join(work_dir, "conll_transfer.txt")
+    with open(transfer_path, "w", encoding="utf-8") as file:
+        file.writelines(f"{sentence}\n" for sentence in texts(train_path) + wikipedia)
+    print(f"CoNLL-2003: the distilled students' transfer set is the training sentences and "
+          f"{len(wikipedia)} Wikipedia sentences.", flush=True)
 
     def score(result):
         return {"dev entity F1": result.results[result.task.metric_name]}
@@ -191,13 +250,14 @@ def conll_rows(work_dir, config):
     # MiniLM's tokenizer lower-cases, and so do its students (the job reads the casing from
     # the teacher's vocabulary); the labels-only rows keep the NER task's case.
     data_flags = ["--task=ner", f"--train_data={train_path}", f"--eval_data={dev_path}"]
-    return train_all("CoNLL-2003", data_flags, score, latency_texts, work_dir, config)
+    distil_flags = [f"--unlabelled_data={transfer_path}", f"--epochs={config.conll_student_epochs}"]
+    return train_all("CoNLL-2003", data_flags, score, texts(dev_path), work_dir, config, distil_flags)
 
 
 def pareto_front(rows, metric):
     """The rows no other row beats on both `metric` and batch-1 latency, fastest first."""
     front = []
-    for row in sorted(rows, key=lambda row: (row.latency_1_ms, -row.metrics[metric])):
+    for row in sorted(rows, key=lambda row: (row.best_ms("1"), -row.metrics[metric])):
         if not front or row.metrics[metric] > front[-1].metrics[metric]:
             front.append(row)
     return front
@@ -209,10 +269,15 @@ def ratio(value, teacher_value):
 
 
 def format_table(rows):
-    """A Markdown table of `rows`, each figure with its ratio to the corpus's teacher."""
+    """A Markdown table of `rows`, each figure with its ratio to the corpus's teacher.
+
+    Latencies are given under each `ONEDNN_SETTINGS` setting, `a / b`, each
+    speed-up against the teacher under the same setting.
+    """
+    settings = " / ".join(ONEDNN_SETTINGS)
     lines = [
-        "| corpus | model | metric (of teacher) | parameters (of teacher) | batch-1 ms (speed-up) | "
-        "batch-32 ms (speed-up) | train s (of teacher) | training rows |",
+        f"| corpus | model | metric (of teacher) | parameters (of teacher) | batch-1 ms, {settings} "
+        f"(speed-ups) | batch-32 ms, {settings} (speed-ups) | train s (of teacher) | training rows |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -221,18 +286,24 @@ def format_table(rows):
             f"{name} {value:.4f} ({ratio(value, teacher.metrics[name])})"
             for name, value in row.metrics.items()
         )
+
+        def latencies(batch, places):
+            milliseconds = " / ".join(f"{row.latency_ms[s][batch]:.{places}f}" for s in ONEDNN_SETTINGS)
+            speed_ups = " / ".join(
+                f"{teacher.latency_ms[s][batch] / row.latency_ms[s][batch]:.1f}x" for s in ONEDNN_SETTINGS
+            )
+            return f"{milliseconds} ({speed_ups})"
+
         lines.append(
             f"| {row.corpus} | {row.model} | {metrics} | {row.parameters:,} "
-            f"({row.parameters / teacher.parameters:.3f}) | {row.latency_1_ms:.2f} "
-            f"({teacher.latency_1_ms / row.latency_1_ms:.1f}x) | {row.latency_32_ms:.1f} "
-            f"({teacher.latency_32_ms / row.latency_32_ms:.1f}x) | {row.train_seconds:.0f} "
-            f"({row.train_seconds / teacher.train_seconds:.2f}) | {row.train_rows:,} |"
+            f"({row.parameters / teacher.parameters:.3f}) | {latencies('1', 2)} | {latencies('32', 1)} | "
+            f"{row.train_seconds:.0f} ({row.train_seconds / teacher.train_seconds:.2f}) | {row.train_rows:,} |"
         )
     return "\n".join(lines)
 
 
 def describe_fronts(rows):
-    """A line per corpus and metric: the Pareto front, fastest first."""
+    """A line per corpus and metric: the Pareto front, fastest first, at each model's faster setting."""
     lines = []
     for corpus in dict.fromkeys(row.corpus for row in rows):
         corpus_rows = [row for row in rows if row.corpus == corpus]
@@ -240,7 +311,7 @@ def describe_fronts(rows):
         for metric in teacher.metrics:
             front = pareto_front(corpus_rows, metric)
             points = ", ".join(
-                f"{row.model} ({teacher.latency_1_ms / row.latency_1_ms:.1f}x faster, "
+                f"{row.model} ({teacher.best_ms('1') / row.best_ms('1'):.1f}x faster, "
                 f"{ratio(row.metrics[metric], teacher.metrics[metric])} of the teacher)"
                 for row in front
             )
@@ -249,7 +320,8 @@ def describe_fronts(rows):
 
 
 def plot(rows, path):
-    """Quality against batch-1 latency, a panel per corpus, the Pareto front joined."""
+    """Quality against batch-1 latency (each model's faster setting), a panel per corpus, the
+    Pareto front joined."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,19 +335,19 @@ def plot(rows, path):
         metric = list(corpus_rows[0].metrics)[-1]
         for kind, marker in markers.items():
             kind_rows = [row for row in corpus_rows if row.kind == kind]
-            axis.scatter([row.latency_1_ms for row in kind_rows],
+            axis.scatter([row.best_ms("1") for row in kind_rows],
                          [row.metrics[metric] for row in kind_rows], marker=marker, s=80, label=kind)
         for row in corpus_rows:
             axis.annotate(row.model.split(" (")[0] if row.kind != TEACHER else "MiniLM",
-                          (row.latency_1_ms, row.metrics[metric]), textcoords="offset points",
+                          (row.best_ms("1"), row.metrics[metric]), textcoords="offset points",
                           xytext=(5, 5), fontsize=8)
         front = pareto_front(corpus_rows, metric)
-        axis.plot([row.latency_1_ms for row in front], [row.metrics[metric] for row in front],
+        axis.plot([row.best_ms("1") for row in front], [row.metrics[metric] for row in front],
                   linestyle="--", color="grey", label="Pareto front")
         axis.set_xscale("log")
         axis.xaxis.set_major_formatter(ticker.ScalarFormatter())
         axis.xaxis.set_minor_formatter(ticker.ScalarFormatter())
-        axis.set_xlabel("exported SavedModel, batch-1 latency on raw text (ms, log scale)")
+        axis.set_xlabel("exported SavedModel, batch-1 latency on raw text, faster oneDNN setting (ms, log scale)")
         axis.set_ylabel(metric)
         axis.set_title(corpus)
         axis.legend(fontsize=8)
@@ -294,24 +366,29 @@ def main():
                         help="Smoke run: few rows, 1 epoch each, the tiny student, 200 dev rows.")
     parser.add_argument("--sst2_train_rows", type=int, default=15000,
                         help="Leak-free SST-2 training rows every model trains on (a random sample).")
-    parser.add_argument("--conll_train_sentences", type=int, default=6000,
-                        help="CoNLL-2003 training sentences every model trains on (the first ones).")
-    parser.add_argument("--teacher_epochs", type=int, default=2, help="The teacher's fine-tuning epochs.")
+    parser.add_argument("--conll_train_sentences", type=int, default=0,
+                        help="CoNLL-2003 training sentences every model trains on (the first ones; "
+                             "0: all 14,041).")
+    parser.add_argument("--conll_wikipedia_sentences", type=int, default=None,
+                        help="Wikipedia sentences (squad_v1.1's articles) in the CoNLL-2003 students' "
+                             "transfer set, the first ones (default: all, 5,177).")
+    parser.add_argument("--conll_student_epochs", type=int, default=8,
+                        help="The distilled CoNLL-2003 students' epochs over the transfer set.")
+    parser.add_argument("--teacher_epochs", type=int, default=3, help="The teacher's fine-tuning epochs.")
     parser.add_argument("--student_inits", default="none,embeddings",
                         help="Comma-separated --student_init values each distilled size is run with.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for every student's job, e.g. --student_flag=--epochs=2.")
-    parser.add_argument("--latency_texts", type=int, default=128, help="Dev texts the latency calls cycle over.")
-    parser.add_argument("--latency_calls", type=int, default=50, help="Timed calls per latency figure.")
-    parser.add_argument("--warmup_calls", type=int, default=10, help="Untimed calls before them.")
+    export_latency.add_arguments(parser)
     parser.add_argument("--plot", default="benchmarks/distillation_pareto.png",
                         help="Where the Pareto plot goes (the one BENCHMARKS.md shows by default).")
     config = parser.parse_args()
     if config.quick:
         config.sst2_train_rows, config.conll_train_sentences = 1000, 500
+        config.conll_wikipedia_sentences, config.conll_student_epochs = 300, 1
         config.teacher_epochs, config.sizes = 1, "tiny"
         config.student_flags = ["--epochs=1", *config.student_flags]
-        config.latency_texts, config.latency_calls = 64, 10
+        config.latency_texts, config.latency_calls, config.block = 64, 10, 5
     corpora = config.corpora.split(",")
     config.sizes = config.sizes.split(",")
     config.student_inits = config.student_inits.split(",")

@@ -28,6 +28,27 @@ def median_ms(call, warmup_calls, calls):
     return 1000 * statistics.median(times)
 
 
+def median_ms_in_turns(calls, warmup_calls, timed_calls, block):
+    """Median wall time of each of `calls` (`{name: call}`) in milliseconds, timed in turns.
+
+    Each call gets `warmup_calls` untimed calls, then `timed_calls` timed ones in blocks of
+    `block`, the calls taking turns block by block: a shared machine's drift reaches every call
+    alike, and within a block a call follows itself, its weights in cache, as in a server that
+    serves one model.
+    """
+    for call in calls.values():
+        for _ in range(warmup_calls):
+            call()
+    times = {name: [] for name in calls}
+    for done in range(0, timed_calls, block):
+        for name, call in calls.items():
+            for _ in range(min(block, timed_calls - done)):
+                start = time.perf_counter()
+                call()
+                times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
 def describe_machine(*modules):
     """`Machine: <cpu>, N CPUs, <platform>; Python x, <module> <version>, ...`."""
     versions = ", ".join(f"{module.__name__} {module.__version__}" for module in modules)
