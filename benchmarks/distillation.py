@@ -347,7 +347,7 @@ def plot(rows, path):
         axis.set_xscale("log")
         axis.xaxis.set_major_formatter(ticker.ScalarFormatter())
         axis.xaxis.set_minor_formatter(ticker.ScalarFormatter())
-        axis.set_xlabel("exported SavedModel, batch-1 latency on raw text, faster oneDNN setting (ms, log scale)")
+        axis.set_xlabel("batch-1 ms on raw text, faster oneDNN setting (log scale)")
         axis.set_ylabel(metric)
         axis.set_title(corpus)
         axis.legend(fontsize=8)
