@@ -12,8 +12,8 @@ the setting given. The models are loaded together
 texts in order: one text a call at batch 1, 32 at batch 32.
 
 On the two-core benchmark machine oneDNN slows batch 1 (a tagger's small
-ops pay its per-op cost) and speeds batch 32 (BENCHMARKS.md,
-"Distillation"): a deployment picks the setting of its traffic, so both are
+ops pay its per-op cost) and speeds batch 32 (BENCHMARKS.md, "Taggers at
+batch 1"): a deployment picks the setting of its traffic, so both are
 measured.
 
 Usage (from the repository root):
