@@ -57,7 +57,6 @@ Usage (from the repository root):
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import re
@@ -78,6 +77,7 @@ from benchmarks.quality import (  # noqa: E402
 )
 from benchmarks import export_latency  # noqa: E402
 from benchmarks.timing import describe_machine  # noqa: E402
+from keras_simpletf.data import iter_conll, iter_squad  # noqa: E402
 from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 from keras_simpletf.text import split_words  # noqa: E402
 
@@ -203,13 +203,11 @@ def sst2_rows(work_dir, config):
 def wikipedia_sentences(squad_path):
     """Every sentence of 3+ words in the paragraphs of a SQuAD file, its words split as
     CoNLL-2003 writes them (`keras_simpletf.text.split_words`) and joined by spaces."""
-    with open(squad_path, encoding="utf-8") as file:
-        articles = json.load(file)["data"]
+    paragraphs = dict.fromkeys(example.context for example in iter_squad(squad_path))
     sentences = [
         sentence
-        for article in articles
-        for paragraph in article["paragraphs"]
-        for sentence in re.split(r"(?<=[.!?])\s+", paragraph["context"].strip())
+        for paragraph in paragraphs
+        for sentence in re.split(r"(?<=[.!?])\s+", paragraph.strip())
     ]
     return [
         " ".join(word.decode() for word in words)
@@ -229,10 +227,7 @@ def conll_rows(work_dir, config):
         dev_path = first_sentences(dev_path, os.path.join(work_dir, "conll_dev.txt"), 200)
 
     def texts(path):
-        with open(path, encoding="utf-8") as file:
-            blocks = [block for block in file.read().split("\n\n") if block.strip()]
-        sentences = [" ".join(line.split()[0] for line in block.splitlines()) for block in blocks]
-        return [sentence for sentence in sentences if sentence != "-DOCSTART-"]
+        return [" ".join(tokens) for tokens, _ in iter_conll(path)]
 
     # The distilled students' transfer set: the training sentences and Wikipedia's, unlabelled.
     wikipedia = wikipedia_sentences(

@@ -42,14 +42,14 @@ def measure(version_paths, texts, config):
     from benchmarks.timing import median_ms_in_turns
 
     texts = texts[: config.latency_texts]
+    serves = {path: tf.saved_model.load(path).signatures["serving_default"] for path in version_paths}
     results = {path: {} for path in version_paths}
     for batch in (1, LATENCY_BATCH):
         inputs = [tf.constant(texts[start : start + batch]) for start in range(0, len(texts), batch)]
-        calls = {}
-        for path in version_paths:
-            serve = tf.saved_model.load(path).signatures["serving_default"]
-            batches = itertools.cycle(inputs)
-            calls[path] = lambda serve=serve, batches=batches: serve(text=next(batches))
+        calls = {
+            path: lambda serve=serve, batches=itertools.cycle(inputs): serve(text=next(batches))
+            for path, serve in serves.items()
+        }
         medians = median_ms_in_turns(calls, config.warmup_calls, config.latency_calls, config.block)
         for path, median in medians.items():
             results[path][str(batch)] = median

@@ -18,14 +18,7 @@ def seconds_per_step(step, warmup_steps, steps):
 
 def median_ms(call, warmup_calls, calls):
     """Median wall time of `call()` in milliseconds, after `warmup_calls` calls."""
-    for _ in range(warmup_calls):
-        call()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return median_ms_in_turns({"call": call}, warmup_calls, calls, calls)["call"]
 
 
 def median_ms_in_turns(calls, warmup_calls, timed_calls, block):
