@@ -22,13 +22,14 @@ import urllib.request
 
 import grpc
 import numpy as np
-import tensorflow as tf
 from absl import app, flags
 from tensorflow_serving.apis import (
     classification_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+
+from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
 
 _HTTP_STATUS_CODES = {
     400: "INVALID_ARGUMENT",
@@ -121,9 +122,9 @@ class ServingClient:
         request = predict_pb2.PredictRequest()
         self._fill_model_spec(request.model_spec, self.signature)
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=tf.string))
+            request.inputs[name].CopyFrom(to_tensor_proto(_utf8(np.array(value, dtype=object))))
         response = self._call(self._stub.Predict, request)
-        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+        return {name: to_ndarray(name, proto) for name, proto in response.outputs.items()}
 
     def classify(self, texts, feature="text", signature="classify"):
         """`(label, score)` pairs per text from the Classify API."""
@@ -194,6 +195,12 @@ class ServingClient:
                 raise ServingError("UNAVAILABLE", str(error)) from None
 
         return self._with_retries(attempt)
+
+
+# The texts of an object array as UTF-8 bytes, element by element (bytes pass as they are):
+# the request tensor is then encoded by the server's own `to_tensor_proto`, as TF Serving
+# encodes string tensors, without `tf.make_tensor_proto`'s generic conversion.
+_utf8 = np.frompyfunc(lambda text: text.encode("utf-8") if isinstance(text, str) else text, 1, 1)
 
 
 def _from_json(value):

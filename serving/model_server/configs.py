@@ -146,5 +146,17 @@ def read_ssl_config(path):
 
 
 def read_session_config(path):
-    """The `tensorflow.ConfigProto` in the text-format file `path` (all defaults if no file)."""
-    return _parse(path, config_pb2.ConfigProto()) if path else config_pb2.ConfigProto()
+    """The `tensorflow.ConfigProto` in the text-format file `path`, used as it is written.
+
+    Without a file, the server's default: TensorFlow's defaults, except that
+    its threads do not spin when idle (`experimental.disable_thread_spinning`),
+    where TF Serving leaves them spinning. This server's gRPC and HTTP front end
+    is Python, which needs the CPU between model runs that an idle intra-op
+    thread spins on: on 2 cores at one client, spinning made a gRPC request
+    0.2-0.3 ms slower and bought no throughput at 32 clients (BENCHMARKS.md).
+    """
+    if path:
+        return _parse(path, config_pb2.ConfigProto())
+    config = config_pb2.ConfigProto()
+    config.experimental.disable_thread_spinning = True
+    return config

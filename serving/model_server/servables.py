@@ -19,7 +19,12 @@ Session), and what it serves follows from that:
   feeding a `StatefulPartitionedCall`) that TF Serving runs.
 Runs go through Session callables made once per (feeds, fetches): they skip
 the Python client's shape check, as the C++ Session does, and cost tens of
-microseconds.
+microseconds. A run of one example (every input's first dimension 1 or none)
+that starts while the version runs nothing else executes its ops in the
+calling thread (`RunOptions.inter_op_thread_pool = -1`) rather than handing
+each to the inter-op pool: a lone request has no parallelism to gain from the
+pool and pays its thread hand-offs (about 0.1 ms of a one-client gRPC request
+in `benchmarks/serving.py`); concurrent runs and batches keep the pool.
 
 What a request is checked against is what TF Serving's predict_util checks:
 the input aliases (`check_inputs`, with the SignatureDef's `defaults` filling
@@ -44,6 +49,7 @@ from google.protobuf import message, text_format
 from tensorflow.core.protobuf import config_pb2, saved_model_pb2
 
 from serving.model_server import errors
+from serving.model_server.tensor_protos import tensor_dtype
 
 SERVE_TAG = "serve"
 DEFAULT_SIGNATURE = "serving_default"
@@ -103,13 +109,6 @@ def read_signature_defs(path, tags=(SERVE_TAG,)):
         f"Could not find meta graph def matching supplied tags: {{ {' '.join(sorted(tags))} }} "
         f"in {path}"
     )
-
-
-def tensor_dtype(array):
-    """The TensorFlow dtype of a numpy array (object and bytes arrays hold strings)."""
-    if array.dtype == object or array.dtype.kind in "SU":
-        return tf.string
-    return tf.as_dtype(array.dtype)
 
 
 def _describe(inputs):
@@ -192,6 +191,8 @@ class Servable:
         self._session = session
         self._callables = {}
         self._callables_lock = threading.Lock()
+        self._runs_in_flight = 0
+        self._runs_lock = threading.Lock()
 
     def signature_def(self, signature_name):
         """The SignatureDef of a servable signature, or None if there is none of that name.
@@ -203,8 +204,8 @@ class Servable:
             return None
         return self.signature_defs.get(signature_name)
 
-    def _callable(self, feeds, fetches):
-        key = (feeds, fetches)
+    def _callable(self, feeds, fetches, in_caller_thread):
+        key = (feeds, fetches, in_caller_thread)
         runner = self._callables.get(key)
         if runner is None:
             with self._callables_lock:
@@ -215,9 +216,10 @@ class Servable:
                     # The private maker: `Session.make_callable` feeds through
                     # `Session.run`, whose Python shape check the C++ Session
                     # (and so TF Serving) does not have.
-                    runner = self._session._make_callable_from_options(
-                        config_pb2.CallableOptions(feed=feeds, fetch=fetches)
-                    )
+                    options = config_pb2.CallableOptions(feed=feeds, fetch=fetches)
+                    if in_caller_thread:
+                        options.run_options.inter_op_thread_pool = -1
+                    runner = self._session._make_callable_from_options(options)
                     self._callables[key] = runner
         return runner
 
@@ -230,12 +232,19 @@ class Servable:
         """
         names = tuple(sorted(feeds))
         unique_fetches = tuple(sorted(set(fetches)))
-        runner = self._callable(names, unique_fetches)
+        one_example = all(np.ndim(value) == 0 or len(value) == 1 for value in feeds.values())
+        with self._runs_lock:
+            alone = self._runs_in_flight == 0
+            self._runs_in_flight += 1
         try:
+            runner = self._callable(names, unique_fetches, one_example and alone)
             values = runner(*(feeds[name] for name in names))
         except tf.errors.InternalError as error:
             # Raised for feed values of no TensorFlow type (a number among strings).
             raise errors.invalid_argument(error.message) from error
+        finally:
+            with self._runs_lock:
+                self._runs_in_flight -= 1
         by_name = dict(zip(unique_fetches, values))
         return [np.asarray(by_name[name]) for name in fetches]
 

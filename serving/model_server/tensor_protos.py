@@ -21,7 +21,6 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2
 
 from serving.model_server import errors
-from serving.model_server.servables import tensor_dtype
 
 MAX_FILLED_BYTES = 64 * 2**20  # largest tensor made by repeating fewer values than it holds
 
@@ -51,8 +50,19 @@ _REQUEST_VALUE_FIELDS = {
 }
 _STRING_ELEMENT_BYTES = 8  # a numpy object array holds one pointer per string
 
-# Dtypes whose `_VALUE_FIELDS` field holds one entry per element, in the dtype's own numpy type.
-_DIRECT_DTYPES = (tf.string, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)
+# DataType enums whose `_VALUE_FIELDS` field holds one entry per element, in the dtype's own
+# numpy type: (field, numpy type).
+_DIRECT_FIELDS = {
+    dtype.as_datatype_enum: (_VALUE_FIELDS[dtype], dtype.as_numpy_dtype)
+    for dtype in (tf.string, tf.float32, tf.float64, tf.int32, tf.int64, tf.bool)
+}
+
+
+def tensor_dtype(array):
+    """The TensorFlow dtype of a numpy array (object and bytes arrays hold strings)."""
+    if array.dtype == object or array.dtype.kind in "SU":
+        return tf.string
+    return tf.as_dtype(array.dtype)
 
 
 def _parsing_error(alias, message):
@@ -101,11 +111,15 @@ def _checked(alias, proto):
 
 def to_ndarray(alias, proto):
     """The numpy array of a request's TensorProto; INVALID_ARGUMENT naming `alias` if it is malformed."""
-    dtype, shape = _checked(alias, proto)
-    if dtype in _DIRECT_DTYPES and not proto.tensor_content:
-        values = getattr(proto, _VALUE_FIELDS[dtype])
-        if len(values) == math.prod(shape):
-            return np.array(values, dtype=dtype.as_numpy_dtype).reshape(shape)
+    direct = _DIRECT_FIELDS.get(proto.dtype)
+    if direct is not None and not proto.tensor_content and not proto.tensor_shape.unknown_rank:
+        # A value field holding exactly the elements of a shape of no negative dimension
+        # passes every check of `_checked`: the array is built without them.
+        shape = [dim.size for dim in proto.tensor_shape.dim]
+        values = getattr(proto, direct[0])
+        if len(values) == math.prod(shape) and all(size >= 0 for size in shape):
+            return np.array(values, dtype=direct[1]).reshape(shape)
+    _checked(alias, proto)
     try:
         return tf.make_ndarray(proto)
     except Exception as error:

@@ -74,3 +74,12 @@ def test_monitoring_can_be_enabled_on_the_default_path_or_left_off(tmp_path):
     assert configs.read_prometheus_path(enabled) == configs.DEFAULT_PROMETHEUS_PATH
     assert configs.read_prometheus_path(disabled) is None
     assert configs.read_prometheus_path("") is None
+
+
+def test_the_session_config_stops_idle_threads_spinning_unless_a_file_says_otherwise(tmp_path):
+    assert configs.read_session_config("").experimental.disable_thread_spinning
+    written = tmp_path / "session.config"
+    written.write_text("intra_op_parallelism_threads: 3\n")
+    from_file = configs.read_session_config(written)
+    assert from_file.intra_op_parallelism_threads == 3
+    assert not from_file.experimental.disable_thread_spinning

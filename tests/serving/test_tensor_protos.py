@@ -59,6 +59,14 @@ def test_more_values_than_the_shape_holds_are_refused_naming_the_input():
         to_ndarray("text", _proto(tf.string, [2], 4))
 
 
+def test_negative_dimensions_are_refused_even_when_the_values_fill_their_product():
+    proto = _proto(tf.float32, [2, 2], 4)
+    proto.tensor_shape.dim[0].size = -2
+    proto.tensor_shape.dim[1].size = -2
+    with pytest.raises(errors.ServingError, match=r"tensor_shape \[-2, -2\] has a negative dimension"):
+        to_ndarray("x", proto)
+
+
 @pytest.mark.parametrize(
     "array",
     [
