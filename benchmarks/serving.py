@@ -32,6 +32,11 @@ Rows:
 Each server row starts a fresh server on free 127.0.0.1 ports, waits until the
 model is AVAILABLE, lets the clients run for `--warmup` seconds, then counts
 only the requests that start and finish within the next `--duration` seconds.
+With `--clients=1` the rows measure the request path's own cost instead: one
+server without batching (its gRPC and REST ports) and one with, started
+together, and every row timed in turns of `TURN_CALLS` calls, each row making
+as many calls as the floor makes in `--duration` seconds; rows measured one
+after the other moved by about 0.3 ms between runs on a 2-core machine.
 Latency is client-side wall time per request (p50, p99); throughput is counted
 requests divided by `--duration`. Errors (failed requests, warm-up included)
 must be 0; wrong labels (responses whose label differs from the in-process
@@ -63,8 +68,10 @@ Usage (from the repository root):
 import argparse
 import collections
 import dataclasses
+import itertools
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,14 +87,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc  # noqa: E402
 
-from benchmarks.timing import describe_machine  # noqa: E402
+from benchmarks.timing import describe_machine, seconds_in_turns  # noqa: E402
 from keras_simpletf.data import SENTIMENT_LABELS, demo_sentiment  # noqa: E402
 from keras_simpletf.layers import TransformerEncoder  # noqa: E402
 from keras_simpletf.models import TextClassifier  # noqa: E402
 from keras_simpletf.text import ClassificationPreprocessor, LabelEncoder, learn_vocabulary  # noqa: E402
 from serving.client import ServingClient, ServingError  # noqa: E402
 from serving.export import export  # noqa: E402
-from serving.model_server.servables import DEFAULT_SIGNATURE, Servable  # noqa: E402
+from serving.model_server.configs import read_session_config  # noqa: E402
+from serving.model_server.servables import DEFAULT_SIGNATURE, LoadOptions, Servable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "sentiment"
@@ -109,6 +117,7 @@ BATCHING_PARAMETERS = {
 }
 FLOOR = "in-process SavedModel, 1 thread"
 SERVABLE = "in-process, the server's Servable, 1 thread"
+TURN_CALLS = 300  # one client: calls of a row before the next row's turn
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +128,7 @@ class Config:
     grpc_max_threads: int
     rest: bool
     server_flags: tuple = ()
+    rounds: int = 1
 
     def describe(self):
         batching = ", ".join(
@@ -131,6 +141,7 @@ class Config:
             f"{TRAIN_TEXTS} DEMO reviews; 1 text per request from a pool of {REQUEST_TEXTS}; "
             f"clients={self.clients}, warm-up={self.warmup_seconds:g} s, "
             f"measured={self.duration_seconds:g} s per row, "
+            f"{f'{self.rounds} rounds of fresh servers, ' if self.rounds > 1 else ''}"
             f"--grpc_max_threads={self.grpc_max_threads}"
             f"{''.join(f' {flag}' for flag in self.server_flags)}; batching: {batching}"
         )
@@ -190,31 +201,33 @@ def percentiles_ms(seconds):
     return float(p50), float(p99)
 
 
-def measure_in_process(version_path, texts, expected, config):
-    """The floor: the loaded signature, one text per call, one thread, for `duration` seconds."""
+def in_process_call(version_path, texts):
+    """The floor: the loaded signature, one text per call; `label_of(position)`."""
     serve = tf.saved_model.load(version_path).signatures["serving_default"]
     inputs = [tf.constant([text]) for text in texts]
-    return _measure_calls(
-        FLOOR, lambda position: serve(text=inputs[position])["labels"].numpy()[0].decode(),
-        expected, config,
-    )
+    return lambda position: serve(text=inputs[position])["labels"].numpy()[0].decode()
 
 
-def measure_servable(version_path, texts, expected, config):
+def servable_call(version_path, texts):
     """The server's own model runner in this process: its `Servable` (a TF1 Session callable,
-    as TF Serving runs SavedModels), one text per call; the server rows less this row are
-    the transport and the request path."""
-    servable = Servable(MODEL_NAME, 1, version_path)
+    as TF Serving runs SavedModels, with the server's default Session config), one text per call; a server row less this row is the
+    transport and the request path. Returns `label_of(position)`."""
+    servable = Servable(
+        MODEL_NAME, 1, version_path, LoadOptions(session_config=read_session_config(""))
+    )
     inputs = [np.array([text], dtype=object) for text in texts]
-    return _measure_calls(
-        SERVABLE,
-        lambda position: servable.run(DEFAULT_SIGNATURE, {"text": inputs[position]})["labels"][0]
-        .decode(),
-        expected, config,
+    return lambda position: (
+        servable.run(DEFAULT_SIGNATURE, {"text": inputs[position]})["labels"][0].decode()
     )
 
 
-def _measure_calls(name, label_of, expected, config):
+def client_call(address, texts):
+    """One `ServingClient` (gRPC or REST by `address`), one text per request; `label_of(position)`."""
+    client = ServingClient(address, MODEL_NAME, timeout=REQUEST_TIMEOUT_SECONDS, retries=0)
+    return lambda position: client.predict([texts[position]])["labels"][0].decode()
+
+
+def measure_calls(name, label_of, expected, config):
     """Calls `label_of(position)` over the request texts in turn from one thread."""
     end = time.perf_counter() + config.warmup_seconds
     index = 0
@@ -233,6 +246,101 @@ def _measure_calls(name, label_of, expected, config):
         index += 1
     p50, p99 = percentiles_ms(latencies)
     return Row(name, 1, len(latencies), 0, wrong, len(latencies) / config.duration_seconds, p50, p99)
+
+
+def measure_in_turns(label_of_rows, expected, config):
+    """One client: the rows (`{name: label_of}`) timed in turns, `TURN_CALLS` calls at a time.
+
+    Every row makes as many calls as the first (the floor) makes in `duration`
+    seconds, after as many warm-up calls as it makes in `warmup` seconds; a
+    drifting machine reaches every row alike. Errors and wrong labels are
+    counted over every call, warm-up included.
+    """
+    floor = next(iter(label_of_rows.values()))
+    end = time.perf_counter() + config.warmup_seconds
+    warmup_calls = 0
+    while time.perf_counter() < end or warmup_calls == 0:
+        floor(warmup_calls % len(expected))
+        warmup_calls += 1
+    timed_calls = max(1, round(warmup_calls * config.duration_seconds / max(config.warmup_seconds, 1e-3)))
+    errors = {name: collections.Counter() for name in label_of_rows}
+    wrong = collections.Counter()
+
+    def counted(name, label_of):
+        positions = itertools.count()
+
+        def call():
+            position = next(positions) % len(expected)
+            try:
+                label = label_of(position)
+            except ServingError as error:
+                errors[name][error.code] += 1
+                return
+            wrong[name] += label != expected[position]
+
+        return call
+
+    seconds = seconds_in_turns(
+        {name: counted(name, label_of) for name, label_of in label_of_rows.items()},
+        warmup_calls,
+        timed_calls,
+        TURN_CALLS,
+    )
+    rows = []
+    for name, latencies in seconds.items():
+        p50, p99 = percentiles_ms(latencies)
+        rows.append(
+            Row(
+                name,
+                1,
+                len(latencies),
+                sum(errors[name].values()),
+                wrong[name],
+                len(latencies) / sum(latencies),
+                p50,
+                p99,
+                tuple(f"{code} x{count}" for code, count in errors[name].most_common()),
+            )
+        )
+    return rows
+
+
+def measure_one_client_round(directory, base_path, flags, floor_rows, texts, expected, config):
+    """One client: a server without batching (gRPC and REST) and one with, started for this round,
+    and every row timed in turns (`measure_in_turns`). `flags`: (plain, batching) server flags."""
+    plain, batching = flags
+    with Server(directory, base_path, *plain) as server, Server(
+        directory, base_path, *batching
+    ) as batching_server:
+        calls = {
+            **floor_rows,
+            "gRPC, no batching": client_call(f"{HOST}:{server.port}", texts),
+            "gRPC, batching": client_call(f"{HOST}:{batching_server.port}", texts),
+        }
+        if config.rest:
+            calls["REST, no batching"] = client_call(f"http://{HOST}:{server.rest_port}", texts)
+        return measure_in_turns(calls, expected, config)
+
+
+def median_rows(rounds):
+    """One Row per row name of several rounds (lists of Rows): counts summed, rates and latencies
+    their medians across the rounds."""
+    rows = []
+    for same in zip(*rounds):
+        rows.append(
+            Row(
+                same[0].name,
+                same[0].clients,
+                sum(row.requests for row in same),
+                sum(row.errors for row in same),
+                sum(row.wrong_labels for row in same),
+                statistics.median(row.per_second for row in same),
+                statistics.median(row.p50_ms for row in same),
+                statistics.median(row.p99_ms for row in same),
+                tuple(message for row in same for message in row.error_messages),
+            )
+        )
+    return rows
 
 
 def expected_labels(version_path, texts):
@@ -420,14 +528,15 @@ def format_table(rows):
     floor = rows[0]
     lines = [
         "| row | clients | requests | errors | wrong labels | requests/s | p50 ms | p99 ms "
-        "| p50 ratio | p99 ratio | throughput ratio |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| p50 over the floor ms | p50 ratio | p99 ratio | throughput ratio |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.name} | {row.clients} | {row.requests:,} | {row.errors} | {row.wrong_labels} "
             f"| {row.per_second:,.1f} | {row.p50_ms:.2f} | {row.p99_ms:.2f} "
-            f"| {row.p50_ms / floor.p50_ms:.2f} | {row.p99_ms / floor.p99_ms:.2f} "
+            f"| {row.p50_ms - floor.p50_ms:+.2f} | {row.p50_ms / floor.p50_ms:.2f} "
+            f"| {row.p99_ms / floor.p99_ms:.2f} "
             f"| {row.per_second / floor.per_second:.2f} |"
         )
     return "\n".join(lines)
@@ -452,6 +561,12 @@ def main():
     )
     parser.add_argument("--no_rest", action="store_true", help="skip the REST row")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="--clients=1: rounds, each with fresh servers; the table has each row's medians",
+    )
+    parser.add_argument(
         "--server_flag",
         action="append",
         default=[],
@@ -462,8 +577,8 @@ def main():
     clients = args.clients if args.clients is not None else (4 if args.quick else 32)
     duration = args.duration if args.duration is not None else (2.0 if args.quick else 10.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)
-    if clients < 1 or duration <= 0 or warmup < 0:
-        parser.error("--clients and --duration must be positive, --warmup not negative")
+    if clients < 1 or duration <= 0 or warmup < 0 or args.rounds < 1:
+        parser.error("--clients, --duration and --rounds must be positive, --warmup not negative")
     config = Config(
         clients=clients,
         warmup_seconds=warmup,
@@ -471,6 +586,7 @@ def main():
         grpc_max_threads=args.grpc_max_threads or max(8, 2 * clients),
         rest=not args.no_rest,
         server_flags=tuple(args.server_flag),
+        rounds=args.rounds if clients == 1 else 1,
     )
 
     with tempfile.TemporaryDirectory(prefix="benchmark_serving_") as directory:
@@ -482,38 +598,51 @@ def main():
         expected = expected_labels(version_path, texts)
         parameters = directory / "batching.config"
         parameters.write_text(batching_parameters_text())
-        common = (f"--grpc_max_threads={config.grpc_max_threads}", *config.server_flags)
-        server_rows = [
-            ("gRPC, no batching", "grpc", common),
-            (
-                "gRPC, batching",
-                "grpc",
-                (*common, "--enable_batching", f"--batching_parameters_file={parameters}"),
-            ),
-        ]
-        if config.rest:
-            server_rows.append(("REST, no batching", "rest", common))
-
-        print(f"[1/{1 + len(server_rows)}] {FLOOR}; {SERVABLE}", file=sys.stderr, flush=True)
-        rows = [
-            measure_in_process(version_path, texts, expected, config),
-            measure_servable(version_path, texts, expected, config),
-        ]
-        for number, (name, transport, flags) in enumerate(server_rows, start=2):
-            print(f"[{number}/{1 + len(server_rows)}] {name}", file=sys.stderr, flush=True)
-            with Server(directory, base_path, *flags) as server:
-                address = (
-                    f"{HOST}:{server.port}"
-                    if transport == "grpc"
-                    else f"http://{HOST}:{server.rest_port}"
+        plain = (f"--grpc_max_threads={config.grpc_max_threads}", *config.server_flags)
+        batching = (*plain, "--enable_batching", f"--batching_parameters_file={parameters}")
+        floor_rows = {
+            FLOOR: in_process_call(version_path, texts),
+            SERVABLE: servable_call(version_path, texts),
+        }
+        rounds = []
+        if config.clients == 1:
+            for number in range(1, config.rounds + 1):
+                print(f"one client, round {number}/{config.rounds}", file=sys.stderr, flush=True)
+                rounds.append(
+                    measure_one_client_round(
+                        directory, base_path, (plain, batching), floor_rows, texts, expected, config
+                    )
                 )
-                rows.append(measure_load(name, address, texts, expected, config))
+            rows = median_rows(rounds)
+        else:
+            server_rows = [("gRPC, no batching", "grpc", plain), ("gRPC, batching", "grpc", batching)]
+            if config.rest:
+                server_rows.append(("REST, no batching", "rest", plain))
+            print(f"[1/{1 + len(server_rows)}] {FLOOR}; {SERVABLE}", file=sys.stderr, flush=True)
+            rows = [
+                measure_calls(name, label_of, expected, config)
+                for name, label_of in floor_rows.items()
+            ]
+            for number, (name, transport, flags) in enumerate(server_rows, start=2):
+                print(f"[{number}/{1 + len(server_rows)}] {name}", file=sys.stderr, flush=True)
+                with Server(directory, base_path, *flags) as server:
+                    address = (
+                        f"{HOST}:{server.port}"
+                        if transport == "grpc"
+                        else f"http://{HOST}:{server.rest_port}"
+                    )
+                    rows.append(measure_load(name, address, texts, expected, config))
 
     print(describe_machine(tf, keras, grpc))
     print(f"Config: {config.describe()}")
     print()
     print(format_table(rows))
     print()
+    if len(rounds) > 1:
+        for index, row in enumerate(rows[2:], start=2):
+            each = ", ".join(f"{one[index].p50_ms - one[0].p50_ms:+.2f}" for one in rounds)
+            print(f"{row.name}: p50 over the floor in each round, ms: {each}")
+        print()
     print(
         f"Ratios are relative to the in-process floor ({FLOOR}) in this run. Latency ratio "
         "above 1 means slower than calling the SavedModel in-process; throughput ratio above 1 "

@@ -29,6 +29,12 @@ def median_ms_in_turns(calls, warmup_calls, timed_calls, block):
     alike, and within a block a call follows itself, its weights in cache, as in a server that
     serves one model.
     """
+    times = seconds_in_turns(calls, warmup_calls, timed_calls, block)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+
+
+def seconds_in_turns(calls, warmup_calls, timed_calls, block):
+    """`{name: [seconds of each timed call]}` of `calls`, timed as `median_ms_in_turns` times them."""
     for call in calls.values():
         for _ in range(warmup_calls):
             call()
@@ -39,7 +45,7 @@ def median_ms_in_turns(calls, warmup_calls, timed_calls, block):
                 start = time.perf_counter()
                 call()
                 times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def describe_machine(*modules):
