@@ -18,6 +18,7 @@ import functools
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text as tf_text
 
 _FORBIDDEN = -1e9
 
@@ -42,57 +43,43 @@ def iob2_constraints(labels):
     return allowed, allowed_first
 
 
-def viterbi_decode(log_probs, allowed, allowed_first):
-    """The best allowed tag sequence of each row, every step of which counts.
+def viterbi_decode(log_probs, allowed, allowed_first, lengths=None):
+    """The best allowed tag sequence of each row: TensorFlow Text's `viterbi_constrained_sequence`.
 
-    Rows of different lengths are aligned at their ends by the caller, with
-    steps before a row's start that force a tag which can start a row and from
-    which every tag that can start one may follow (IOB2's `"O"`, see
-    `decode_word_tags`): then no step needs a mask, and the loop's body is a
-    handful of ops, which at batch 1 is what decoding costs.
+    One op (`ConstrainedSequence`, in log space) rather than a loop of ops over
+    the steps: at batch 1 a loop's per-step ops were most of what decoding cost
+    (BENCHMARKS.md). TensorFlow Serving's binary links TF Text's ops, as it must
+    for the tokenizers.
 
     Args:
         log_probs: float `[batch, time, tags]` scores of each tag at each step.
         allowed: bool `[tags, tags]`, may tag j follow tag i.
         allowed_first: bool `[tags]`, may a row start with the tag.
+        lengths: int `[batch]` steps of each row (at most `time`); None: all.
 
     Returns:
-        int32 `[batch, time]` tag ids.
+        int32 `[batch, time]` tag ids, `-1` past each row's length.
     """
-    transitions = tf.where(tf.constant(allowed), 0.0, _FORBIDDEN)[None]  # [1, previous, next]
-    first = tf.where(tf.constant(allowed_first), 0.0, _FORBIDDEN)
-    steps = tf.transpose(tf.convert_to_tensor(log_probs, tf.float32), [1, 0, 2])  # [time, batch, tags]
-    num_steps = tf.shape(steps)[0]
-    # pointers[t - 1]: at step t, each tag's best previous tag.
-    pointers = tf.TensorArray(tf.int32, size=num_steps - 1, element_shape=[None, len(allowed)])
-
-    def forward(t, scores, pointers):
-        candidates = scores[:, :, None] + transitions  # [batch, previous, next]
-        return (
-            t + 1,
-            tf.reduce_max(candidates, axis=1) + steps[t],
-            pointers.write(t - 1, tf.argmax(candidates, axis=1, output_type=tf.int32)),
-        )
-
-    _, scores, pointers = tf.while_loop(
-        lambda t, *_: t < num_steps, forward, (1, steps[0] + first[None], pointers)
+    tags = len(allowed_first)
+    # TF Text's start and end states: row `tags` says which tags may start a row, column `tags`
+    # which may end one (any).
+    transitions = np.ones([tags + 1, tags + 1], bool)
+    transitions[:tags, :tags] = allowed
+    transitions[tags, :tags] = allowed_first
+    log_probs = tf.convert_to_tensor(log_probs, tf.float32)
+    decoded = tf_text.viterbi_constrained_sequence(
+        log_probs,
+        sequence_length=lengths,
+        allowed_transitions=transitions,
+        transition_weights=np.zeros([tags + 1, tags + 1], np.float32),
+        use_log_space=True,
+        use_start_and_end_states=True,
     )
-    tags = tf.TensorArray(tf.int32, size=num_steps, element_shape=[None])
-
-    def backward(t, tag, tags):
-        return t - 1, tf.gather(pointers.read(t - 1), tag, batch_dims=1), tags.write(t, tag)
-
-    last = tf.argmax(scores, axis=-1, output_type=tf.int32)
-    _, first_tag, tags = tf.while_loop(lambda t, *_: t > 0, backward, (num_steps - 1, last, tags))
-    return tf.transpose(tags.write(0, first_tag).stack())
+    return decoded.to_tensor(default_value=-1, shape=tf.shape(log_probs)[:2])
 
 
 def decode_word_tags(piece_logits, word_index, num_words, max_words, labels):
     """Each word's tag id, decoded over its sentence's first-piece scores.
-
-    Sentences are decoded together, each aligned at the end of the batch's
-    longest, after steps that can only be `"O"` (under IOB2, a sentence's first
-    tag is one that may follow `"O"`), so no word's decoding changes.
 
     Args:
         piece_logits: float `[batch, pieces, tags]` model outputs.
@@ -112,27 +99,20 @@ def decode_word_tags(piece_logits, word_index, num_words, max_words, labels):
     word_index = tf.cast(word_index, tf.int32)
     first_pieces = tf.where(word_index >= 0)
     num_words = tf.cast(num_words, tf.int32)
-    # Decoding steps one word at a time, so it stops at the batch's longest sentence, not at
-    # `max_words`: at batch 1 that was most of an exported tagger's fixed cost (BENCHMARKS.md).
+    # Scores for the batch's longest sentence, not `max_words`: decoding costs what the words do.
     longest = tf.maximum(tf.reduce_max(num_words), 1)
-    offsets = longest - num_words  # [batch] steps of "O" before each sentence
-    rows = first_pieces[:, 0]
     word_scores = tf.tensor_scatter_nd_update(
         tf.tile(outside[None, None, :], [tf.shape(piece_logits)[0], longest, 1]),
         tf.stack(
-            [rows, tf.cast(tf.gather_nd(word_index, first_pieces) + tf.gather(offsets, rows), tf.int64)],
-            axis=1,
+            [first_pieces[:, 0], tf.cast(tf.gather_nd(word_index, first_pieces), tf.int64)], axis=1
         ),
         tf.gather_nd(log_probs, first_pieces),
     )
     allowed, allowed_first = iob2_constraints(labels)
-    aligned = viterbi_decode(word_scores, allowed, allowed_first)
-    words = tf.range(max_words)[None, :]
-    return tf.where(
-        words < num_words[:, None],
-        tf.gather(aligned, tf.minimum(words + offsets[:, None], longest - 1), batch_dims=1),
-        outside_id,
-    )
+    decoded = viterbi_decode(word_scores, allowed, allowed_first, num_words)
+    tags = tf.where(decoded >= 0, decoded, outside_id)
+    padding = [[0, 0], [0, tf.maximum(max_words - longest, 0)]]
+    return tf.pad(tags, padding, constant_values=outside_id)[:, :max_words]
 
 
 @functools.lru_cache(maxsize=None)

@@ -40,8 +40,8 @@ def test_viterbi_finds_what_exhaustive_search_finds():
 
 
 def test_sentences_of_different_lengths_decode_as_each_alone():
-    # Each sentence decodes aligned at the end of the longest, after steps that can only be
-    # "O": what exhaustive search finds for the sentence alone.
+    # Sentences decoded together, each to its own length: what exhaustive search finds for the
+    # sentence alone, "O" after it.
     rng = np.random.default_rng(0)
     allowed, allowed_first = tag_decoding.iob2_constraints(LABELS)
     logits = rng.normal(size=[16, 7, len(LABELS)]).astype(np.float32)
