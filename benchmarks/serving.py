@@ -35,8 +35,10 @@ only the requests that start and finish within the next `--duration` seconds.
 With `--clients=1` the rows measure the request path's own cost instead: one
 server without batching (its gRPC and REST ports) and one with, started
 together, and every row timed in turns of `TURN_CALLS` calls, each row making
-as many calls as the floor makes in `--duration` seconds; rows measured one
-after the other moved by about 0.3 ms between runs on a 2-core machine.
+as many calls as the floor makes in `--duration` seconds, over `--rounds`
+rounds of fresh servers (the table holds each row's medians across them, and
+each round's p50 over the floor is printed below it); rows measured one after
+the other moved by about 0.3 ms between runs on a 2-core machine.
 Latency is client-side wall time per request (p50, p99); throughput is counted
 requests divided by `--duration`. Errors (failed requests, warm-up included)
 must be 0; wrong labels (responses whose label differs from the in-process
@@ -210,8 +212,9 @@ def in_process_call(version_path, texts):
 
 def servable_call(version_path, texts):
     """The server's own model runner in this process: its `Servable` (a TF1 Session callable,
-    as TF Serving runs SavedModels, with the server's default Session config), one text per call; a server row less this row is the
-    transport and the request path. Returns `label_of(position)`."""
+    as TF Serving runs SavedModels, with the server's default Session config), one text per
+    call; a server row less this row is the transport and the request path. Returns
+    `label_of(position)`."""
     servable = Servable(
         MODEL_NAME, 1, version_path, LoadOptions(session_config=read_session_config(""))
     )
@@ -262,7 +265,8 @@ def measure_in_turns(label_of_rows, expected, config):
     while time.perf_counter() < end or warmup_calls == 0:
         floor(warmup_calls % len(expected))
         warmup_calls += 1
-    timed_calls = max(1, round(warmup_calls * config.duration_seconds / max(config.warmup_seconds, 1e-3)))
+    calls_per_second = warmup_calls / max(config.warmup_seconds, 1e-3)
+    timed_calls = max(1, round(calls_per_second * config.duration_seconds))
     errors = {name: collections.Counter() for name in label_of_rows}
     wrong = collections.Counter()
 
