@@ -10,8 +10,8 @@ learn, imposed at decoding time (as AllenNLP's `allowed_transitions` does).
 On CoNLL-2003 dev this lifts our from-scratch model's entity F1 from 0.676 to
 0.703 with the same weights (BENCHMARKS.md).
 
-All of it is TensorFlow ops, so the exported SavedModel decodes as the
-in-process model does.
+All of it is TensorFlow and TensorFlow Text ops, so the exported SavedModel
+decodes as the in-process model does.
 """
 
 import functools
