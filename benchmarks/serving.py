@@ -455,7 +455,7 @@ def _client_loop(address, offset, texts, expected, start, end, result):
     Records the latency of the requests that start and finish in [start, end],
     and every failed request, warm-up included.
     """
-    client = ServingClient(address, MODEL_NAME, timeout=REQUEST_TIMEOUT_SECONDS, retries=0)
+    label_of = client_call(address, texts)
     index = offset
     while True:
         before = time.perf_counter()
@@ -464,7 +464,7 @@ def _client_loop(address, offset, texts, expected, start, end, result):
         position = index % len(texts)
         index += 1
         try:
-            label = client.predict([texts[position]])["labels"][0].decode()
+            label = label_of(position)
             error = None
         except ServingError as exception:
             error = exception.code
