@@ -24,6 +24,12 @@ import threading
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# gRPC's TCP stack of grpcio up to 1.79 (iomgr) rather than its EventEngine, on in
+# Python since 1.80: EventEngine reads a request on a thread of its own and hands it
+# to the thread polling the completion queue, a hop that cost a one-example request
+# about 0.1 ms on 2 cores (BENCHMARKS.md). Read when gRPC starts, so set before it
+# is imported; a GRPC_EXPERIMENTS of the caller's is kept.
+os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_listener,-event_engine_client")
 
 from absl import app, flags, logging  # noqa: E402
 

@@ -24,6 +24,8 @@ field for field from TF Serving's `session_bundle_config.proto`,
 so they never clash with a registration of the real ones.
 """
 
+import os
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 from google.protobuf import wrappers_pb2
 from tensorflow.core.protobuf import config_pb2
@@ -145,18 +147,33 @@ def read_ssl_config(path):
     return _parse(path, SSLConfig())
 
 
+def _usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def read_session_config(path):
     """The `tensorflow.ConfigProto` in the text-format file `path`, used as it is written.
 
-    Without a file, the server's default: TensorFlow's defaults, except that
-    its threads do not spin when idle (`experimental.disable_thread_spinning`),
-    where TF Serving leaves them spinning. This server's gRPC and HTTP front end
-    is Python, which needs the CPU between model runs that an idle intra-op
-    thread spins on: on 2 cores at one client, spinning made a gRPC request
-    0.2-0.3 ms slower and bought no throughput at 32 clients (BENCHMARKS.md).
+    Without a file, the server's default, which differs from TensorFlow's (and
+    TF Serving's) in two ways, because this server's gRPC and HTTP front end is
+    Python and needs a CPU of its own between and around model runs:
+    - its threads do not spin when idle (`experimental.disable_thread_spinning`):
+      on 2 cores at one client, spinning made a gRPC request 0.2-0.3 ms slower
+      and bought no throughput at 32 clients;
+    - an op runs on all but one of the process's CPUs
+      (`intra_op_parallelism_threads`, where TensorFlow takes them all): on 2
+      cores, one intra-op thread ran a one-example request in process in
+      0.38 ms against 0.94 and served a third more requests a second at 32
+      clients without batching, as many with batching (BENCHMARKS.md). Large
+      batches of a large model run faster on more threads:
+      `--tensorflow_intra_op_parallelism`.
     """
     if path:
         return _parse(path, config_pb2.ConfigProto())
     config = config_pb2.ConfigProto()
     config.experimental.disable_thread_spinning = True
+    config.intra_op_parallelism_threads = max(1, _usable_cpus() - 1)
     return config

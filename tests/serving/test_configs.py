@@ -4,6 +4,7 @@ The deployment configs in serving/deploy are written for TF Serving 2.20; our
 server must read the very same files.
 """
 
+import os
 from pathlib import Path
 
 import grpc
@@ -83,3 +84,11 @@ def test_the_session_config_stops_idle_threads_spinning_unless_a_file_says_other
     from_file = configs.read_session_config(written)
     assert from_file.intra_op_parallelism_threads == 3
     assert not from_file.experimental.disable_thread_spinning
+
+
+def test_the_session_config_leaves_a_cpu_to_the_front_end_unless_a_file_says_otherwise(tmp_path):
+    cpus = len(os.sched_getaffinity(0))
+    assert configs.read_session_config("").intra_op_parallelism_threads == max(1, cpus - 1)
+    written = tmp_path / "session.config"
+    written.write_text("inter_op_parallelism_threads: 2\n")
+    assert configs.read_session_config(written).intra_op_parallelism_threads == 0
