@@ -16,7 +16,11 @@ Rows:
 
 - in-process (the floor): `tf.saved_model.load(version).signatures
   ["serving_default"]` called with one text at a time from a single thread,
-  in this process: no transport, no queueing, no concurrency.
+  in this process: no transport, no queueing, no concurrency. This process
+  runs TensorFlow with the intra-op threads of the server's default Session
+  config (all CPUs but one, where TensorFlow's default takes them all), so
+  that both in-process rows run the model as the server does;
+  `--in_process_intra_op_parallelism=0` gives them TensorFlow's default.
 - in-process, the server's Servable: the same SavedModel run as our server
   runs it (TF Serving's way: a TF1 Session callable fed by tensor name), one
   text per call, in this process; a server row less this one is the cost of
@@ -64,7 +68,7 @@ Usage (from the repository root):
 
     python -m benchmarks.serving          # 32 clients, 2 s warm-up, 10 s per row
     python -m benchmarks.serving --quick  # 4 clients, 0.5 s warm-up, 2 s per row
-    python -m benchmarks.serving --clients=1 --server_flag=--tensorflow_intra_op_parallelism=1
+    python -m benchmarks.serving --clients=1 --in_process_intra_op_parallelism=0
 """
 
 import argparse
@@ -131,6 +135,7 @@ class Config:
     rest: bool
     server_flags: tuple = ()
     rounds: int = 1
+    in_process_intra_op_threads: int = 0
 
     def describe(self):
         batching = ", ".join(
@@ -145,7 +150,8 @@ class Config:
             f"measured={self.duration_seconds:g} s per row, "
             f"{f'{self.rounds} rounds of fresh servers, ' if self.rounds > 1 else ''}"
             f"--grpc_max_threads={self.grpc_max_threads}"
-            f"{''.join(f' {flag}' for flag in self.server_flags)}; batching: {batching}"
+            f"{''.join(f' {flag}' for flag in self.server_flags)}; batching: {batching}; "
+            f"in-process rows: {self.in_process_intra_op_threads or 'default'} intra-op threads"
         )
 
 
@@ -571,6 +577,12 @@ def main():
         help="--clients=1: rounds, each with fresh servers; the table has each row's medians",
     )
     parser.add_argument(
+        "--in_process_intra_op_parallelism",
+        type=int,
+        help="TensorFlow intra-op threads of this process, which runs the in-process rows "
+        "(default: the server's default Session config's; 0: TensorFlow's default)",
+    )
+    parser.add_argument(
         "--server_flag",
         action="append",
         default=[],
@@ -583,6 +595,10 @@ def main():
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 2.0)
     if clients < 1 or duration <= 0 or warmup < 0 or args.rounds < 1:
         parser.error("--clients, --duration and --rounds must be positive, --warmup not negative")
+    intra_op_threads = args.in_process_intra_op_parallelism
+    if intra_op_threads is None:
+        intra_op_threads = read_session_config("").intra_op_parallelism_threads
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
     config = Config(
         clients=clients,
         warmup_seconds=warmup,
@@ -591,6 +607,7 @@ def main():
         rest=not args.no_rest,
         server_flags=tuple(args.server_flag),
         rounds=args.rounds if clients == 1 else 1,
+        in_process_intra_op_threads=intra_op_threads,
     )
 
     with tempfile.TemporaryDirectory(prefix="benchmark_serving_") as directory:
