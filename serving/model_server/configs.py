@@ -166,8 +166,8 @@ def read_session_config(path):
     - an op runs on all but one of the process's CPUs
       (`intra_op_parallelism_threads`, where TensorFlow takes them all): on 2
       cores, one intra-op thread ran a one-example request in process in
-      0.38 ms against 0.94 and served a third more requests a second at 32
-      clients without batching, as many with batching (BENCHMARKS.md). Large
+      0.38 ms against 0.94 and served more requests a second at 32 clients
+      without batching, about as many with batching (BENCHMARKS.md). Large
       batches of a large model run faster on more threads:
       `--tensorflow_intra_op_parallelism`.
     """
