@@ -44,8 +44,10 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             DistilBERT). From a teacher over our encoder, the student needs
             its width and block settings. From a keras-hub BERT (MiniLM), it
             needs its width and takes its block shape (heads, feed-forward
-            width, post-norm, activation; `relative_position_range` may be
-            added, its biases start at zero); the BERT's embedding layer
+            width, post-norm, activation; `num_kv_heads` may group its
+            heads, each group's keys and values their mean, and
+            `relative_position_range` may be added, its biases starting at
+            zero); the BERT's embedding layer
             norm is folded into the token table and its learned positions
             are fitted by the sinusoids' learned mix (`_copy_from_bert`).
         dropout: float, dropout in the encoder's blocks and before the head.
@@ -166,17 +168,19 @@ def _bert_block_settings(bert, size, encoder_kwargs):
             f"wide as the teacher: the teacher is {bert.hidden_dim} wide, the student "
             f"{size['hidden_dim']} (the size 'shallow' is 2 layers of MiniLM's 384)."
         )
+    kv_heads = encoder_kwargs.get("num_kv_heads") or bert.num_heads
     unlike = {
-        "num_kv_heads": encoder_kwargs.get("num_kv_heads") not in (None, bert.num_heads),
+        "num_kv_heads": bert.num_heads % kv_heads != 0,
         "value_free": encoder_kwargs.get("value_free", False),
         "layout": encoder_kwargs.get("layout", "sequential") != "sequential",
         "embedding_dim": encoder_kwargs.get("embedding_dim") is not None,
     }
     if any(unlike.values()):
         raise ValueError(
-            "initialize='every_other' copies a BERT's layers, whose attention has a key and "
-            "value per head and whose blocks run attention then feed-forward; the student "
-            f"differs in {sorted(key for key, differs in unlike.items() if differs)}."
+            "initialize='every_other' copies a BERT's layers, whose attention has values and an "
+            f"output projection and {bert.num_heads} key/value heads (a student may group them: "
+            "num_kv_heads dividing them) and whose blocks run attention then feed-forward; the "
+            f"student differs in {sorted(key for key, differs in unlike.items() if differs)}."
         )
     layer = bert.get_layer("transformer_layer_0")
     return {
@@ -234,20 +238,34 @@ def _copy_from_bert(student, teacher):
 
 
 def _copy_bert_layer(layer, block):
-    """A keras-hub `TransformerEncoder` layer's weights into our `EncoderBlock` (fused QKV)."""
+    """A keras-hub `TransformerEncoder` layer's weights into our `EncoderBlock` (fused QKV).
+
+    A block with fewer key/value heads than the layer takes each group's
+    mean (Ainslie et al. 2023's conversion of multi-head to grouped- or
+    multi-query attention); query head `h` reads key/value head
+    `h // (num_heads // num_kv_heads)`, as `SimpleAttention` repeats them.
+    """
     attention = layer._self_attention_layer
-    projections = (attention._query_dense, attention._key_dense, attention._value_dense)
     width = block.self_attention.output_dense.kernel.shape[-1]
 
     def numpy(weight, *shape):
         return keras.ops.convert_to_numpy(weight).reshape(shape)
 
+    kv_heads = block.num_kv_heads or block.num_heads
+
+    def grouped(weight):
+        # (..., heads, head_dim) -> (..., kv_heads * head_dim), heads averaged within a group.
+        shape = weight.shape
+        per_group = (*shape[:-2], kv_heads, shape[-2] // kv_heads, shape[-1])
+        return numpy(weight, *per_group).mean(axis=-2).reshape(*shape[:-2], -1)
+
+    query, key, value = (attention._query_dense, attention._key_dense, attention._value_dense)
     values = {
         "self_attention/query_key_value/kernel": np.concatenate(
-            [numpy(dense.kernel, width, -1) for dense in projections], axis=1
+            [numpy(query.kernel, width, -1), grouped(key.kernel), grouped(value.kernel)], axis=1
         ),
         "self_attention/query_key_value/bias": np.concatenate(
-            [numpy(dense.bias, -1) for dense in projections]
+            [numpy(query.bias, -1), grouped(key.bias), grouped(value.bias)]
         ),
         "self_attention/output/kernel": numpy(attention._output_dense.kernel, -1, width),
         "self_attention/output/bias": numpy(attention._output_dense.bias, width),

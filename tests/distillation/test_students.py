@@ -137,11 +137,39 @@ def test_every_other_layer_of_a_bert_copies_its_layers_into_our_blocks():
     )
 
 
+def test_a_multi_query_student_takes_the_mean_of_each_group_of_a_berts_key_value_heads():
+    teacher = tiny_bert_reader(1)
+    attention = teacher.backbone.get_layer("transformer_layer_0")._self_attention_layer
+    # Two groups of six alike heads: grouped-query attention with 2 key/value heads is then exact.
+    for dense in (attention._key_dense, attention._value_dense):
+        for weight in (dense.kernel, dense.bias):
+            heads = weight.numpy()[..., [0, 6], :]
+            weight.assign(np.repeat(heads, 6, axis=-2))
+    student = make_student(
+        teacher, {"num_layers": 1, "hidden_dim": 48}, initialize="every_other", num_kv_heads=2
+    )
+    assert student.backbone.blocks[0].num_kv_heads == 2
+    stream = np.random.default_rng(1).normal(size=(2, 5, 48)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(student.backbone.blocks[0](stream)),
+        keras.ops.convert_to_numpy(teacher.backbone.get_layer("transformer_layer_0")(stream)),
+        atol=1e-5,
+    )
+    # One key/value head: the mean of all twelve.
+    single = make_student(
+        teacher, {"num_layers": 1, "hidden_dim": 48}, initialize="every_other", num_kv_heads=1
+    )
+    fused = single.backbone.blocks[0].self_attention.query_key_value_dense.kernel.numpy()
+    np.testing.assert_allclose(
+        fused[:, 48:52], attention._key_dense.kernel.numpy().mean(axis=1), atol=1e-6
+    )
+
+
 @pytest.mark.parametrize(
     "size, kwargs, named",
     [
         ({"num_layers": 2, "hidden_dim": 32}, {}, "as wide as the teacher: the teacher is 48 wide"),
-        ({"num_layers": 2, "hidden_dim": 48}, {"num_kv_heads": 1}, r"differs in \['num_kv_heads'\]"),
+        ({"num_layers": 2, "hidden_dim": 48}, {"num_kv_heads": 5}, r"differs in \['num_kv_heads'\]"),
         ({"num_layers": 2, "hidden_dim": 48}, {"layout": "parallel"}, r"differs in \['layout'\]"),
     ],
 )
