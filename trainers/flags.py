@@ -145,8 +145,8 @@ def define_flags(flag_values):
            "(TransformerEncoder's embedding_dim); every_other: the teacher's embeddings, blocks "
            "at evenly spaced depths and head (a teacher of our encoder: as wide as --student, "
            "with its block flags; a MiniLM teacher: --student=shallow or base, which take its "
-           "blocks' heads, feed-forward width and post-norm over the block flags, and may group "
-           "its key/value heads with --num_kv_heads).",
+           "blocks' heads, feed-forward width, post-norm and no relative biases over the block "
+           "flags, and may group its key/value heads with --num_kv_heads).",
            enum_values=["none", "embeddings", "every_other"])
     define("float", "temperature", 2.0,
            "With --teacher: the soft targets' temperature, > 0 (1 is the teacher's own "

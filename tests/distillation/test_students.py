@@ -124,6 +124,7 @@ def test_every_other_layer_of_a_bert_copies_its_layers_into_our_blocks():
     )
     block = student.backbone.blocks[0]
     assert (block.num_heads, block.intermediate_dim, block.norm) == (12, 96, "post")
+    assert block.relative_position_range is None
     stream = np.random.default_rng(0).normal(size=(2, 7, 48)).astype("float32")
     mask = np.array([[True] * 7, [True] * 4 + [False] * 3])
     for block, depth in zip(student.backbone.blocks, (0, 2)):
