@@ -11,8 +11,10 @@ paragraph is seen in training. Rows, all measured in this run:
 - MiniLM-L6-H384 fine-tuned by the job (`--task=qa --backbone=minilm`);
 - ours from scratch (`--task=qa`, the job's default encoder);
 - a student of our encoder (`--student`, tiny by default) distilled from that
-  MiniLM by the job (`--teacher=<its export> --student_init=embeddings`: the
-  student starts from MiniLM's token table, projected to its width);
+  MiniLM by the job (`--teacher=<its export>`; `--student_init=embeddings`: the
+  student starts from MiniLM's token table, projected to its width;
+  `--student=shallow --student_init=every_other`: from MiniLM's first and last
+  layers, converted into our blocks);
 - reference: the context sentence sharing the most normalised words with
   the question, as the answer (no training).
 

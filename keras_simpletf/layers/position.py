@@ -30,8 +30,10 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     caller to add, the way `keras_hub.layers.SinusoidalPositionEncoding` does.
     The table has no parameters; with `learned_mix=True` it is multiplied by
     one `(width, width)` matrix initialised to the identity, so training may
-    mix the frequencies while the layer starts as the fixed encoding. Masks
-    pass through unchanged.
+    mix the frequencies while the layer starts as the fixed encoding. With
+    `learned_offsets=True` a `(max_length, width)` table, initialised to
+    zeros, is added: learned positions (BERT's) over the sinusoids, which a
+    student converted from a BERT starts from. Masks pass through unchanged.
 
     Args:
         max_length: int, the longest sequence the layer accepts. Longer inputs
@@ -39,6 +41,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
             an `InvalidArgumentError` naming `max_length` when it is not.
         max_wavelength: float, the longest wavelength of the sinusoids.
         learned_mix: bool, whether to learn a linear mix of the sinusoids.
+        learned_offsets: bool, whether to learn an offset for every position.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -59,7 +62,12 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
     """
 
     def __init__(
-        self, max_length=512, max_wavelength=10000.0, learned_mix=False, **kwargs
+        self,
+        max_length=512,
+        max_wavelength=10000.0,
+        learned_mix=False,
+        learned_offsets=False,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.max_length = check_positive_int("max_length", max_length)
@@ -69,6 +77,7 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
             )
         self.max_wavelength = max_wavelength
         self.learned_mix = learned_mix
+        self.learned_offsets = learned_offsets
         self.supports_masking = True
 
     def build(self, inputs_shape):
@@ -79,6 +88,11 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         if self.learned_mix:
             self.mix = self.add_weight(
                 name="mix", shape=(width, width), initializer="identity"
+            )
+        self.offsets = None
+        if self.learned_offsets:
+            self.offsets = self.add_weight(
+                name="offsets", shape=(self.max_length, width), initializer="zeros"
             )
 
     def _check_length(self, length):
@@ -108,6 +122,10 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
         )
         if self.mix is not None:
             encodings = ops.matmul(encodings, self.mix)
+        if self.offsets is not None:
+            encodings = encodings + ops.slice(
+                ops.cast(self.offsets, self.compute_dtype), (start_index, 0), ops.shape(encodings)
+            )
         return ops.broadcast_to(encodings, ops.shape(inputs))
 
     def compute_output_shape(self, inputs_shape):
@@ -119,5 +137,6 @@ class SinusoidalPositionEncoding(keras.layers.Layer):
             max_length=self.max_length,
             max_wavelength=self.max_wavelength,
             learned_mix=self.learned_mix,
+            learned_offsets=self.learned_offsets,
         )
         return config

@@ -22,6 +22,7 @@ class _Stack(keras.layers.Layer):
         hidden_dim,
         max_length=512,
         learned_position_mix=False,
+        learned_position_offsets=False,
         embedding_dropout=0.0,
         embedding_dim=None,
         residual="add",
@@ -40,6 +41,7 @@ class _Stack(keras.layers.Layer):
         self.hidden_dim = check_positive_int("hidden_dim", hidden_dim)
         self.max_length = max_length
         self.learned_position_mix = learned_position_mix
+        self.learned_position_offsets = learned_position_offsets
         self.embedding_dropout = check_rate("embedding_dropout", embedding_dropout)
         if residual == "scaled" and residual_scale is None:
             residual_scale = 1.0 / math.sqrt(2 * num_layers)
@@ -74,6 +76,7 @@ class _Stack(keras.layers.Layer):
         self.position_encoding = SinusoidalPositionEncoding(
             max_length=max_length,
             learned_mix=learned_position_mix,
+            learned_offsets=learned_position_offsets,
             dtype=self.dtype_policy,
             name="position_encoding",
         )
@@ -138,6 +141,7 @@ class _Stack(keras.layers.Layer):
             hidden_dim=self.hidden_dim,
             max_length=self.max_length,
             learned_position_mix=self.learned_position_mix,
+            learned_position_offsets=self.learned_position_offsets,
             embedding_dropout=self.embedding_dropout,
             embedding_dim=self.embedding_dim,
             residual=self.residual,
@@ -158,6 +162,8 @@ _STACK_ARGS = """
         hidden_dim: int, model width.
         max_length: int, longest sequence the position encoding accepts.
         learned_position_mix: bool, learn a linear mix of the sinusoids.
+        learned_position_offsets: bool, learn an offset for each position
+            (BERT's learned positions, over the sinusoids).
         embedding_dropout: float, dropout after embedding + position encoding.
         embedding_dim: int, the token table's width when it differs from
             `hidden_dim`: the table is projected to `hidden_dim` (ALBERT's

@@ -13,9 +13,11 @@ from keras_simpletf.models import (
     SpanQuestionAnswerer,
     TextClassifier,
     TokenClassifier,
+    bert_vocabulary,
     load_bert_backbone,
     minilm_preset,
 )
+from keras_simpletf.text import ClassificationPreprocessor
 from tests.distillation.demo_models import (
     ner_preprocessor,
     ner_tagger,
@@ -184,21 +186,23 @@ def test_a_student_that_cannot_take_a_berts_layers_is_named(size, kwargs, named)
     reason="the pretrained MiniLM is not installed",
 )
 def test_minilm_converted_whole_into_our_encoder_reads_text_nearly_as_minilm_does():
-    bert = load_bert_backbone(minilm_preset())
+    preset = minilm_preset()
+    bert = load_bert_backbone(preset)
     student = make_student(
         SpanQuestionAnswerer(bert), {"num_layers": 6, "hidden_dim": 384}, initialize="every_other"
     )
-    rng = np.random.default_rng(0)
-    token_ids = rng.integers(1000, 20000, (3, 120)).astype("int32")
-    token_ids[:, 0] = 101
-    mask = np.ones_like(token_ids, dtype=bool)
-    mask[1, 80:] = False
-    token_ids[~mask] = 0
-    theirs = bert(
-        {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids), "padding_mask": mask}
-    )["sequence_output"].numpy()[mask]
-    mine = keras.ops.convert_to_numpy(student.backbone(token_ids, mask=mask))[mask]
+    vocabulary, lowercase = bert_vocabulary(preset)
+    features = ClassificationPreprocessor(vocabulary, sequence_length=40, lowercase=lowercase)([
+        "Which NFL team represented the AFC at Super Bowl 50?",
+        "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy.",
+        "A quiet, deeply moving film about grief.",
+    ])
+    mask = features["padding_mask"].numpy()
+    theirs = bert(features)["sequence_output"].numpy()[mask]
+    mine = keras.ops.convert_to_numpy(
+        student.backbone(features["token_ids"], mask=features["padding_mask"])
+    )[mask]
     cosine = (mine * theirs).sum(-1) / np.linalg.norm(mine, axis=-1) / np.linalg.norm(theirs, axis=-1)
-    # Only the embeddings are approximated (the positions' fit, the layer norm's spread).
-    assert np.median(cosine) > 0.92
-    assert np.percentile(cosine, 5) > 0.75
+    # Only the embedding layer norm is approximated (one spread for every token).
+    assert np.median(cosine) > 0.95
+    assert cosine.min() > 0.9

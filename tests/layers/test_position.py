@@ -35,6 +35,20 @@ def test_learned_mix_starts_as_the_fixed_encoding_and_trains():
     assert [w.shape for w in mixed.trainable_weights] == [(4, 4)]
 
 
+def test_learned_offsets_start_at_zero_and_shift_each_position_from_start_index():
+    fixed = SinusoidalPositionEncoding(max_length=16)
+    offset = SinusoidalPositionEncoding(max_length=16, learned_offsets=True)
+    inputs = np.zeros((1, 5, 4), "float32")
+    np.testing.assert_allclose(offset(inputs), fixed(inputs), atol=1e-6)
+    assert [w.shape for w in offset.trainable_weights] == [(16, 4)]
+    table = np.arange(64, dtype="float32").reshape(16, 4)
+    offset.set_weights([table])
+    # Two tokens decoded after three: positions 3 and 4.
+    np.testing.assert_allclose(
+        offset(inputs[:, :2], start_index=3)[0], sinusoid_table(16, 4)[3:5] + table[3:5], atol=1e-5
+    )
+
+
 def test_longer_static_sequence_fails_at_build_naming_max_length():
     layer = SinusoidalPositionEncoding(max_length=8)
     with pytest.raises(ValueError, match="max_length"):
@@ -65,6 +79,8 @@ def test_passes_the_mask_through():
 
 
 def test_config_round_trip():
-    layer = SinusoidalPositionEncoding(max_length=32, max_wavelength=500.0, learned_mix=True)
+    layer = SinusoidalPositionEncoding(
+        max_length=32, max_wavelength=500.0, learned_mix=True, learned_offsets=True
+    )
     clone = SinusoidalPositionEncoding.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
