@@ -27,25 +27,25 @@ def test_returns_encodings_of_the_input_shape_without_parameters():
     np.testing.assert_allclose(outputs[1], sinusoid_table(10, 8), atol=1e-6)
 
 
-def test_learned_mix_starts_as_the_fixed_encoding_and_trains():
+@pytest.mark.parametrize("option, shape", [("learned_mix", (4, 4)), ("learned_offsets", (16, 4))])
+def test_a_learned_part_starts_as_the_fixed_encoding(option, shape):
     fixed = SinusoidalPositionEncoding(max_length=16)
-    mixed = SinusoidalPositionEncoding(max_length=16, learned_mix=True)
+    learned = SinusoidalPositionEncoding(max_length=16, **{option: True})
     inputs = np.zeros((1, 5, 4), "float32")
-    np.testing.assert_allclose(mixed(inputs), fixed(inputs), atol=1e-6)
-    assert [w.shape for w in mixed.trainable_weights] == [(4, 4)]
+    np.testing.assert_allclose(learned(inputs), fixed(inputs), atol=1e-6)
+    assert [w.shape for w in learned.trainable_weights] == [shape]
 
 
-def test_learned_offsets_start_at_zero_and_shift_each_position_from_start_index():
-    fixed = SinusoidalPositionEncoding(max_length=16)
-    offset = SinusoidalPositionEncoding(max_length=16, learned_offsets=True)
-    inputs = np.zeros((1, 5, 4), "float32")
-    np.testing.assert_allclose(offset(inputs), fixed(inputs), atol=1e-6)
-    assert [w.shape for w in offset.trainable_weights] == [(16, 4)]
+def test_learned_offsets_shift_each_position_from_start_index():
+    layer = SinusoidalPositionEncoding(max_length=16, learned_offsets=True)
+    layer.build((1, 2, 4))
     table = np.arange(64, dtype="float32").reshape(16, 4)
-    offset.set_weights([table])
+    layer.set_weights([table])
     # Two tokens decoded after three: positions 3 and 4.
     np.testing.assert_allclose(
-        offset(inputs[:, :2], start_index=3)[0], sinusoid_table(16, 4)[3:5] + table[3:5], atol=1e-5
+        layer(np.zeros((1, 2, 4), "float32"), start_index=3)[0],
+        sinusoid_table(16, 4)[3:5] + table[3:5],
+        atol=1e-5,
     )
 
 
