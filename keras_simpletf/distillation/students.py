@@ -5,6 +5,7 @@ import keras_hub
 import numpy as np
 
 from keras_simpletf.layers import TransformerEncoder
+from keras_simpletf.layers.position import sinusoid_table
 
 # Sizes of the student encoder. One head, a 4x feed-forward; MiniLM-L6-H384
 # (the usual teacher) is 6 layers of width 384 with 12 heads. "shallow" is
@@ -42,10 +43,9 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             needs its width and takes its block shape (heads, feed-forward
             width, post-norm, activation, no relative-position biases;
             `num_kv_heads` may group its heads, each group's keys and values
-            their mean); the BERT's embedding layer
-            norm is folded into the token table and its learned positions
-            become the position encoding's learned offsets
-            (`_copy_from_bert`).
+            their mean); the BERT's embedding layer norm is folded into the
+            token table and its learned positions become the position
+            encoding's learned offsets (`_copy_from_bert`).
         dropout: float, dropout in the encoder's blocks and before the head.
         **encoder_kwargs: other `TransformerEncoder` arguments: the
             simplifications (`num_heads`, `num_kv_heads=1` for multi-query,
@@ -224,9 +224,9 @@ def _copy_from_bert(student, teacher):
 
     token_vectors = gamma * centred(tokens + segment) / spread + beta
     target.token_embedding.set_weights([token_vectors / target.embedding_scale])
-    sinusoids = keras.ops.convert_to_numpy(
-        target.position_encoding(np.zeros((1, target.max_length, target.hidden_dim), "float32"))
-    )[0]
+    sinusoids = sinusoid_table(
+        target.max_length, target.hidden_dim, target.position_encoding.max_wavelength
+    )
     position_vectors = gamma * centred(positions[: target.max_length]) / spread
     target.position_encoding.set_weights([position_vectors - sinusoids])
     for block, depth in zip(target.blocks, _depths(source, target)):
