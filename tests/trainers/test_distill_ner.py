@@ -16,7 +16,7 @@ from trainers.tasks import create_task
 from trainers.train import train
 
 SMALL = [
-    "--task=ner", "--train_examples=512", "--eval_examples=64", "--batch_size=16",
+    "--task=ner", "--train_examples=256", "--eval_examples=64", "--batch_size=16",
     "--sequence_length=24", "--epochs=2",
 ]
 
@@ -32,7 +32,7 @@ def test_the_custom_loop_distils_a_tagger_across_two_replicas_and_exports_it(tmp
         "--strategy=mirrored", "--cpu_replicas=2", f"--export_dir={student_dir}",
     )
     assert job.returncode == 0, job.stderr[-3000:]
-    # Seeds fixed: 0.97.
+    # Seeds fixed: 0.91.
     entity_f1 = float(re.search(r"NER entity F1 on 64 held-out sentences: ([0-9.]+)", job.stdout)[1])
     assert entity_f1 >= 0.85
     assert (student_dir / "vocabulary.txt").read_text() == (teacher_dir / "vocabulary.txt").read_text()
