@@ -82,8 +82,9 @@ from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 from keras_simpletf.text import split_words  # noqa: E402
 
 CORPORA = ("sst2", "conll2003")
-# The --student_init values a MiniLM teacher allows (every_other needs a teacher of our encoder).
-STUDENT_INITS = ("none", "embeddings")
+# The --student_init values a MiniLM teacher allows (every_other: sizes of its width, one_layer and
+# shallow).
+STUDENT_INITS = ("none", "embeddings", "every_other")
 TEACHER = "teacher"
 DISTILLED = "distilled"
 LABELS_ONLY = "labels only"
@@ -143,7 +144,8 @@ def train_all(corpus, data_flags, score, latency_texts, work_dir, config, distil
     for size in config.sizes:
         layers = "x".join(str(value) for value in STUDENT_SIZES[size].values())
         for init in config.student_inits:
-            start = "" if init == "none" else f", from MiniLM's {init}"
+            start = {"none": "", "embeddings": ", from MiniLM's embeddings",
+                     "every_other": ", from MiniLM's layers"}[init]
             jobs.append((f"{size} ({layers}), distilled{start}", DISTILLED,
                          [f"--teacher={teacher_dir}", f"--student={size}", f"--student_init={init}",
                           *distil_flags, *config.student_flags]))

@@ -47,6 +47,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks.timing import describe_machine, median_ms  # noqa: E402
 from keras_simpletf.data import read_squad  # noqa: E402
+from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 from keras_simpletf.metrics import normalize_answer, squad_scores  # noqa: E402
 from serving.export import export  # noqa: E402
 from trainers.config import parse_settings  # noqa: E402
@@ -170,11 +171,11 @@ def main():
                         help="An extra flag for our job, e.g. --job_flag=--epochs=5.")
     parser.add_argument("--minilm_flag", dest="minilm_flags", action="append", default=[],
                         help="An extra flag for the MiniLM job, e.g. --minilm_flag=--epochs=1.")
-    parser.add_argument("--student", default="tiny", choices=["tiny", "shallow", "small", "base"],
+    parser.add_argument("--student", default="tiny", choices=sorted(STUDENT_SIZES),
                         help="The size of the student distilled from the fine-tuned MiniLM.")
     parser.add_argument("--student_init", default="embeddings", choices=["embeddings", "every_other"],
-                        help="Where the student starts: MiniLM's token table, or (--student=shallow "
-                             "or base) MiniLM's layers.")
+                        help="Where the student starts: MiniLM's token table, or (--student="
+                             "one_layer, shallow or base) MiniLM's layers.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for the student's job, e.g. --student_flag=--epochs=5.")
     config = parser.parse_args()

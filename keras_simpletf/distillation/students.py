@@ -8,11 +8,12 @@ from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.layers.position import sinusoid_table
 
 # Sizes of the student encoder. One head, a 4x feed-forward; MiniLM-L6-H384
-# (the usual teacher) is 6 layers of width 384 with 12 heads. "shallow" is
-# MiniLM's width at a third of its depth: the size that can start from
-# MiniLM's own layers (initialize="every_other").
+# (the usual teacher) is 6 layers of width 384 with 12 heads. "one_layer" and
+# "shallow" are MiniLM's width at a sixth and a third of its depth: sizes that
+# can start from MiniLM's own layers (initialize="every_other").
 STUDENT_SIZES = {
     "tiny": {"num_layers": 2, "hidden_dim": 128},
+    "one_layer": {"num_layers": 1, "hidden_dim": 384},
     "shallow": {"num_layers": 2, "hidden_dim": 384},
     "small": {"num_layers": 4, "hidden_dim": 256},
     "base": {"num_layers": 6, "hidden_dim": 384},
@@ -52,7 +53,10 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             `value_free`, `layout="parallel"`, `norm`, `residual`, ...).
 
     Returns:
-        The student, built, with fresh (or copied) weights.
+        The student, built, with fresh (or copied) weights. One that holds a
+        BERT's layers has `from_pretrained_layers` true: its
+        `default_optimizer` fine-tunes at 1e-4 (a 1-layer student of an SST-2
+        MiniLM, BENCHMARKS.md) rather than the 2e-3 of a fresh encoder.
 
     Example:
 
@@ -96,6 +100,8 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     student = type(teacher)(encoder, **{**task_config, "dropout": dropout})
     if initialize is not None:
         _copy_from_teacher(student, teacher, initialize)
+    # Its layers fine-tune at a pretrained model's rate (`TaskModel.default_optimizer`).
+    student.from_pretrained_layers = initialize == "every_other" and pretrained
     return student
 
 
@@ -163,7 +169,8 @@ def _bert_block_settings(bert, size, encoder_kwargs):
         raise ValueError(
             f"initialize='every_other' copies the teacher's layers, so the student must be as "
             f"wide as the teacher: the teacher is {bert.hidden_dim} wide, the student "
-            f"{size['hidden_dim']} (the size 'shallow' is 2 layers of MiniLM's 384)."
+            f"{size['hidden_dim']} (the sizes 'one_layer' and 'shallow' are 1 and 2 layers of "
+            "MiniLM's 384)."
         )
     kv_heads = encoder_kwargs.get("num_kv_heads") or bert.num_heads
     unlike = {

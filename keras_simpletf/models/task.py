@@ -44,12 +44,17 @@ class TaskModel(keras.Model):
     """What task models share: a backbone, label names, dropout, the recipe."""
 
     head_layer = "logits"  # The name of the dense layer over the backbone's outputs.
+    # Set by `make_student` on a student converted from a pretrained BERT; not saved.
+    from_pretrained_layers = False
 
     def default_optimizer(self, total_steps, learning_rate=None, ema_momentum=None):
         """The fine-tuning recipe (`fine_tuning_optimizer`) for this backbone.
 
-        Peak learning rate 5e-5 for a pretrained keras-hub backbone and 2e-3
-        for our encoder trained from scratch, unless `learning_rate` is given.
+        Peak learning rate 5e-5 for a pretrained keras-hub backbone, 1e-4 for
+        our encoder holding a pretrained BERT's layers (a student of
+        `make_student(..., initialize="every_other")`, whose
+        `from_pretrained_layers` is then true) and 2e-3 for our encoder
+        trained from scratch, unless `learning_rate` is given.
 
         Args:
             total_steps: int, planned optimizer steps (epochs x steps per epoch).
@@ -58,8 +63,12 @@ class TaskModel(keras.Model):
                 moving average of the weights (`transformer_optimizer`).
         """
         if learning_rate is None:
-            pretrained = isinstance(self.backbone, keras_hub.models.Backbone)
-            learning_rate = 5e-5 if pretrained else 2e-3
+            if isinstance(self.backbone, keras_hub.models.Backbone):
+                learning_rate = 5e-5
+            elif self.from_pretrained_layers:
+                learning_rate = 1e-4
+            else:
+                learning_rate = 2e-3
         return fine_tuning_optimizer(
             total_steps, learning_rate=learning_rate, ema_momentum=ema_momentum
         )

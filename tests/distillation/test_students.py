@@ -140,6 +140,23 @@ def test_every_other_layer_of_a_bert_copies_its_layers_into_our_blocks():
     )
 
 
+@pytest.mark.parametrize("teacher, initialize, peak", [
+    ("bert", "every_other", 1e-4),  # a pretrained BERT's layers fine-tune
+    ("bert", "embeddings", 2e-3),  # a fresh encoder under the BERT's table
+    ("ours", "every_other", 2e-3),  # the layers of a teacher trained from scratch
+])
+def test_a_student_holding_a_berts_layers_fine_tunes_them_at_a_pretrained_rate(teacher, initialize, peak):
+    if teacher == "bert":
+        teacher, size = tiny_bert_reader(1), {"num_layers": 1, "hidden_dim": 48}
+    else:
+        teacher, size = sentiment_classifier(sentiment_preprocessor()), {"num_layers": 1, "hidden_dim": 32}
+    student = make_student(teacher, size, initialize=initialize)
+    schedule = student.default_optimizer(100).get_config()["learning_rate"]["config"]
+    assert schedule["peak_learning_rate"] == peak
+    assert student.default_optimizer(100, learning_rate=3e-4).get_config()["learning_rate"][
+        "config"]["peak_learning_rate"] == 3e-4
+
+
 def test_a_multi_query_student_takes_the_mean_of_each_group_of_a_berts_key_value_heads():
     teacher = tiny_bert_reader(1)
     attention = teacher.backbone.get_layer("transformer_layer_0")._self_attention_layer
