@@ -20,8 +20,10 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
   Wikipedia articles of `squad_v1.1` (`--unlabelled_data`), the recipe that
   keeps 0.95 of the teacher (BENCHMARKS.md). The student reads the
   teacher's vocabulary and casing; each size is distilled once per
-  `--student_inits` value: started at random, and from MiniLM's token table
-  (`--student_init=embeddings`, projected to the student's width);
+  `--student_inits` value: started at random, from MiniLM's token table
+  (`--student_init=embeddings`, projected to the student's width) or, for
+  the sizes of MiniLM's width (one_layer, shallow, base), from its layers
+  (`every_other`);
 - labels only: `--num_layers` and `--hidden_dim` of the same size and the
   job's defaults otherwise (its own WordPiece vocabulary of up to 8,000
   tokens learned from the training rows, the task's casing; for CoNLL-2003
