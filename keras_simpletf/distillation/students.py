@@ -55,8 +55,8 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     Returns:
         The student, built, with fresh (or copied) weights. One that holds a
         BERT's layers has `from_pretrained_layers` true: its
-        `default_optimizer` fine-tunes at 1e-4 (a 1-layer student of an SST-2
-        MiniLM, BENCHMARKS.md) rather than the 2e-3 of a fresh encoder.
+        `default_optimizer` fine-tunes at 1e-4 (the rate of the students of
+        MiniLM in BENCHMARKS.md) rather than the 2e-3 of a fresh encoder.
 
     Example:
 
