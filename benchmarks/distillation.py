@@ -84,8 +84,8 @@ from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 from keras_simpletf.text import split_words  # noqa: E402
 
 CORPORA = ("sst2", "conll2003")
-# The --student_init values a MiniLM teacher allows (every_other: sizes of its width, one_layer and
-# shallow).
+# The --student_init values a MiniLM teacher allows (every_other: the sizes of its width, one_layer,
+# shallow and base).
 STUDENT_INITS = ("none", "embeddings", "every_other")
 TEACHER = "teacher"
 DISTILLED = "distilled"
