@@ -95,7 +95,7 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     task_config = {
         key: value
         for key, value in teacher.get_config().items()
-        if key not in ("backbone", "name", "trainable")
+        if key not in ("backbone", "name", "trainable", "from_pretrained_layers")
     }
     student = type(teacher)(encoder, **{**task_config, "dropout": dropout})
     if initialize is not None:

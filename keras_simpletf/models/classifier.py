@@ -102,4 +102,4 @@ class TextClassifier(TaskModel):
         return list(names[scores.argmax(axis=-1)]), scores
 
     def get_config(self):
-        return {**super().get_config(), "multi_label": self.multi_label}
+        return {**super().get_config(), "labels": self.labels, "multi_label": self.multi_label}

@@ -123,12 +123,9 @@ class SpanQuestionAnswerer(TaskModel):
 
     def get_config(self):
         return {
-            "backbone": keras.layers.serialize(self.backbone),
-            "dropout": self.dropout,
+            **super().get_config(),
             "max_answer_length": self.max_answer_length,
             "null_score_threshold": self.null_score_threshold,
-            "name": self.name,
-            "trainable": self.trainable,
         }
 
 

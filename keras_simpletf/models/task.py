@@ -41,10 +41,10 @@ def freeze_pooler(backbone):
 
 
 class TaskModel(keras.Model):
-    """What task models share: a backbone, label names, dropout, the recipe."""
+    """What task models share: a backbone, dropout, the recipe, their config."""
 
     head_layer = "logits"  # The name of the dense layer over the backbone's outputs.
-    # Set by `make_student` on a student converted from a pretrained BERT; not saved.
+    # Set by `make_student` on a student converted from a pretrained BERT; saved with the model.
     from_pretrained_layers = False
 
     def default_optimizer(self, total_steps, learning_rate=None, ema_momentum=None):
@@ -74,15 +74,20 @@ class TaskModel(keras.Model):
         )
 
     def get_config(self):
-        return {
+        config = {
             "backbone": keras.layers.serialize(self.backbone),
-            "labels": self.labels,
             "dropout": self.dropout,
             "name": self.name,
             "trainable": self.trainable,
         }
+        if self.from_pretrained_layers:
+            config["from_pretrained_layers"] = True
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config, backbone=keras.layers.deserialize(config["backbone"]))
-        return cls(**config)
+        from_pretrained_layers = config.pop("from_pretrained_layers", False)
+        model = cls(**config)
+        model.from_pretrained_layers = from_pretrained_layers
+        return model

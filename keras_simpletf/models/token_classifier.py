@@ -47,6 +47,9 @@ class TokenClassifier(TaskModel):
         self.labels = list(labels)
         self.dropout = dropout
 
+    def get_config(self):
+        return {**super().get_config(), "labels": self.labels}
+
     def default_loss(self):
         """Cross-entropy over tag ids that skips the ignored (-1) positions."""
         return keras.losses.SparseCategoricalCrossentropy(

@@ -157,6 +157,18 @@ def test_a_student_holding_a_berts_layers_fine_tunes_them_at_a_pretrained_rate(t
         "config"]["peak_learning_rate"] == 3e-4
 
 
+def test_a_student_holding_a_berts_layers_keeps_its_rate_when_saved_and_loaded(tmp_path):
+    student = make_student(tiny_bert_reader(1), {"num_layers": 1, "hidden_dim": 48}, initialize="every_other")
+    student.save(tmp_path / "student.keras")
+    loaded = keras.saving.load_model(tmp_path / "student.keras")
+    assert loaded.from_pretrained_layers
+    schedule = loaded.default_optimizer(100).get_config()["learning_rate"]["config"]
+    assert schedule["peak_learning_rate"] == 1e-4
+    # It teaches in turn: its students are fresh encoders, at a fresh encoder's rate.
+    grandchild = make_student(loaded, {"num_layers": 1, "hidden_dim": 16})
+    assert not grandchild.from_pretrained_layers
+
+
 def test_a_multi_query_student_takes_the_mean_of_each_group_of_a_berts_key_value_heads():
     teacher = tiny_bert_reader(1)
     attention = teacher.backbone.get_layer("transformer_layer_0")._self_attention_layer
