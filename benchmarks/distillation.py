@@ -11,18 +11,17 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
 - teacher: `--backbone=minilm` with the job's defaults (its vocabulary,
   peak learning rate 5e-5) and `--teacher_epochs` epochs;
 - distilled: `--teacher=<the teacher's export> --student=<size>`, the
-  job's defaults otherwise (temperature 2, half hard labels, half soft
-  targets; NER students 4 heads). On SST-2 they train
-  `--sst2_student_epochs` (1) epoch on the training rows and
-  `--sst2_augmented_copies` (8) variants of each row of 8+ words
-  (`--augmented_copies`), soft targets the teacher gives once, the recipe
-  that keeps 0.97 of the teacher with two of its layers (BENCHMARKS.md);
-  the teacher's pass over them is in the student's training time. On
-  CoNLL-2003 they train
-  `--conll_student_epochs` (8) epochs on a transfer set the teacher labels:
-  the training sentences and `--conll_wikipedia_sentences` sentences of the
-  Wikipedia articles of `squad_v1.1` (`--unlabelled_data`), the recipe that
-  keeps 0.95 of the teacher (BENCHMARKS.md). The student reads the
+  job's defaults otherwise (temperature 2; NER students 4 heads), on a
+  transfer set the teacher labels once, its soft targets the only loss
+  (its pass over the set is in the student's training time). On SST-2
+  the set is the training rows and `--sst2_augmented_copies` (8) variants
+  of each row of 8+ words (`--augmented_copies`), for
+  `--sst2_student_epochs` (1) epoch: the recipe that keeps 0.97 of the
+  teacher with two of its layers (BENCHMARKS.md). On CoNLL-2003 it is the
+  training sentences and `--conll_wikipedia_sentences` sentences of the
+  Wikipedia articles of `squad_v1.1` (`--unlabelled_data`), for
+  `--conll_student_epochs` (8) epochs: the recipe that keeps 0.95 of the
+  teacher (BENCHMARKS.md). The student reads the
   teacher's vocabulary and casing; each size is distilled once per
   `--student_inits` value: started at random, from MiniLM's token table
   (`--student_init=embeddings`, projected to the student's width) or, for
