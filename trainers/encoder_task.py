@@ -12,6 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from keras_simpletf import text
+from keras_simpletf.models.task import FEATURE_NAMES
 from trainers import distill, export
 from trainers.backbones import JobBackbone
 from trainers.config import SettingsError, labels_from_teacher
@@ -45,6 +46,7 @@ class EncoderTask:
     metric_name = None  # The key of the reported metric in evaluation results.
     metric_label = None  # How `report` calls that metric.
     unit = None  # What one example is.
+    transfer_unit = "texts"  # What one example the teacher labels is.
     lowercase = None  # Our backbone's casing when --lowercase is unset.
 
     def __init__(self, settings):
@@ -114,6 +116,19 @@ class EncoderTask:
 
     def _encoder(self):
         return self.backbone.build(len(self.vocabulary))
+
+    def transfer_features(self):
+        """A function from rows of `train_examples` (an int64 vector) to their features: what
+        the teacher labels when it labels the training examples (`trainers.inputs`)."""
+        inputs = self.train_examples.inputs
+        # A word list per sentence (NER) is ragged; a text per example is not.
+        column = tf.ragged.constant(inputs) if isinstance(inputs[0], list) else tf.constant(inputs)
+
+        def features(rows):
+            all_features = self.preprocessor(tf.gather(column, rows))
+            return {name: all_features[name] for name in FEATURE_NAMES}
+
+        return features
 
     def describe(self):
         """One line on the backbone and its vocabulary."""

@@ -169,8 +169,9 @@ def define_flags(flag_values):
            "With --teacher: add this many variants of each training text of 8+ words (or of "
            "--unlabelled_data's) to what the student trains on, made as Tang et al. (2019) do: a "
            "random n-gram of the text, or the text with a tenth of its words replaced by words "
-           "drawn from the texts. The teacher labels them and the texts once, as it does "
-           "--unlabelled_data; the student trains on its outputs alone. --loop=fit only.",
+           "drawn from the texts (--task=qa: each question with 15% of its words and its context "
+           "with 10% replaced). The teacher labels them and the training examples once, as it "
+           "does --unlabelled_data; the student trains on its outputs alone. --loop=fit only.",
            lower_bound=0)
 
     define("string", "unlabelled_data", None,

@@ -22,7 +22,6 @@ counting as a step, so a resumed job may see a few batches again.)
 import tensorflow as tf
 
 from keras_simpletf.distillation import cache_teacher_logits
-from keras_simpletf.models.task import FEATURE_NAMES
 from trainers.config import labels_from_teacher
 
 
@@ -81,26 +80,21 @@ def teacher_labelled_batches(task, global_batch_size, seed, start_step=0):
     of the same `seed`.
 
     Args:
-        task: a `trainers.tasks` task whose `train_examples` have no labels
-            and which has a `teacher`.
+        task: a `trainers.tasks` task with a `teacher`; its `transfer_features`
+            give the features of its `train_examples`, whose labels, if any,
+            are not used.
         global_batch_size: int, examples per step across all replicas.
         seed: int, the shuffling seed.
         start_step: int, batches to skip: the optimizer steps already taken.
     """
-    inputs = task.train_examples.inputs
-    # A word list per sentence (NER) is ragged; a text per example is not.
-    column = tf.ragged.constant(inputs) if isinstance(inputs[0], list) else tf.constant(inputs)
-
-    def features(rows):
-        all_features = task.preprocessor(tf.gather(column, rows))
-        return {name: all_features[name] for name in FEATURE_NAMES}
-
+    features = task.transfer_features()
+    size = len(task.train_examples)
     lengths = []
-    for mask in tf.data.Dataset.range(len(inputs)).batch(1024).map(
+    for mask in tf.data.Dataset.range(size).batch(1024).map(
         lambda rows: features(rows)["padding_mask"]
     ):
         lengths.extend(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1).numpy().tolist())
-    order = sorted(range(len(inputs)), key=lengths.__getitem__)
+    order = sorted(range(size), key=lengths.__getitem__)
     batches = _finish(
         tf.data.Dataset.from_tensor_slices(tf.constant(order, tf.int64))
         .batch(global_batch_size, drop_remainder=True)
@@ -110,7 +104,7 @@ def teacher_labelled_batches(task, global_batch_size, seed, start_step=0):
     cache_dir = task.teacher.logits_cache_dir(task.settings.model_dir)
     cached = cache_teacher_logits(task.teacher.model, batches, cache_dir)
     # A fixed seed makes the sequence of per-pass orders the same on every run.
-    stream = cached.shuffle(len(inputs) // global_batch_size, seed=seed).repeat()
+    stream = cached.shuffle(size // global_batch_size, seed=seed).repeat()
     return _finish(stream.skip(start_step), global_batch_size)
 
 

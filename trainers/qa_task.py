@@ -8,6 +8,11 @@ not in the window. The windows are cut once, when the task is created, and
 are the units both loops train and evaluate on; the final evaluation answers
 every evaluation question from the raw text (`SpanQuestionAnswerer.predict_answers`)
 and scores it as the official SQuAD script does (`metrics.squad_scores`).
+
+With `--teacher` and `--augmented_copies`, variants of the training questions
+(`distillation.augment_questions`) join them; the teacher labels every
+training window once and the student learns its start and end distributions
+alone.
 """
 
 import dataclasses
@@ -16,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_simpletf import data, metrics, models, text
+from keras_simpletf import data, distillation, metrics, models, text
 from trainers.config import SettingsError
 from trainers.encoder_task import EncoderTask
 
@@ -50,6 +55,7 @@ class QuestionAnsweringTask(EncoderTask):
     metric_name = "exact_match"
     progress_metric_name = "position_accuracy"
     unit = "questions"
+    transfer_unit = "windows"
     lowercase = True
 
     def __init__(self, settings):
@@ -57,11 +63,6 @@ class QuestionAnsweringTask(EncoderTask):
             raise SettingsError(
                 f"--unlabelled_data={settings.unlabelled_data} does not apply to --task=qa: its "
                 "lines hold no question and context pairs."
-            )
-        if settings.augmented_copies:
-            raise SettingsError(
-                f"--augmented_copies={settings.augmented_copies} does not apply to --task=qa: a "
-                "variant of a context would not hold its answers."
             )
         self.settings = settings
         self._set_teacher_and_backbone(settings)
@@ -82,6 +83,14 @@ class QuestionAnsweringTask(EncoderTask):
                 f"--sequence_length={length}, --doc_stride={settings.doc_stride}, "
                 f"--max_question_length={settings.max_question_length}: {error}"
             ) from None
+        if settings.augmented_copies:
+            variants = distillation.augment_questions(
+                self.train_examples.questions, settings.augmented_copies, seed=settings.seed
+            )
+            self.train_examples = Questions(
+                self.train_examples.questions + variants,
+                f"{self.train_examples.source} and {len(variants)} variants of its questions",
+            )
         for examples in (self.train_examples, self.eval_examples):
             if examples is not None:
                 examples.windows = self._windows(examples.questions)
@@ -118,6 +127,11 @@ class QuestionAnsweringTask(EncoderTask):
         return tuple(
             tf.constant(examples.windows[key]) for key in (*_WINDOW_COLUMNS, "positions")
         )
+
+    def transfer_features(self):
+        """A function from rows of the training windows (an int64 vector) to their features."""
+        columns = self.columns(self.train_examples)
+        return lambda rows: self.preprocess(*(tf.gather(column, rows) for column in columns))[0]
 
     def preprocess(self, token_ids, segment_ids, positions):
         """A batch of `columns` rows as `(features, positions)`."""

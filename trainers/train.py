@@ -85,7 +85,7 @@ def train(settings):
     if task.teacher:
         on = ""
         if labels_from_teacher(settings):
-            on = (f" on the {len(task.train_examples)} texts of "
+            on = (f" on the {len(task.train_examples)} {task.transfer_unit} of "
                   f"{task.train_examples.source}, labelled by the teacher once")
         print(f"Distilling a --student={settings.student} of our encoder from --teacher="
               f"{settings.teacher}{on}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",

@@ -1,7 +1,7 @@
 """Tests for `augment`: Tang et al.'s variants of training texts for a teacher to label."""
 
-from keras_simpletf.data import demo_ner, demo_sentiment
-from keras_simpletf.distillation import augment
+from keras_simpletf.data import demo_ner, demo_qa, demo_sentiment
+from keras_simpletf.distillation import augment, augment_questions
 
 TEXTS = demo_sentiment(200, seed=5)[0]
 
@@ -51,3 +51,26 @@ def test_the_same_seed_gives_the_same_variants_and_word_lists_stay_word_lists():
     assert variants and all(isinstance(variant, list) for variant in variants)
     words = {word for sentence in sentences for word in sentence}
     assert all(set(variant) <= words for variant in variants)
+
+
+def test_question_variants_replace_some_words_of_question_and_context_and_keep_no_answer():
+    questions = demo_qa(300, seed=4)
+    variants = augment_questions(questions, copies=2, seed=3)
+    assert [v.id for v in variants[:4]] == [
+        f"{questions[0].id}~0", f"{questions[0].id}~1", f"{questions[1].id}~0", f"{questions[1].id}~1"
+    ]
+    question_words = {word for q in questions for word in q.question.split()}
+    context_words = {word for q in questions for word in q.context.split()}
+    changed = {"question": [0, 0], "context": [0, 0]}
+    for variant, question in zip(variants, [q for q in questions for _ in range(2)]):
+        assert variant.answers == () and variant.answer_starts == ()
+        for part, words in (("question", question_words), ("context", context_words)):
+            old, new = getattr(question, part).split(), getattr(variant, part).split()
+            assert len(new) == len(old) and set(new) <= words
+            changed[part][0] += sum(a != b for a, b in zip(old, new))
+            changed[part][1] += len(old)
+    # Replaced at 15% and 10%, less the draws that happen to be the same word.
+    assert 0.12 < changed["question"][0] / changed["question"][1] < 0.17
+    assert 0.07 < changed["context"][0] / changed["context"][1] < 0.11
+    assert augment_questions(questions, 2, seed=3) == variants
+    assert augment_questions(questions, 2, seed=4) != variants
