@@ -30,6 +30,8 @@ Usage (from the repository root):
     python -m benchmarks.qa --data_dir=../shared/data --quick     # smoke run
     python -m benchmarks.qa --data_dir=../shared/data --minilm_questions=1000 \\
         --job_flag=--epochs=2
+    python -m benchmarks.qa --data_dir=../shared/data --student=shallow \\
+        --student_init=every_other --student_flag=--augmented_copies=2 --student_flag=--epochs=2
 """
 
 import argparse
