@@ -50,6 +50,7 @@ def block_options(settings):
     return {
         "num_heads": settings.num_heads,
         "num_kv_heads": settings.num_kv_heads,
+        "intermediate_dim": settings.intermediate_dim,
         "layout": settings.layout,
         "norm": settings.norm,
         "residual": settings.residual,

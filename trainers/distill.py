@@ -102,15 +102,21 @@ class Teacher:
             self._cache = tempfile.TemporaryDirectory(prefix="teacher_logits_")
         return self._cache.name
 
-    def distiller(self, settings):
+    def distiller(self, settings, pruning_features=None):
         """A `TaskDistiller` of a fresh `--student` (build it in the strategy's scope): soft
-        targets, and attention relations with `--attention_relation_heads`."""
+        targets, and attention relations with `--attention_relation_heads`.
+
+        `pruning_features` (a batch of training features) choose the feed-forward neurons a
+        student of MiniLM's layers keeps under a smaller `--intermediate_dim`
+        (`distillation.make_student`).
+        """
         try:
             student = distillation.make_student(
                 self.model,
                 settings.student,
                 initialize=None if settings.student_init == "none" else settings.student_init,
                 dropout=settings.dropout,
+                pruning_features=pruning_features,
                 **block_options(settings),
             )
         except ValueError as error:

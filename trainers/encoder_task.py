@@ -130,6 +130,13 @@ class EncoderTask:
 
         return features
 
+    def feature_sample(self, count=256):
+        """The features of the first `count` training examples (all, if fewer): what a
+        student of MiniLM's layers measures their feed-forward neurons' activity on
+        (`distillation.make_student`'s `pruning_features`)."""
+        rows = tf.range(min(count, len(self.train_examples)), dtype=tf.int64)
+        return self.transfer_features()(rows)
+
     def describe(self):
         """One line on the backbone and its vocabulary."""
         return self.backbone.describe(self.vocabulary)

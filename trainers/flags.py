@@ -17,8 +17,8 @@ PADDINGS = ("auto", "fixed", "dynamic")
 # --hidden_dim shape the decoder under a pretrained encoder), and only
 # classification files.
 OUR_BACKBONE_FLAGS = (
-    "vocabulary_size", "hidden_dim", "num_layers", "num_heads", "num_kv_heads", "layout", "norm",
-    "residual", "value_free", "relative_positions",
+    "vocabulary_size", "hidden_dim", "num_layers", "num_heads", "num_kv_heads", "intermediate_dim",
+    "layout", "norm", "residual", "value_free", "relative_positions",
 )
 COLUMN_FLAGS = ("text_column", "label_column", "text_pair_column")
 QA_FLAGS = ("doc_stride", "max_question_length", "null_score_threshold")
@@ -114,6 +114,11 @@ def define_flags(flag_values):
            "--backbone=ours, trained from labels or distilled), 1 otherwise.",
            lower_bound=1)
     define("integer", "num_kv_heads", None, "Key/value heads (1 = multi-query).", lower_bound=1)
+    define("integer", "intermediate_dim", None,
+           "The feed-forward's hidden width. Unset: 4x --hidden_dim; a student of MiniLM's layers "
+           "(--student_init=every_other): MiniLM's 1,536, and a smaller width keeps the neurons "
+           "of each layer most active on the first 256 training examples.",
+           lower_bound=1)
     define("enum", "layout", "sequential", "Block layout.", enum_values=["sequential", "parallel"])
     define("enum", "norm", "pre", "Layer-norm placement.", enum_values=["post", "pre", "none"])
     define("enum", "residual", "add", "Residual mode.", enum_values=["add", "rezero", "scaled"])

@@ -101,7 +101,10 @@ def train(settings):
     plan = plan_steps(settings, len(task.train_examples))
     dirs = checkpointing.OutputDirs(settings.model_dir, settings.export_dir, distribution)
     with distribution.scope():
-        model = task.teacher.distiller(settings) if task.teacher else task.build_model()
+        if task.teacher:
+            model = task.teacher.distiller(settings, pruning_features=task.feature_sample())
+        else:
+            model = task.build_model()
         optimizer = model.default_optimizer(
             plan.total_steps, settings.learning_rate, settings.ema_momentum
         )

@@ -3,6 +3,7 @@
 import keras
 import keras_hub
 import numpy as np
+from keras_hub.src.layers.modeling.transformer_layer_utils import merge_padding_and_attention_mask
 
 from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.layers.position import sinusoid_table
@@ -21,7 +22,9 @@ STUDENT_SIZES = {
 INITIALIZATIONS = (None, "embeddings", "every_other")
 
 
-def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_kwargs):
+def make_student(
+    teacher, size="small", initialize=None, dropout=0.0, pruning_features=None, **encoder_kwargs
+):
     """A task model of the teacher's kind and labels over our `TransformerEncoder`.
 
     The student reads the teacher's token ids (same vocabulary size and
@@ -44,10 +47,20 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
             needs its width and takes its block shape (heads, feed-forward
             width, post-norm, activation, no relative-position biases;
             `num_kv_heads` may group its heads, each group's keys and values
-            their mean); the BERT's embedding layer norm is folded into the
-            token table and its learned positions become the position
-            encoding's learned offsets (`_copy_from_bert`).
+            their mean, and a smaller `intermediate_dim` keeps the most
+            active neurons of each feed-forward, see `pruning_features`);
+            the BERT's embedding layer norm is folded into the token table
+            and its learned positions become the position encoding's
+            learned offsets (`_copy_from_bert`).
         dropout: float, dropout in the encoder's blocks and before the head.
+        pruning_features: for a student of a BERT's layers with a smaller
+            `intermediate_dim`, a batch of the teacher's input features
+            (`token_ids`, `segment_ids`, `padding_mask`; a few hundred
+            examples of the training data): each feed-forward keeps the
+            neurons whose mean absolute activation on their tokens, times
+            the norm of their output weights, is largest. Without it, the
+            norm of their input weights stands in for the activation, a
+            choice no better than chance in BENCHMARKS.md.
         **encoder_kwargs: other `TransformerEncoder` arguments: the
             simplifications (`num_heads`, `num_kv_heads=1` for multi-query,
             `value_free`, `layout="parallel"`, `norm`, `residual`, ...).
@@ -99,7 +112,7 @@ def make_student(teacher, size="small", initialize=None, dropout=0.0, **encoder_
     }
     student = type(teacher)(encoder, **{**task_config, "dropout": dropout})
     if initialize is not None:
-        _copy_from_teacher(student, teacher, initialize)
+        _copy_from_teacher(student, teacher, initialize, pruning_features)
     # Its layers fine-tune at a pretrained model's rate (`TaskModel.default_optimizer`).
     student.from_pretrained_layers = initialize == "every_other" and pretrained
     return student
@@ -109,7 +122,7 @@ def _table_width(backbone):
     return backbone.token_embedding.embeddings.shape[-1]
 
 
-def _copy_from_teacher(student, teacher, initialize):
+def _copy_from_teacher(student, teacher, initialize, pruning_features):
     source, target = teacher.backbone, student.backbone
     if _table_width(source) != _table_width(target):
         raise ValueError(
@@ -126,7 +139,7 @@ def _copy_from_teacher(student, teacher, initialize):
         target.token_embedding.set_weights([table * (start_stddev / table.std())])
         return
     if isinstance(source, keras_hub.models.Backbone):
-        _copy_from_bert(student, teacher)
+        _copy_from_bert(student, teacher, pruning_features)
         return
     target.token_embedding.set_weights([table])
     _check_same_blocks(source, target)
@@ -186,11 +199,17 @@ def _bert_block_settings(bert, size, encoder_kwargs):
             "num_kv_heads dividing them) and whose blocks run attention then feed-forward; the "
             f"student differs in {sorted(key for key, differs in unlike.items() if differs)}."
         )
+    intermediate_dim = encoder_kwargs.get("intermediate_dim") or bert.intermediate_dim
+    if intermediate_dim > bert.intermediate_dim:
+        raise ValueError(
+            f"initialize='every_other' copies the teacher's feed-forward neurons, so the student "
+            f"can keep at most its {bert.intermediate_dim}; got intermediate_dim={intermediate_dim}."
+        )
     layer = bert.get_layer("transformer_layer_0")
     return {
         **encoder_kwargs,
         "num_heads": bert.num_heads,
-        "intermediate_dim": bert.intermediate_dim,
+        "intermediate_dim": intermediate_dim,
         "norm": "post",
         "layer_norm_epsilon": layer.layer_norm_epsilon,
         "activation": layer.activation,
@@ -200,7 +219,7 @@ def _bert_block_settings(bert, size, encoder_kwargs):
     }
 
 
-def _copy_from_bert(student, teacher):
+def _copy_from_bert(student, teacher, pruning_features):
     """The student's embeddings, blocks and head from a keras-hub BERT teacher.
 
     BERT embeds a token as `LayerNorm(token + position + segment)`; our
@@ -236,14 +255,43 @@ def _copy_from_bert(student, teacher):
     )
     position_vectors = gamma * centred(positions[: target.max_length]) / spread
     target.position_encoding.set_weights([position_vectors - sinusoids])
+    activity = [None] * source.num_layers
+    if pruning_features is not None and target.blocks[0].intermediate_dim < source.intermediate_dim:
+        activity = _feedforward_activity(source, pruning_features)
     for block, depth in zip(target.blocks, _depths(source, target)):
-        _copy_bert_layer(source.get_layer(f"transformer_layer_{depth}"), block)
+        _copy_bert_layer(source.get_layer(f"transformer_layer_{depth}"), block, activity[depth])
     student.get_layer(student.head_layer).set_weights(
         teacher.get_layer(teacher.head_layer).get_weights()
     )
 
 
-def _copy_bert_layer(layer, block):
+def _feedforward_activity(bert, features):
+    """Each layer's mean absolute feed-forward activation, per neuron, over the real tokens of `features`.
+
+    Runs the BERT's layers on `features` as its `call` does (post-norm), and
+    each layer's attention sub-block once more to reach its feed-forward's
+    hidden layer.
+    """
+    streams = [bert.embeddings_dropout.output] + [layer.output for layer in bert.transformer_layers]
+    # A dict, so that one layer's input still comes as a collection.
+    layer_inputs = keras.Model(bert.inputs, dict(enumerate(streams[:-1])))(features)
+    padding_mask = keras.ops.cast(features["padding_mask"], "bool")
+    tokens = keras.ops.convert_to_numpy(padding_mask)
+    activity = []
+    for depth, layer in enumerate(bert.transformer_layers):
+        stream = layer_inputs[depth]
+        attended = layer._self_attention_layer(
+            query=stream,
+            value=stream,
+            attention_mask=merge_padding_and_attention_mask(stream, padding_mask, None),
+        )
+        hidden = layer._feedforward_intermediate_dense(layer._self_attention_layer_norm(stream + attended))
+        hidden = keras.ops.convert_to_numpy(keras.ops.cast(hidden, "float32"))
+        activity.append(np.abs(hidden[tokens]).mean(axis=0))
+    return activity
+
+
+def _copy_bert_layer(layer, block, activity=None):
     """A keras-hub `TransformerEncoder` layer's weights into our `EncoderBlock` (fused QKV).
 
     A block with fewer key/value heads than the layer takes each group's
@@ -284,9 +332,32 @@ def _copy_bert_layer(layer, block):
     ):
         for weight in theirs.weights:
             values[f"{ours}/{weight.name}"] = keras.ops.convert_to_numpy(weight)
+    kept = _strongest_neurons(
+        values["feedforward/hidden/kernel"],
+        values["feedforward/output/kernel"],
+        block.feedforward.hidden_dense.kernel.shape[-1],
+        activity,
+    )
+    values["feedforward/hidden/kernel"] = values["feedforward/hidden/kernel"][:, kept]
+    values["feedforward/hidden/bias"] = values["feedforward/hidden/bias"][kept]
+    values["feedforward/output/kernel"] = values["feedforward/output/kernel"][kept]
     for weight in block.weights:
         name = weight.path.split(f"{block.name}/", 1)[1]
         if name in values:
             weight.assign(values.pop(name))
     if values:
         raise ValueError(f"No weights of the student's {block.name} for the teacher's {sorted(values)}.")
+
+
+def _strongest_neurons(hidden_kernel, output_kernel, count, activity=None):
+    """The indices, in order, of the `count` feed-forward neurons that move the stream most.
+
+    A neuron's strength is its mean absolute activation (`activity`, one
+    value per neuron), or without it the norm of its input weights, times
+    the norm of its output weights (all of them when `count` is the layer's
+    width).
+    """
+    if activity is None:
+        activity = np.linalg.norm(hidden_kernel, axis=0)
+    strength = activity * np.linalg.norm(output_kernel, axis=1)
+    return np.sort(np.argsort(-strength, kind="stable")[:count])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_simpletf.data import demo_sentiment
-from keras_simpletf.distillation import STUDENT_SIZES, make_student
+from keras_simpletf.distillation import STUDENT_SIZES, make_student, students
 from keras_simpletf.models import (
     SpanQuestionAnswerer,
     TextClassifier,
@@ -196,12 +196,105 @@ def test_a_multi_query_student_takes_the_mean_of_each_group_of_a_berts_key_value
     )
 
 
+def test_a_narrower_feed_forward_keeps_the_berts_neurons_with_the_largest_weights():
+    teacher = tiny_bert_reader(1)
+    layer = teacher.backbone.get_layer("transformer_layer_0")
+    hidden, output = layer._feedforward_intermediate_dense, layer._feedforward_output_dense
+    # 40 of the 96 neurons silent (no output weights): keeping the other 56 is then exact.
+    silent = np.random.default_rng(2).permutation(96)[:40]
+    kernel = output.kernel.numpy()
+    kernel[silent] = 0.0
+    output.kernel.assign(kernel)
+    student = make_student(
+        teacher, {"num_layers": 1, "hidden_dim": 48}, initialize="every_other", intermediate_dim=56
+    )
+    block = student.backbone.blocks[0]
+    assert block.intermediate_dim == 56
+    kept = np.setdiff1d(np.arange(96), silent)
+    np.testing.assert_array_equal(
+        block.feedforward.hidden_dense.kernel.numpy(), hidden.kernel.numpy()[:, kept]
+    )
+    stream = np.random.default_rng(3).normal(size=(2, 5, 48)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(block(stream)), keras.ops.convert_to_numpy(layer(stream)), atol=1e-5
+    )
+    # Fewer neurons than that drop live ones: the block no longer computes the layer.
+    fewer = make_student(
+        teacher, {"num_layers": 1, "hidden_dim": 48}, initialize="every_other", intermediate_dim=28
+    ).backbone.blocks[0]
+    assert np.abs(keras.ops.convert_to_numpy(fewer(stream) - layer(stream))).max() > 1e-3
+
+
+def test_with_pruning_features_a_feed_forward_keeps_the_neurons_active_on_them():
+    teacher = tiny_bert_reader(1)
+    layer = teacher.backbone.get_layer("transformer_layer_0")
+    hidden, output = layer._feedforward_intermediate_dense, layer._feedforward_output_dense
+    # 40 neurons with the largest weights, never active: their bias keeps GELU at 0.
+    dead = np.random.default_rng(4).permutation(96)[:40]
+    for weight, scale in ((hidden.kernel, 3.0), (output.kernel, 3.0)):
+        value = weight.numpy()
+        if value.shape[0] == 96:
+            value[dead] *= scale
+        else:
+            value[:, dead] *= scale
+        weight.assign(value)
+    bias = hidden.bias.numpy()
+    bias[dead] = -1e3
+    hidden.bias.assign(bias)
+    rng = np.random.default_rng(5)
+    features = {
+        "token_ids": rng.integers(5, 50, size=(8, 12)).astype("int32"),
+        "segment_ids": np.zeros((8, 12), "int32"),
+        "padding_mask": np.arange(12)[None, :] < rng.integers(4, 13, size=(8, 1)),
+    }
+    size = {"num_layers": 1, "hidden_dim": 48}
+    pruned = make_student(
+        teacher, size, initialize="every_other", intermediate_dim=56, pruning_features=features
+    ).backbone.blocks[0]
+    by_weights = make_student(
+        teacher, size, initialize="every_other", intermediate_dim=56
+    ).backbone.blocks[0]
+    live = np.setdiff1d(np.arange(96), dead)
+    np.testing.assert_array_equal(pruned.feedforward.hidden_dense.bias.numpy(), bias[live])
+    # Without the features, the weights alone keep the dead neurons.
+    assert (by_weights.feedforward.hidden_dense.bias.numpy() < -100).sum() == 40
+    stream = rng.normal(size=(2, 5, 48)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(pruned(stream)), keras.ops.convert_to_numpy(layer(stream)), atol=1e-5
+    )
+
+
+def test_feed_forward_activity_is_measured_where_the_bert_computes_it(monkeypatch):
+    bert = tiny_bert_reader(2).backbone
+    rng = np.random.default_rng(6)
+    features = {
+        "token_ids": rng.integers(5, 50, size=(4, 9)).astype("int32"),
+        "segment_ids": np.zeros((4, 9), "int32"),
+        "padding_mask": np.arange(9)[None, :] < np.array([[9], [3], [6], [1]]),
+    }
+    # What each layer's hidden layer outputs inside the BERT's own call.
+    seen = []
+    for layer in bert.transformer_layers:
+        dense = layer._feedforward_intermediate_dense
+        monkeypatch.setattr(
+            dense, "call",
+            lambda inputs, call=dense.call, **kwargs: seen.append(call(inputs, **kwargs)) or seen[-1],
+        )
+    bert(features)
+    monkeypatch.undo()
+    activity = students._feedforward_activity(bert, features)
+    for measured, hidden in zip(activity, seen):
+        expected = np.abs(keras.ops.convert_to_numpy(hidden)[features["padding_mask"]]).mean(axis=0)
+        np.testing.assert_allclose(measured, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "size, kwargs, named",
     [
         ({"num_layers": 2, "hidden_dim": 32}, {}, "as wide as the teacher: the teacher is 48 wide"),
         ({"num_layers": 2, "hidden_dim": 48}, {"num_kv_heads": 5}, r"differs in \['num_kv_heads'\]"),
         ({"num_layers": 2, "hidden_dim": 48}, {"layout": "parallel"}, r"differs in \['layout'\]"),
+        ({"num_layers": 2, "hidden_dim": 48}, {"intermediate_dim": 128}, "at most its 96; got intermediate_dim=128"),
     ],
 )
 def test_a_student_that_cannot_take_a_berts_layers_is_named(size, kwargs, named):

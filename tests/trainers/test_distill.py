@@ -72,15 +72,21 @@ def test_a_student_that_cannot_take_the_teachers_blocks_is_named(teacher_export)
         train(parse_settings([*TINY[:3], f"--teacher={teacher_export}", "--student_init=every_other"]))
 
 
-def test_a_shallow_student_starts_from_a_bert_teachers_layers_whatever_the_block_flags(tmp_path):
+def bert_teacher_export(export_dir):
+    """A 3-layer BERT classifier of MiniLM's width saved as a job exports it; returns the BERT."""
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz"]
     bert = keras_hub.models.BertBackbone(
         vocabulary_size=len(vocabulary), num_layers=3, num_heads=12, hidden_dim=384,
         intermediate_dim=32, max_sequence_length=128,
     )
     teacher = models.TextClassifier(bert, labels=["negative", "positive"])
-    teacher.save(tmp_path / MODEL_FILE)
-    (tmp_path / VOCABULARY_FILE).write_text("\n".join(vocabulary) + "\n")
+    teacher.save(export_dir / MODEL_FILE)
+    (export_dir / VOCABULARY_FILE).write_text("\n".join(vocabulary) + "\n")
+    return bert
+
+
+def test_a_shallow_student_starts_from_a_bert_teachers_layers_whatever_the_block_flags(tmp_path):
+    bert = bert_teacher_export(tmp_path)
     settings = parse_settings([
         *TINY[:3], f"--teacher={tmp_path}", "--student=shallow", "--student_init=every_other",
         "--norm=pre", "--num_heads=1",
@@ -90,6 +96,33 @@ def test_a_shallow_student_starts_from_a_bert_teachers_layers_whatever_the_block
     block = student.backbone.blocks[1]
     assert (block.num_heads, block.norm, student.backbone.hidden_dim) == (12, "post", 384)
     np.testing.assert_array_equal(block.feedforward.output_dense.kernel.numpy(), last.numpy())
+
+
+def test_intermediate_dim_keeps_that_many_of_a_bert_teachers_feed_forward_neurons(tmp_path):
+    bert = bert_teacher_export(tmp_path)
+    settings = parse_settings([
+        *TINY[:3], f"--teacher={tmp_path}", "--student=shallow", "--student_init=every_other",
+        "--intermediate_dim=8", "--num_kv_heads=1",
+    ])
+    task = create_task(settings)
+    student = task.teacher.distiller(settings, pruning_features=task.feature_sample()).student
+    for block in student.backbone.blocks:
+        assert (block.intermediate_dim, block.num_kv_heads) == (8, 1)
+        assert block.feedforward.hidden_dense.kernel.shape == (384, 8)
+    # The neurons most active on the training texts, not those of the largest weights.
+    by_weights = task.teacher.distiller(settings).student
+    # A neuron by its first input weight.
+    kept, kept_by_weights = (
+        set(model.backbone.blocks[0].feedforward.hidden_dense.kernel.numpy()[0])
+        for model in (student, by_weights)
+    )
+    assert kept != kept_by_weights
+    assert kept < set(bert.get_layer("transformer_layer_0")._feedforward_intermediate_dense.kernel.numpy()[0])
+    with pytest.raises(SettingsError, match="at most its 32; got intermediate_dim=64"):
+        train(parse_settings([
+            *TINY[:3], f"--teacher={tmp_path}", "--student=shallow", "--student_init=every_other",
+            "--intermediate_dim=64",
+        ]))
 
 
 def test_a_teacher_without_its_vocabulary_is_named(tmp_path):

@@ -94,10 +94,11 @@ def test_ner_keeps_case_and_classification_lowercases_unless_told():
     assert task_of("--nolowercase").preprocessor.lowercase is False
 
 
-def test_vocabulary_size_and_sequence_length_reach_every_part():
+def test_vocabulary_size_sequence_length_and_feed_forward_width_reach_every_part():
     result = tiny_job("--task=ner", "--vocabulary_size=150", "--sequence_length=20",
-                      "--padding=fixed", "--train_steps=2")
+                      "--intermediate_dim=24", "--padding=fixed", "--train_steps=2")
     task, encoder = result.task, result.model.backbone
+    assert all(block.feedforward.hidden_dense.kernel.shape[-1] == 24 for block in encoder.blocks)
     assert 100 < len(task.vocabulary) <= 150
     assert encoder.vocabulary_size == len(task.vocabulary)
     assert encoder.token_embedding.input_dim == len(task.vocabulary)
