@@ -85,8 +85,8 @@ def train(settings):
     if task.teacher:
         on = ""
         if labels_from_teacher(settings):
-            on = (f" on the {len(task.train_examples)} {task.transfer_unit} of "
-                  f"{task.train_examples.source}, labelled by the teacher once")
+            on = (f" on {len(task.train_examples)} {task.transfer_unit} "
+                  f"({task.train_examples.source}), labelled by the teacher once")
         print(f"Distilling a --student={settings.student} of our encoder from --teacher="
               f"{settings.teacher}{on}; {len(task.vocabulary)} WordPiece tokens, the teacher's.",
               flush=True)

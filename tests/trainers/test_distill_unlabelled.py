@@ -27,13 +27,16 @@ def unlabelled_file(tmp_path_factory):
     return path
 
 
-def test_the_student_learns_from_the_teachers_cached_outputs_alone(teacher_export, unlabelled_file, tmp_path):
+def test_the_student_learns_from_the_teachers_cached_outputs_alone(
+    teacher_export, unlabelled_file, tmp_path, capsys
+):
     model_dir = tmp_path / "job"
     result = train(parse_settings([
         *DISTIL, "--epochs=3", f"--teacher={teacher_export}", f"--unlabelled_data={unlabelled_file}",
         f"--model_dir={model_dir}",
     ]))
     assert len(result.task.train_examples) == 1000
+    assert f"on 1000 texts ({unlabelled_file}), labelled by the teacher once" in capsys.readouterr().out
     assert result.results["accuracy"] >= 0.8
     # One cache (this teacher, these texts), reused by every epoch.
     assert len(tf.io.gfile.listdir(str(model_dir / "teacher_logits"))) == 1
