@@ -102,7 +102,9 @@ def train(settings):
     dirs = checkpointing.OutputDirs(settings.model_dir, settings.export_dir, distribution)
     with distribution.scope():
         if task.teacher:
-            model = task.teacher.distiller(settings, pruning_features=task.feature_sample())
+            # Only a narrower feed-forward prunes, on a sample of the training features.
+            sample = task.feature_sample() if settings.intermediate_dim else None
+            model = task.teacher.distiller(settings, pruning_features=sample)
         else:
             model = task.build_model()
         optimizer = model.default_optimizer(
