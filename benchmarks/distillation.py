@@ -38,9 +38,10 @@ leak-free training rows of `benchmarks.quality`) and CoNLL-2003 entity F1
 over every gold entity of `dev.txt`. Latency is the median wall time of the
 exported SavedModel's `serving_default` signature on raw dev text at batch 1
 and batch 32, every export of a corpus timed side by side once all are
-trained (`benchmarks.export_latency`), under TensorFlow's default oneDNN
-kernels and with `TF_ENABLE_ONEDNN_OPTS=0`: on two CPU cores oneDNN slows
-batch 1 and speeds batch 32, for the teacher and the students alike.
+trained (`benchmarks.export_latency`, by default as our model server runs
+them, `--runtime`), under TensorFlow's default oneDNN kernels and with
+`TF_ENABLE_ONEDNN_OPTS=0`: on two CPU cores oneDNN slows batch 1 and
+speeds batch 32, for the teacher and the students alike.
 Training seconds are the job's wall time, evaluations included. Every
 figure is also given as a ratio to the teacher; speed-ups are teacher
 latency / model latency under the same setting. The Pareto plot (quality
@@ -172,7 +173,7 @@ def train_all(corpus, data_flags, score, latency_texts, work_dir, config, distil
         )
         for row in rows:
             row.latency_ms[setting] = medians[row.export_path]
-    print(format_table(rows), flush=True)
+    print(format_table(rows, config.runtime), flush=True)
     return rows
 
 
@@ -273,13 +274,14 @@ def ratio(value, teacher_value):
     return f"{value / teacher_value:.3f}" if teacher_value else "n/a"
 
 
-def format_table(rows):
+def format_table(rows, runtime):
     """A Markdown table of `rows`, each figure with its ratio to the corpus's teacher.
 
-    Latencies are given under each `ONEDNN_SETTINGS` setting, `a / b`, each
-    speed-up against the teacher under the same setting.
+    Latencies, timed in the `export_latency.RUNTIMES` runtime `runtime`, are
+    given under each `ONEDNN_SETTINGS` setting, `a / b`, each speed-up
+    against the teacher under the same setting.
     """
-    settings = " / ".join(ONEDNN_SETTINGS)
+    settings = f"{runtime}, " + " / ".join(ONEDNN_SETTINGS)
     lines = [
         f"| corpus | model | metric (of teacher) | parameters (of teacher) | batch-1 ms, {settings} "
         f"(speed-ups) | batch-32 ms, {settings} (speed-ups) | train s (of teacher) | training rows |",

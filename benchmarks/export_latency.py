@@ -6,10 +6,18 @@ TensorFlow's default CPU kernels (oneDNN) or with `TF_ENABLE_ONEDNN_OPTS=0`?
 
 TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once, when it loads, so a setting
 needs a process of its own: `measure_in_subprocess` starts this module with
-the setting given. The models are loaded together
-(`tf.saved_model.load`) and timed in turns, blocks of `--block` calls each
-(`benchmarks.timing.median_ms_in_turns`), over the first `--latency_texts`
-texts in order: one text a call at batch 1, 32 at batch 32.
+the setting given. The models are loaded together and timed in turns,
+blocks of `--block` calls each (`benchmarks.timing.median_ms_in_turns`),
+over the first `--latency_texts` texts in order: one text a call at batch 1,
+32 at batch 32. `--runtime` says how a model is loaded and called:
+- `served` (the default): as our model server runs a version, its
+  transport aside (`serving.model_server.servables.Servable`): a Session
+  with the server's default ConfigProto (one intra-op thread fewer than the
+  CPUs, no spinning), a lone one-example request run in the calling thread;
+- `eager`: the `serving_default` of `tf.saved_model.load`, called from
+  Python with TensorFlow's default threads. The Python call adds a fixed
+  cost to every model, and on two cores two intra-op threads slow the small
+  matrices of batch 1 (BENCHMARKS.md, "Students at batch 1, as served").
 
 On the two-core benchmark machine oneDNN slows batch 1 (a tagger's small
 ops pay its per-op cost) and speeds batch 32 (BENCHMARKS.md, "Taggers at
@@ -20,6 +28,7 @@ Usage (from the repository root):
 
     TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.export_latency --texts=texts.txt \\
         /tmp/models/teacher/1 /tmp/models/student/1
+    python -m benchmarks.export_latency --runtime=eager --texts=texts.txt /tmp/models/student/1
 
 The last line printed is a JSON object `{version path: {"1": ms, "32": ms}}`.
 """
@@ -34,20 +43,44 @@ import sys
 LATENCY_BATCH = 32
 
 
+def _eager_serves(version_paths):
+    """`{path: serve(batch of str)}` through `tf.saved_model.load`, in eager mode."""
+    import tensorflow as tf
+
+    signatures = {path: tf.saved_model.load(path).signatures["serving_default"] for path in version_paths}
+    return {path: lambda texts, signature=signature: signature(text=tf.constant(texts))
+            for path, signature in signatures.items()}
+
+
+def _served_serves(version_paths):
+    """`{path: serve(batch of str)}` as our model server runs a version, transport aside."""
+    import numpy as np
+
+    from serving.model_server import configs, servables
+
+    options = servables.LoadOptions(session_config=configs.read_session_config(""))
+    loaded = {path: servables.Servable("latency", 1, path, options) for path in version_paths}
+    return {path: lambda texts, servable=servable: servable.run(
+                "serving_default", {"text": np.array(texts, dtype=object)})
+            for path, servable in loaded.items()}
+
+
+RUNTIMES = {"eager": _eager_serves, "served": _served_serves}
+
+
 def measure(version_paths, texts, config):
     """`{path: {"1": median ms, "32": median ms}}` of each path's `serving_default`."""
-    import tensorflow as tf
     import tensorflow_text  # noqa: F401  (registers the ops the exported tokenizers use)
 
     from benchmarks.timing import median_ms_in_turns
 
     texts = texts[: config.latency_texts]
-    serves = {path: tf.saved_model.load(path).signatures["serving_default"] for path in version_paths}
+    serves = RUNTIMES[config.runtime](version_paths)
     results = {path: {} for path in version_paths}
     for batch in (1, LATENCY_BATCH):
-        inputs = [tf.constant(texts[start : start + batch]) for start in range(0, len(texts), batch)]
+        inputs = [texts[start : start + batch] for start in range(0, len(texts), batch)]
         calls = {
-            path: lambda serve=serve, batches=itertools.cycle(inputs): serve(text=next(batches))
+            path: lambda serve=serve, batches=itertools.cycle(inputs): serve(next(batches))
             for path, serve in serves.items()
         }
         medians = median_ms_in_turns(calls, config.warmup_calls, config.latency_calls, config.block)
@@ -60,8 +93,9 @@ def measure_in_subprocess(version_paths, texts_path, onednn, config):
     """`measure` in a process of its own with `TF_ENABLE_ONEDNN_OPTS` set to `onednn` (bool)."""
     job = subprocess.run(
         [sys.executable, "-m", "benchmarks.export_latency", f"--texts={texts_path}",
-         f"--latency_texts={config.latency_texts}", f"--latency_calls={config.latency_calls}",
-         f"--warmup_calls={config.warmup_calls}", f"--block={config.block}", *version_paths],
+         f"--runtime={config.runtime}", f"--latency_texts={config.latency_texts}",
+         f"--latency_calls={config.latency_calls}", f"--warmup_calls={config.warmup_calls}",
+         f"--block={config.block}", *version_paths],
         env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0",
              "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True, text=True, check=False,
@@ -73,6 +107,9 @@ def measure_in_subprocess(version_paths, texts_path, onednn, config):
 
 def add_arguments(parser):
     """The latency flags, shared with the benchmarks that call `measure_in_subprocess`."""
+    parser.add_argument("--runtime", choices=sorted(RUNTIMES), default="served",
+                        help="served: as our model server runs a version (transport aside); "
+                             "eager: the signature of tf.saved_model.load, called from Python.")
     parser.add_argument("--latency_texts", type=int, default=128, help="Texts the calls cycle over.")
     parser.add_argument("--latency_calls", type=int, default=100,
                         help="Timed calls per model and batch size.")
