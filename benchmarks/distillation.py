@@ -25,7 +25,7 @@ development rows (`--data_dir` holds the corpora of `../shared/data`):
   teacher's vocabulary and casing; each size is distilled once per
   `--student_inits` value: started at random, from MiniLM's token table
   (`--student_init=embeddings`, projected to the student's width) or, for
-  the sizes of MiniLM's width (one_layer, shallow, base), from its layers
+  the sizes of MiniLM's width (one_layer, shallow, three_layer, base), from its layers
   (`every_other`);
 - labels only: `--num_layers` and `--hidden_dim` of the same size and the
   job's defaults otherwise (its own WordPiece vocabulary of up to 8,000
@@ -89,7 +89,7 @@ from keras_simpletf.text import split_words  # noqa: E402
 
 CORPORA = ("sst2", "conll2003")
 # The --student_init values a MiniLM teacher allows (every_other: the sizes of its width, one_layer,
-# shallow and base).
+# shallow, three_layer and base).
 STUDENT_INITS = ("none", "embeddings", "every_other")
 TEACHER = "teacher"
 DISTILLED = "distilled"

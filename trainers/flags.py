@@ -8,6 +8,8 @@ flags, under the same name.
 
 from absl import flags
 
+from keras_simpletf.distillation.students import STUDENT_SIZES
+
 TASKS = ("classification", "ner", "translation", "summarization", "qa")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -142,14 +144,16 @@ def define_flags(flag_values):
            "apply, the block flags (--num_heads, --layout, ...) shape the student.")
     define("enum", "student", "small",
            "With --teacher: the student's layers and width (keras_simpletf.distillation."
-           "STUDENT_SIZES: tiny 2x128, one_layer 1x384, shallow 2x384, small 4x256, base 6x384).",
-           enum_values=["tiny", "one_layer", "shallow", "small", "base"])
+           "STUDENT_SIZES: " + ", ".join(
+               f"{name} {size['num_layers']}x{size['hidden_dim']}" for name, size in STUDENT_SIZES.items()
+           ) + ").",
+           enum_values=list(STUDENT_SIZES))
     define("enum", "student_init", "none",
            "With --teacher: where the student's weights start. none: at random; embeddings: the "
            "teacher's token table, projected to the student's width when narrower "
            "(TransformerEncoder's embedding_dim); every_other: the teacher's embeddings, blocks "
            "at evenly spaced depths and head (a teacher of our encoder: as wide as --student, "
-           "with its block flags; a MiniLM teacher: --student=one_layer, shallow or base, which "
+           "with its block flags; a MiniLM teacher: --student=one_layer, shallow, three_layer or base, which "
            "take its blocks' heads, feed-forward width, post-norm and no relative biases over the "
            "block flags, and may group its key/value heads with --num_kv_heads).",
            enum_values=["none", "embeddings", "every_other"])

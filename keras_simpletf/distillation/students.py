@@ -9,13 +9,15 @@ from keras_simpletf.layers import TransformerEncoder
 from keras_simpletf.layers.position import sinusoid_table
 
 # Sizes of the student encoder. One head, a 4x feed-forward; MiniLM-L6-H384
-# (the usual teacher) is 6 layers of width 384 with 12 heads. "one_layer" and
-# "shallow" are MiniLM's width at a sixth and a third of its depth: sizes that
-# can start from MiniLM's own layers (initialize="every_other").
+# (the usual teacher) is 6 layers of width 384 with 12 heads. "one_layer",
+# "shallow" and "three_layer" are MiniLM's width at a sixth, a third and half
+# of its depth: sizes that can start from MiniLM's own layers
+# (initialize="every_other").
 STUDENT_SIZES = {
     "tiny": {"num_layers": 2, "hidden_dim": 128},
     "one_layer": {"num_layers": 1, "hidden_dim": 384},
     "shallow": {"num_layers": 2, "hidden_dim": 384},
+    "three_layer": {"num_layers": 3, "hidden_dim": 384},
     "small": {"num_layers": 4, "hidden_dim": 256},
     "base": {"num_layers": 6, "hidden_dim": 384},
 }
