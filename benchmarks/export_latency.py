@@ -44,27 +44,36 @@ LATENCY_BATCH = 32
 
 
 def _eager_serves(version_paths):
-    """`{path: serve(batch of str)}` through `tf.saved_model.load`, in eager mode."""
+    """`{path: serve(inputs)}` through `tf.saved_model.load`, in eager mode.
+
+    `inputs`: `{input name: list of str}`, e.g. `{"text": texts}`.
+    """
     import tensorflow as tf
 
     signatures = {path: tf.saved_model.load(path).signatures["serving_default"] for path in version_paths}
-    return {path: lambda texts, signature=signature: signature(text=tf.constant(texts))
+    return {path: lambda inputs, signature=signature: signature(
+                **{name: tf.constant(values) for name, values in inputs.items()})
             for path, signature in signatures.items()}
 
 
 def _served_serves(version_paths):
-    """`{path: serve(batch of str)}` as our model server runs a version, transport aside."""
+    """`{path: serve(inputs)}` as our model server runs a version, transport aside.
+
+    `inputs`: `{input name: list of str}`, e.g. `{"text": texts}`.
+    """
     import numpy as np
 
     from serving.model_server import configs, servables
 
     options = servables.LoadOptions(session_config=configs.read_session_config(""))
     loaded = {path: servables.Servable("latency", 1, path, options) for path in version_paths}
-    return {path: lambda texts, servable=servable: servable.run(
-                "serving_default", {"text": np.array(texts, dtype=object)})
+    return {path: lambda inputs, servable=servable: servable.run(
+                "serving_default",
+                {name: np.array(values, dtype=object) for name, values in inputs.items()})
             for path, servable in loaded.items()}
 
 
+# `--runtime`'s loaders: version paths in, `{path: serve(inputs)}` out.
 RUNTIMES = {"eager": _eager_serves, "served": _served_serves}
 
 
@@ -80,7 +89,7 @@ def measure(version_paths, texts, config):
     for batch in (1, LATENCY_BATCH):
         inputs = [texts[start : start + batch] for start in range(0, len(texts), batch)]
         calls = {
-            path: lambda serve=serve, batches=itertools.cycle(inputs): serve(next(batches))
+            path: lambda serve=serve, batches=itertools.cycle(inputs): serve({"text": next(batches)})
             for path, serve in serves.items()
         }
         medians = median_ms_in_turns(calls, config.warmup_calls, config.latency_calls, config.block)

@@ -21,7 +21,11 @@ paragraph is seen in training. Rows, all measured in this run:
 Each row gives dev EM/F1 (official SQuAD scoring), the job's train seconds
 (final evaluation included), the exported SavedModel's median batch-1
 latency on a 300-word context (`serving_default`, windows and span choice
-in the graph), and ratios to MiniLM. Both jobs use the same windows
+in the graph), and ratios to MiniLM. The exports are timed once all are
+trained, in turns (`--latency_block` calls each, the reference's sentence
+choice among them), called as `--runtime` says: by default as our model
+server runs a version (`benchmarks.export_latency`), under this process's
+oneDNN setting (`TF_ENABLE_ONEDNN_OPTS`). Both jobs use the same windows
 (`--sequence_length`, `--doc_stride`, `--max_question_length`).
 
 Usage (from the repository root):
@@ -47,7 +51,8 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks.timing import describe_machine, median_ms  # noqa: E402
+from benchmarks import export_latency  # noqa: E402
+from benchmarks.timing import describe_machine, median_ms_in_turns  # noqa: E402
 from keras_simpletf.data import read_squad  # noqa: E402
 from keras_simpletf.distillation import STUDENT_SIZES  # noqa: E402
 from keras_simpletf.metrics import normalize_answer, squad_scores  # noqa: E402
@@ -124,13 +129,20 @@ def latency_context(questions):
     return " ".join(words[:LATENCY_WORDS])
 
 
-def served_latency_ms(model, preprocessor, export_dir, question, context, calls):
-    """Median ms of one `serving_default` call of the exported SavedModel, batch 1."""
-    serve = tf.saved_model.load(export(model, preprocessor, export_dir)).signatures[
-        "serving_default"
-    ]
-    inputs = {"question": tf.constant([question]), "context": tf.constant([context])}
-    return median_ms(lambda: serve(**inputs)["answer"].numpy(), 3, calls)
+def time_rows(rows, question, context, config):
+    """Sets each row's `latency_ms`: batch-1 calls on `context`, every row timed in turns.
+
+    A trained row calls its export (`export_path`) by `--runtime`; the reference row
+    runs `best_overlap_sentence`.
+    """
+    exported = [row for row in rows if row.get("export_path")]
+    serves = export_latency.RUNTIMES[config.runtime]([row["export_path"] for row in exported])
+    inputs = {"question": [question], "context": [context]}
+    calls = {row["model"]: lambda serve=serves[row["export_path"]]: serve(inputs) for row in exported}
+    calls[rows[0]["model"]] = lambda: best_overlap_sentence(question, context)
+    medians = median_ms_in_turns(calls, 3, config.latency_calls, config.latency_block)
+    for row in rows:
+        row["latency_ms"] = medians[row["model"]]
 
 
 def format_table(rows):
@@ -168,7 +180,12 @@ def main():
     parser.add_argument("--minilm_questions", type=int, default=None,
                         help="Training questions MiniLM fine-tunes on. Default: all.")
     parser.add_argument("--skip_minilm", action="store_true", help="Only ours and the reference.")
-    parser.add_argument("--latency_calls", type=int, default=20)
+    parser.add_argument("--latency_calls", type=int, default=20,
+                        help="Timed batch-1 calls per model, in turns of --latency_block.")
+    parser.add_argument("--latency_block", type=int, default=5, help="Calls a model gets in a row.")
+    parser.add_argument("--runtime", choices=sorted(export_latency.RUNTIMES), default="served",
+                        help="How exports are called: as our model server runs a version "
+                             "(served), or tf.saved_model.load's signature (eager).")
     parser.add_argument("--job_flag", dest="job_flags", action="append", default=[],
                         help="An extra flag for our job, e.g. --job_flag=--epochs=5.")
     parser.add_argument("--minilm_flag", dest="minilm_flags", action="append", default=[],
@@ -177,7 +194,7 @@ def main():
                         help="The size of the student distilled from the fine-tuned MiniLM.")
     parser.add_argument("--student_init", default="embeddings", choices=["embeddings", "every_other"],
                         help="Where the student starts: MiniLM's token table, or (--student="
-                             "one_layer, shallow or base) MiniLM's layers.")
+                             "one_layer, shallow, three_layer or base) MiniLM's layers.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for the student's job, e.g. --student_flag=--epochs=5.")
     config = parser.parse_args()
@@ -206,15 +223,11 @@ def main():
             f"{config.sequence_length} tokens, stride {config.doc_stride}.",
             flush=True,
         )
-        start = time.perf_counter()
         predictions = {q.id: best_overlap_sentence(q.question, q.context) for q in dev}
         rows = [{
             "model": "reference: the sentence sharing most words with the question",
             **squad_scores(predictions, gold),
             "train_s": 0.0,
-            "latency_ms": median_ms(
-                lambda: best_overlap_sentence(dev[0].question, context), 3, config.latency_calls
-            ),
             "parameters": 0,
             "train_questions": 0,
         }]
@@ -246,21 +259,20 @@ def main():
                 [*windows, f"--train_data={train_path}", f"--eval_data={paths['dev']}", *flags]
             ))
             seconds = time.perf_counter() - start
-            latency = served_latency_ms(
-                result.model, result.task.preprocessor, os.path.join(work_dir, f"export{len(rows)}"),
-                dev[0].question, context, config.latency_calls,
-            )
             rows.append({
                 "model": name,
                 "exact_match": result.results["exact_match"],
                 "f1": result.results["f1"],
                 "train_s": seconds,
-                "latency_ms": latency,
+                "export_path": export(result.model, result.task.preprocessor,
+                                      os.path.join(work_dir, f"export{len(rows)}")),
                 "parameters": result.model.count_params(),
                 "train_questions": count,
             })
-            # The table so far: a later row that fails loses none of the earlier figures.
+            # The table so far: a later row that fails loses none of the earlier scores.
             print(format_table(rows), flush=True)
+        time_rows(rows, dev[0].question, context, config)
+        print(format_table(rows), flush=True)
 
 
 if __name__ == "__main__":
