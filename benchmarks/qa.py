@@ -26,7 +26,8 @@ trained, in turns (`--latency_block` calls each, the reference's sentence
 choice among them), called as `--runtime` says: by default as our model
 server runs a version (`benchmarks.export_latency`), under this process's
 oneDNN setting (`TF_ENABLE_ONEDNN_OPTS`). Both jobs use the same windows
-(`--sequence_length`, `--doc_stride`, `--max_question_length`).
+(`--sequence_length`, `--doc_stride`, `--max_question_length`). `--work_dir`
+keeps the split and the exports (MiniLM's in `minilm_teacher/`) for later runs.
 
 Usage (from the repository root):
 
@@ -40,6 +41,7 @@ Usage (from the repository root):
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import re
@@ -197,6 +199,9 @@ def main():
                              "one_layer, shallow, three_layer or base) MiniLM's layers.")
     parser.add_argument("--student_flag", dest="student_flags", action="append", default=[],
                         help="An extra flag for the student's job, e.g. --student_flag=--epochs=5.")
+    parser.add_argument("--work_dir", default=None,
+                        help="Where the split and the exports are written and kept (e.g. to distil "
+                             "another student from the same MiniLM). Default: a temporary folder.")
     config = parser.parse_args()
     if config.quick:
         config.sequence_length, config.doc_stride, config.max_question_length = 128, 48, 32
@@ -210,7 +215,9 @@ def main():
         f"--doc_stride={config.doc_stride}",
         f"--max_question_length={config.max_question_length}",
     ]
-    with tempfile.TemporaryDirectory() as work_dir:
+    with contextlib.ExitStack() as stack:
+        work_dir = config.work_dir or stack.enter_context(tempfile.TemporaryDirectory())
+        os.makedirs(work_dir, exist_ok=True)
         paths, articles = split_by_article(
             os.path.join(config.data_dir, SQUAD_FILE), work_dir, config.quick
         )
