@@ -11,12 +11,13 @@ from keras_simpletf.distillation.losses import (
 from keras_simpletf.models.task import FEATURE_NAMES
 from keras_simpletf.models.question_answering import SpanQuestionAnswerer
 from keras_simpletf.models.token_classifier import IGNORED_TAG_ID, TokenClassifier
+from keras_simpletf.models.tracing import BuildsBeforeTracing
 
 TEACHER_LOGITS = "teacher_logits"
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
-class TaskDistiller(keras.distillation.Distiller):
+class TaskDistiller(BuildsBeforeTracing, keras.distillation.Distiller):
     """`keras.distillation.Distiller` for our classifiers, taggers and span models.
 
     The teacher is frozen and runs with `training=False`; the loss is

@@ -9,6 +9,7 @@ from keras_simpletf import generation
 from keras_simpletf.layers import TransformerDecoder, TransformerEncoder
 from keras_simpletf.models.fine_tuning import averaging_momentum, transformer_optimizer
 from keras_simpletf.models.task import freeze_pooler, sequence_output
+from keras_simpletf.models.tracing import BuildsBeforeTracing
 
 # Logit of the tokens a decoder must never produce (padding, the start token).
 _NEVER_LOGIT = -1e9
@@ -109,7 +110,7 @@ class TokenAccuracy(keras.metrics.Mean):
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
-class Seq2SeqTransformer(keras.Model):
+class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
     """An encoder-decoder Transformer of our blocks, with in-graph greedy, beam and sampled decoding.
 
     A `TransformerEncoder` reads `source_ids`; a `TransformerDecoder`

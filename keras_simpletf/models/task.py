@@ -4,6 +4,7 @@ import keras
 import keras_hub
 
 from keras_simpletf.models.fine_tuning import fine_tuning_optimizer
+from keras_simpletf.models.tracing import BuildsBeforeTracing
 
 FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
@@ -40,7 +41,7 @@ def freeze_pooler(backbone):
         pooler.trainable = False
 
 
-class TaskModel(keras.Model):
+class TaskModel(BuildsBeforeTracing, keras.Model):
     """What task models share: a backbone, dropout, the recipe, their config."""
 
     head_layer = "logits"  # The name of the dense layer over the backbone's outputs.

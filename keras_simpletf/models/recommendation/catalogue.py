@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from keras_simpletf.data.interactions import NO_ITEM
 from keras_simpletf.layers.validation import check_positive_int
+from keras_simpletf.models.tracing import BuildsBeforeTracing
 
 # StringLookup ids: 0 the mask ("" padding), 1 out of vocabulary, then the items.
 _FIRST_ITEM_ID = 2
@@ -65,7 +66,7 @@ def multi_hot(positions, num_items):
     return tf.minimum(marks, 1.0)
 
 
-class CatalogueRecommender(keras.Model):
+class CatalogueRecommender(BuildsBeforeTracing, keras.Model):
     """A catalogue (item ids), item popularity, and exact top-K over all items.
 
     Subclasses implement `scores(features, item_embeddings=None)`.

@@ -4,12 +4,13 @@ import keras
 
 from keras_simpletf.layers.validation import check_choice, check_positive_int
 from keras_simpletf.models.task import feature_inputs, sequence_output
+from keras_simpletf.models.tracing import BuildsBeforeTracing
 
 RANKING_OBJECTIVES = ("binary", "regression")
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
-class TextRanker(keras.Model):
+class TextRanker(BuildsBeforeTracing, keras.Model):
     """Scores (user, candidate item text, side features): click probability or rating.
 
     user id embedding (zero for users outside `user_ids`), the candidate's
