@@ -6,14 +6,12 @@ unbuilt until the first trace of its train (or test) function, "for
 backwards compatibility". A `tf.function` that creates variables in its
 first trace is traced a second time (tensorflow/tensorflow#48851), so the
 first step of a notebook's `fit` pays two traces. Inside a strategy's
-scope Keras builds that state first, from the shapes of one batch; this
-mixin has Keras do so under the default strategy too. On 2 CPU cores the
-first `fit` step of the pretrained MiniLM's classifier takes 10-12 s
-instead of 18-20 s, and that of our small encoder half its time
-(`benchmarks/first_step.py`).
+scope Keras builds that state first, from one batch it draws; this mixin
+has Keras build it from the shapes of the data's batches outside one. On
+2 CPU cores the first `fit` step of the pretrained MiniLM's classifier
+takes 10-12 s instead of 18-20 s, and that of our small encoder half its
+time (`benchmarks/first_step.py`).
 """
-
-import tensorflow as tf
 
 
 class BuildsBeforeTracing:
@@ -21,18 +19,18 @@ class BuildsBeforeTracing:
 
     Put it before `keras.Model` among the bases. While the optimizer, the
     compiled loss or the compiled metrics are unbuilt, Keras' symbolic build
-    (run by `fit` and `evaluate` on one batch, which it then rewinds) runs
-    as it does under a strategy; otherwise nothing changes.
+    runs on the shapes and dtypes of the data's batches (the dataset's
+    `element_spec`): no batch is drawn, so a shuffled dataset's epochs see
+    the batches they see without it. Under a strategy, or once built,
+    Keras' own path runs.
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         if self._distribute_strategy is not None or not self._training_state_unbuilt():
             return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        self._distribute_strategy = tf.distribute.get_strategy()
-        try:
-            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-        finally:
-            self._distribute_strategy = None
+        if data_batch is None:
+            data_batch = iterator._get_iterator().element_spec
+        self._symbolic_build(data_batch=data_batch)
 
     def _training_state_unbuilt(self):
         parts = (self.optimizer, self._compile_loss, self._compile_metrics)
