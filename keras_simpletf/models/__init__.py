@@ -9,6 +9,7 @@ from keras_simpletf.models.fine_tuning import (
     fine_tuning_optimizer,
     transformer_optimizer,
 )
+from keras_simpletf.models.masked_lm import MaskedLanguageModel, masked_lm_dataset, pretrain_masked_lm
 from keras_simpletf.models.question_answering import SpanQuestionAnswerer, answer_spans
 from keras_simpletf.models.recommendation import (
     EASE,
