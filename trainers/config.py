@@ -184,6 +184,21 @@ def _checked(settings, defaults):
             f"--unlabelled_data and --augmented_copies train with --loop=fit only, not "
             f"--loop={settings.loop}: the custom loop's train step needs labels in every batch."
         )
+    if settings.pretrain_steps and (
+        settings.task != "classification" or settings.backbone != "ours" or settings.teacher
+    ):
+        raise SettingsError(
+            "--pretrain_steps pretrains our encoder for --task=classification (--backbone=ours, "
+            "no --teacher), not "
+            + (f"--task={settings.task}" if settings.task != "classification"
+               else "a pretrained backbone or a student")
+            + "."
+        )
+    if settings.pretrain_steps and multi_worker:
+        raise SettingsError(
+            "--pretrain_steps trains with model.fit, which fails under "
+            "--strategy=multi_worker_mirrored (keras-team/keras#20585)."
+        )
     if settings.eval_data and not settings.train_data:
         raise SettingsError(
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."

@@ -106,6 +106,19 @@ class ClassificationTask(EncoderTask):
     def metrics(self):
         return [keras.metrics.SparseCategoricalAccuracy(name=self.metric_name)]
 
+    def pretrain(self, encoder):
+        """`--pretrain_steps` of masked-LM training of `encoder` on the training texts."""
+        steps = self.settings.pretrain_steps
+        texts = self._texts()
+        print(f"Pretraining the encoder as a masked language model: {steps} steps on the "
+              f"{len(texts)} training texts.", flush=True)
+        model = models.pretrain_masked_lm(
+            encoder, texts, self.preprocessor, self.vocabulary, steps, seed=self.settings.seed,
+            verbose=2,
+        )
+        print(f"Masked-token accuracy after pretraining: {model.history.history['accuracy'][-1]:.4f}.",
+              flush=True)
+
 
 class NerTask(EncoderTask):
     """Named-entity recognition with `models.TokenClassifier`, scored by entity F1.

@@ -107,6 +107,9 @@ def train(settings):
             model = task.teacher.distiller(settings, pruning_features=sample)
         else:
             model = task.build_model()
+            # A job that resumes restores weights trained past the pretraining.
+            if settings.pretrain_steps and not dirs.has_checkpoint():
+                task.pretrain(model.backbone)
         optimizer = model.default_optimizer(
             plan.total_steps, settings.learning_rate, settings.ema_momentum
         )

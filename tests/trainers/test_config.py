@@ -137,3 +137,15 @@ def test_the_fit_loop_needs_intervals_that_fall_on_keras_epochs():
 def test_a_batch_larger_than_the_data_is_rejected():
     with pytest.raises(SettingsError, match="--batch_size=32 is larger than the 10"):
         plan_steps(parse_settings([]), train_size=10)
+
+
+def test_pretraining_is_refused_where_it_cannot_run():
+    assert parse_settings(["--pretrain_steps=10"]).pretrain_steps == 10
+    for flags, names in [
+        (["--task=ner"], "not --task=ner"),
+        (["--backbone=minilm"], "not a pretrained backbone or a student"),
+        (["--teacher=/exports/classifier"], "not a pretrained backbone or a student"),
+        (["--strategy=multi_worker_mirrored"], "keras-team/keras#20585"),
+    ]:
+        with pytest.raises(SettingsError, match=names):
+            parse_settings(["--pretrain_steps=10", *flags])
