@@ -138,8 +138,10 @@ def define_flags(flag_values):
     define("integer", "pretrain_steps", 0,
            "--task=classification with our encoder: before learning the labels, train it this "
            "many steps (128 texts each) as a masked language model on the training texts "
-           "(self-pretraining); not with --teacher or --strategy=multi_worker_mirrored. SST-2: "
-           "8000 steps lift dev accuracy on sentences by 2.1-2.6 points (BENCHMARKS.md).",
+           "(self-pretraining), then learn the labels at a peak learning rate of 5e-4 unless "
+           "--learning_rate says otherwise; not with --teacher or "
+           "--strategy=multi_worker_mirrored. SST-2: 8000 steps lift dev accuracy on sentences "
+           "by about 4 points (BENCHMARKS.md).",
            lower_bound=0)
 
     # Distillation: a trained teacher teaches a student of our encoder.
@@ -207,9 +209,9 @@ def define_flags(flag_values):
            lower_bound=1)
     define("float", "learning_rate", None,
            "Peak learning rate of the model's warm-up/decay schedule. Unset: the backbone's "
-           "default (TaskModel.default_optimizer; 5e-5 for a pretrained one; translation/"
-           "summarization: Seq2SeqTransformer.default_optimizer, 1e-4 over a pretrained "
-           "encoder).",
+           "default (TaskModel.default_optimizer; 5e-5 for a pretrained one; 5e-4 after "
+           "--pretrain_steps; translation/summarization: Seq2SeqTransformer.default_optimizer, "
+           "1e-4 over a pretrained encoder).",
            lower_bound=0.0)
     define("float", "ema_momentum", None,
            "End training on an exponential moving average of the weights with this momentum "

@@ -139,6 +139,12 @@ def test_a_batch_larger_than_the_data_is_rejected():
         plan_steps(parse_settings([]), train_size=10)
 
 
+def test_a_pretrained_encoder_learns_the_labels_at_a_lower_rate_unless_given_one():
+    assert parse_settings(["--pretrain_steps=10"]).learning_rate == 5e-4
+    assert parse_settings(["--pretrain_steps=10", "--learning_rate=1e-3"]).learning_rate == 1e-3
+    assert parse_settings([]).learning_rate is None
+
+
 def test_pretraining_is_refused_where_it_cannot_run():
     assert parse_settings(["--pretrain_steps=10"]).pretrain_steps == 10
     for flags, names in [

@@ -174,6 +174,7 @@ def test_a_classifier_job_pretrains_its_encoder_on_the_training_texts_first(tmp_
     assert "masked language model: 60 steps on the 256 training texts" in printed
     accuracy = float(re.search(r"Masked-token accuracy after pretraining: (\d\.\d+)", printed)[1])
     assert accuracy > 0.04  # 0.077 measured; at random 0.01 of the 100 pieces
+    assert "peak_learning_rate=0.0005" in printed  # the labels learnt at the pretrained rate
     # Resumed, the job restores weights trained past the pretraining, and does not pretrain again.
     tiny_job(*flags, "--train_steps=8")
     assert "masked language model" not in capsys.readouterr().out
