@@ -141,7 +141,7 @@ def define_flags(flag_values):
            "(self-pretraining), then learn the labels at a peak learning rate of 5e-4 unless "
            "--learning_rate says otherwise; not with --teacher or "
            "--strategy=multi_worker_mirrored. SST-2: 8000 steps lift dev accuracy on sentences "
-           "by about 4 points (BENCHMARKS.md).",
+           "by 3.5-3.9 points over two seeds (BENCHMARKS.md).",
            lower_bound=0)
 
     # Distillation: a trained teacher teaches a student of our encoder.
