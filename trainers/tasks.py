@@ -100,7 +100,10 @@ class ClassificationTask(EncoderTask):
 
     def build_model(self):
         return models.TextClassifier(
-            self._encoder(), labels=self.labels, dropout=self.settings.dropout
+            self._encoder(),
+            labels=self.labels,
+            dropout=self.settings.dropout,
+            pooling=self.settings.pooling,
         )
 
     def metrics(self):

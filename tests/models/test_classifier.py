@@ -42,6 +42,24 @@ def test_keras_file_round_trip_keeps_labels(tmp_path):
     np.testing.assert_allclose(restored(FEATURES), model(FEATURES), atol=1e-6)
 
 
+def test_max_pooling_ignores_padding_and_survives_a_round_trip(tmp_path):
+    model = classifier(pooling="max")
+    padded = {name: np.pad(value, [(0, 0), (0, 5)]) for name, value in FEATURES.items()}
+    np.testing.assert_allclose(model(padded), model(FEATURES), atol=1e-5)
+    model.save(tmp_path / "classifier.keras")
+    restored = keras.saving.load_model(tmp_path / "classifier.keras")
+    assert restored.pooling == "max"
+    np.testing.assert_allclose(restored(FEATURES), model(FEATURES), atol=1e-6)
+    mean = classifier()
+    mean.set_weights(model.get_weights())
+    assert not np.allclose(mean(FEATURES), model(FEATURES))
+
+
+def test_an_unknown_pooling_is_named():
+    with pytest.raises(ValueError, match=r"`pooling` must be one of \['mean', 'max'\], got 'cls'"):
+        classifier(pooling="cls")
+
+
 def test_multi_label_learns_independent_labels():
     rng = np.random.default_rng(0)
     tokens = rng.integers(4, 10, size=(256, 6)).astype("int32")

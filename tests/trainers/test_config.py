@@ -145,6 +145,19 @@ def test_a_pretrained_encoder_learns_the_labels_at_a_lower_rate_unless_given_one
     assert parse_settings([]).learning_rate is None
 
 
+def test_a_classifier_pools_by_the_maximum_after_pretraining_unless_told():
+    assert parse_settings(["--pretrain_steps=10"]).pooling == "max"
+    assert parse_settings(["--pretrain_steps=10", "--pooling=mean"]).pooling == "mean"
+    assert parse_settings([]).pooling == "mean"
+    assert parse_settings(["--task=ner"]).pooling is None
+    for flags, names in [
+        (["--task=ner"], "--pooling=max does not apply to --task=ner: only a classifier pools"),
+        (["--teacher=/exports/classifier"], "the student pools as its teacher does"),
+    ]:
+        with pytest.raises(SettingsError, match=names):
+            parse_settings(["--pooling=max", *flags])
+
+
 def test_pretraining_is_refused_where_it_cannot_run():
     assert parse_settings(["--pretrain_steps=10"]).pretrain_steps == 10
     for flags, names in [

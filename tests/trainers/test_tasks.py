@@ -169,7 +169,8 @@ def test_truncation_is_counted_and_reported(short_ner):
 
 def test_a_classifier_job_pretrains_its_encoder_on_the_training_texts_first(tmp_path, capsys):
     flags = ("--pretrain_steps=60", f"--model_dir={tmp_path}")
-    tiny_job(*flags, "--train_steps=4")
+    result = tiny_job(*flags, "--train_steps=4")
+    assert result.model.pooling == "max"
     printed = capsys.readouterr().out
     assert "masked language model: 60 steps on the 256 training texts" in printed
     accuracy = float(re.search(r"Masked-token accuracy after pretraining: (\d\.\d+)", printed)[1])
