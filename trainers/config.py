@@ -206,11 +206,10 @@ def _checked(settings, defaults):
         raise SettingsError(
             "--eval_data needs --train_data: the labels and vocabulary come from the training file."
         )
-    _check_applies(settings, defaults, ("pooling",),
-                   settings.task == "classification" and not settings.teacher,
-                   f"to --task={settings.task}: only a classifier pools"
-                   if settings.task != "classification"
-                   else "with --teacher: the student pools as its teacher does")
+    _check_applies(settings, defaults, ("pooling",), settings.task == "classification",
+                   f"to --task={settings.task}: only a classifier pools")
+    _check_applies(settings, defaults, ("pooling",), not settings.teacher,
+                   "with --teacher: the student pools as its teacher does")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.task == "classification",
                    f"to --task={settings.task}: only classification files have columns to "
                    "choose")
