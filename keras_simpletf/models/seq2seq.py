@@ -370,7 +370,10 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
             encoder_mask=ops.not_equal(source_ids, 0),
             training=training,
         )
-        return self.logits(decoded)
+        logits = self.logits(decoded)
+        # The loss finds the real tokens itself; Keras would average over the mask a second time.
+        logits._keras_mask = None
+        return logits
 
     def default_loss(self):
         """`LabelSmoothedCrossEntropy(label_smoothing)`, padding ignored."""

@@ -156,6 +156,18 @@ def test_the_loss_is_the_mean_over_real_tokens_and_ignores_padding():
     np.testing.assert_allclose(float(loss(padded_labels, padded_logits)), float(expected), rtol=1e-5)
 
 
+@pytest.mark.parametrize("tie_embeddings", [True, False])
+def test_fit_and_evaluate_take_the_loss_as_the_mean_over_real_tokens(tie_embeddings):
+    model = tiny_model(tie_embeddings=tie_embeddings)
+    randomise(model)
+    features, targets = demo_translation_features(*demo_translation(4, seed=0), 16)
+    model.compile(loss=model.default_loss())
+    # The logits as plain numbers: no Keras mask for the loss to average over.
+    expected = model.default_loss()(targets, np.asarray(model(features)))
+    assert np.asarray(targets == 0).any()
+    np.testing.assert_allclose(model.evaluate(features, targets, verbose=0), expected, rtol=1e-5)
+
+
 def test_tied_embeddings_are_one_matrix_for_encoder_decoder_and_output():
     shared = tiny_model()
     embeddings = [weight for weight in shared.weights if "embedding" in weight.path]
