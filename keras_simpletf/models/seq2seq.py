@@ -446,10 +446,12 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
             encoded = ops.repeat(encoded, copies, axis=0)
 
             def step(token_ids, index, cache):
+                # The buffer's last slot is never read, and would need one position past max_length.
+                prefix = token_ids[:, :-1]
                 decoded = self.decoder(
-                    token_ids,
+                    prefix,
                     encoder_outputs=encoded,
-                    mask=ops.ones_like(token_ids, "bool"),
+                    mask=ops.ones_like(prefix, "bool"),
                     encoder_mask=source_mask,
                 )
                 logits = self.logits(ops.take(decoded, index, axis=1))
