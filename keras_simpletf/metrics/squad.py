@@ -4,10 +4,12 @@
 `evaluate-v1.1.py` line for line (lower-case, strip ASCII punctuation, remove
 the articles a/an/the, collapse whitespace; F1 over the bag of normalised
 whitespace tokens); a question scores the best over its gold answers.
-`evaluate-v2.0.py` differs in two places, both kept here: an unanswerable
-question's gold answer is `""` (and an empty prediction is its right answer),
-and F1 is 1 when both sides normalise to no tokens. Its `HasAns_*`/`NoAns_*`
-split scores the answerable and unanswerable questions apart.
+`evaluate-v2.0.py` differs in three places, each kept under `version="2.0"`:
+gold answers that normalise to nothing do not count, and an unanswerable
+question's gold answer is `""` (an empty prediction is its right answer); F1
+is 1 when both sides normalise to no tokens (0 in v1.1); and its
+`HasAns_*`/`NoAns_*` split scores the questions with and without gold answers
+apart.
 
 No installed library scores SQuAD without a download (Hugging Face
 `evaluate` fetches the official script at run time), so the official
@@ -20,6 +22,7 @@ import string
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
+VERSIONS = ("1.1", "2.0")
 
 
 def normalize_answer(text):
@@ -40,8 +43,11 @@ def exact_match(prediction, gold):
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
-def token_f1(prediction, gold):
-    """F1 of the normalised tokens' multiset overlap (official SQuAD; v2.0 for empties).
+def token_f1(prediction, gold, version="1.1"):
+    """F1 of the normalised tokens' multiset overlap (official SQuAD `version`, "1.1" or "2.0").
+
+    The versions differ only where both sides normalise to no tokens: 0.0 in
+    v1.1 (no token in common), 1.0 in v2.0 (no answer, rightly).
 
     Example:
 
@@ -49,8 +55,9 @@ def token_f1(prediction, gold):
     token_f1("the Denver Broncos", "Broncos")   # 2/3: precision 1/2, recall 1
     ```
     """
+    _check_version(version)
     predicted, expected = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not predicted or not expected:
+    if version == "2.0" and (not predicted or not expected):
         return float(predicted == expected)
     common = sum((collections.Counter(predicted) & collections.Counter(expected)).values())
     if common == 0:
@@ -59,7 +66,7 @@ def token_f1(prediction, gold):
     return 2 * precision * recall / (precision + recall)
 
 
-def squad_scores(predictions, gold_answers):
+def squad_scores(predictions, gold_answers, version=None):
     """EM and F1 in percent over questions, each the max over its gold answers.
 
     Args:
@@ -67,12 +74,20 @@ def squad_scores(predictions, gold_answers):
             answer), or a list in the order of `gold_answers`.
         gold_answers: dict of question id -> list of gold answer texts (empty
             for an unanswerable question), or a list of such lists.
+        version: `"1.1"` or `"2.0"`, the official script to score as; `None`:
+            "2.0" when a question has no gold answer (SQuAD v2.0 data), else
+            "1.1".
 
     Returns:
-        A dict with `exact_match`, `f1` and `total`; when both answerable and
-        unanswerable questions occur (SQuAD v2.0), also `HasAns_exact`,
+        A dict with `exact_match`, `f1` and `total`; under v2.0, when both
+        answerable and unanswerable questions occur, also `HasAns_exact`,
         `HasAns_f1`, `HasAns_total`, `NoAns_exact`, `NoAns_f1` and
         `NoAns_total`. A question without a prediction scores 0.
+
+    Raises:
+        ValueError: a version other than `VERSIONS`, a list of predictions
+            of another length than `gold_answers`, or under v1.1 a question
+            without gold answers.
 
     Example:
 
@@ -88,20 +103,29 @@ def squad_scores(predictions, gold_answers):
             )
         gold_answers = dict(enumerate(gold_answers))
         predictions = dict(enumerate(predictions))
+    if version is None:
+        version = "2.0" if not all(gold_answers.values()) else "1.1"
+    _check_version(version)
     groups = {"": [], "HasAns_": [], "NoAns_": []}
     for question_id, answers in gold_answers.items():
-        # Official v2.0: gold answers that normalise to nothing do not count.
-        answers = [answer for answer in answers if normalize_answer(answer)] or [""]
+        group = groups["HasAns_" if answers else "NoAns_"]
+        if version == "2.0":
+            answers = [answer for answer in answers if normalize_answer(answer)] or [""]
+        elif not answers:
+            raise ValueError(
+                f"Question {question_id!r} has no gold answer: SQuAD v1.1 scores answerable "
+                'questions only (version="2.0" scores unanswerable ones).'
+            )
         prediction = predictions.get(question_id)
         if prediction is None:
             scores = (0.0, 0.0)
         else:
             scores = (
                 max(exact_match(prediction, answer) for answer in answers),
-                max(token_f1(prediction, answer) for answer in answers),
+                max(token_f1(prediction, answer, version) for answer in answers),
             )
         groups[""].append(scores)
-        groups["HasAns_" if answers != [""] else "NoAns_"].append(scores)
+        group.append(scores)
     results = {}
     for prefix, scores in groups.items():
         if not scores or (prefix and len(scores) == len(groups[""])):
@@ -110,6 +134,11 @@ def squad_scores(predictions, gold_answers):
         results[f"{prefix}f1"] = 100 * _mean(s[1] for s in scores)
         results[f"{prefix}total"] = len(scores)
     return results
+
+
+def _check_version(version):
+    if version not in VERSIONS:
+        raise ValueError(f"`version` must be one of {VERSIONS}, got {version!r}.")
 
 
 def _mean(values):
