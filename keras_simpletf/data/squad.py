@@ -132,7 +132,7 @@ def _iter_official(path):
     with tf.io.gfile.GFile(path, "rb") as file:
         raw = file.read()
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as error:
         raise DataError(path, "byte " + str(error.start), "not UTF-8 text.") from None
     except json.JSONDecodeError as error:
@@ -161,7 +161,8 @@ def _iter_jsonl(path):
     with tf.io.gfile.GFile(path, "rb") as lines:
         for line_number, line in enumerate(lines, start=1):
             try:
-                line = line.decode("utf-8")
+                # A byte-order mark may open the file, as the other readers allow.
+                line = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 raise DataError(path, line_number, f"byte {error.start} is not UTF-8.") from None
             if not line.strip():

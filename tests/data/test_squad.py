@@ -90,6 +90,15 @@ def test_reads_json_lines_in_three_answer_layouts(tmp_path):
     assert examples[3].is_impossible
 
 
+def test_a_byte_order_mark_may_open_either_layout(tmp_path):
+    official = tmp_path / "bom.json"
+    official.write_text(json.dumps(OFFICIAL), encoding="utf-8-sig")
+    assert [e.id for e in read_squad(official)] == ["q1", "q2", "q3"]
+    lines = tmp_path / "bom.jsonl"
+    lines.write_text('{"question": "Q", "context": "C", "answers": ["C"]}\n', encoding="utf-8-sig")
+    assert read_squad(lines)[0].answers == ("C",)
+
+
 @pytest.mark.parametrize(
     "line, problem",
     [
