@@ -3,9 +3,10 @@
     python -m serving.client --server=localhost:8500 --model=sentiment "a great film"
     python -m serving.client --server=http://localhost:8501 --model=sentiment --classify "a great film"
 
-`ServingClient.predict(texts)` calls a predict signature (named outputs back as
-NumPy arrays); `ServingClient.classify(texts)` calls TensorFlow Serving's
-Classify API (a list of `(label, score)` pairs per text). A server address
+`ServingClient.predict(texts)` calls a predict signature (its outputs back as
+NumPy arrays keyed by their aliases, over REST as over gRPC);
+`ServingClient.classify(texts)` calls TensorFlow Serving's Classify API (a list
+of `(label, score)` pairs per text). A server address
 starting with `http://` or `https://` is spoken to over REST, any other
 (`host:port`) over gRPC. Calls time out after `timeout` seconds and are retried
 with exponential backoff while the server is UNAVAILABLE (starting, restarting,
@@ -95,6 +96,7 @@ class ServingClient:
         self.retries = retries
         self.uses_rest = self.server.startswith(("http://", "https://"))
         self._stub = None
+        self._output_aliases = {}
         if not self.uses_rest:
             channel = grpc.insecure_channel(
                 self.server,
@@ -103,7 +105,10 @@ class ServingClient:
             self._stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
     def predict(self, inputs, input_name="text"):
-        """The signature's outputs, as a dict of NumPy arrays.
+        """The signature's outputs, as a dict of output aliases to NumPy arrays.
+
+        Over REST, TF Serving leaves a signature's only output unnamed; its alias
+        comes from the model's metadata, asked once per model, version and signature.
 
         Args:
             inputs: a list of texts (sent as `input_name`), or a dict of input
@@ -115,9 +120,9 @@ class ServingClient:
             inputs = {input_name: list(inputs)}
         if self.uses_rest:
             body = {"signature_name": self.signature, "inputs": inputs}
-            outputs = self._post("predict", body)["outputs"]
-            if not isinstance(outputs, dict):
-                outputs = {"outputs": outputs}
+            outputs = self._rest(":predict", body)["outputs"]
+            if not isinstance(outputs, dict) or set(outputs) == {"b64"}:
+                outputs = {self._single_output_alias(): outputs}
             return {name: _from_json(value) for name, value in outputs.items()}
         request = predict_pb2.PredictRequest()
         self._fill_model_spec(request.model_spec, self.signature)
@@ -133,7 +138,7 @@ class ServingClient:
             body = {"signature_name": signature, "examples": [{feature: text} for text in texts]}
             return [
                 [(label, float(score)) for label, score in result]
-                for result in self._post("classify", body)["results"]
+                for result in self._rest(":classify", body)["results"]
             ]
         request = classification_pb2.ClassificationRequest()
         self._fill_model_spec(request.model_spec, signature)
@@ -145,6 +150,15 @@ class ServingClient:
             [(entry.label, entry.score) for entry in classification.classes]
             for classification in response.result.classifications
         ]
+
+    def _single_output_alias(self):
+        """The alias of the predict signature's only output, from the model's REST metadata."""
+        key = (self.model, self.version, self.version_label, self.signature)
+        if key not in self._output_aliases:
+            signature_defs = self._rest("/metadata")["metadata"]["signature_def"]["signature_def"]
+            (alias,) = signature_defs[self.signature or "serving_default"]["outputs"]
+            self._output_aliases[key] = alias
+        return self._output_aliases[key]
 
     def _fill_model_spec(self, model_spec, signature):
         model_spec.name = self.model
@@ -172,29 +186,38 @@ class ServingClient:
 
         return self._with_retries(attempt)
 
-    def _post(self, verb, body):
-        path = f"{self.server}/v1/models/{self.model}"
+    def _rest(self, suffix, body=None):
+        """The JSON answer to a POST of `body` to the model's URL + `suffix`, or to a GET."""
+        url = f"{self.server}/v1/models/{self.model}"
         if self.version is not None:
-            path += f"/versions/{self.version}"
+            url += f"/versions/{self.version}"
         elif self.version_label is not None:
-            path += f"/labels/{self.version_label}"
-        request = urllib.request.Request(
-            f"{path}:{verb}",
-            data=json.dumps(body).encode("utf-8"),
-            headers={"Content-Type": "application/json"},
-        )
+            url += f"/labels/{self.version_label}"
+        request = urllib.request.Request(url + suffix)
+        if body is not None:
+            request.data = json.dumps(body).encode("utf-8")
+            request.add_header("Content-Type", "application/json")
 
         def attempt():
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return json.load(response)
             except urllib.error.HTTPError as error:
-                message = json.loads(error.read() or b"{}").get("error", error.reason)
-                raise ServingError(_HTTP_STATUS_CODES.get(error.code, "UNKNOWN"), message) from None
+                code = _HTTP_STATUS_CODES.get(error.code, "UNKNOWN")
+                raise ServingError(code, _error_message(error)) from None
             except (urllib.error.URLError, ConnectionError) as error:
                 raise ServingError("UNAVAILABLE", str(error)) from None
 
         return self._with_retries(attempt)
+
+
+def _error_message(error):
+    """An HTTP error reply's message: TF Serving's JSON `error`, else its body, else its reason."""
+    text = error.read().decode("utf-8", "replace")
+    try:
+        return json.loads(text)["error"]
+    except (ValueError, TypeError, KeyError):
+        return text.strip() or error.reason
 
 
 # The texts of an object array as UTF-8 bytes, element by element (bytes pass as they are):

@@ -5,6 +5,11 @@ answers must equal the in-process model's, whatever their quality); the
 tagger is untrained.
 """
 
+import http.server
+import json
+import threading
+import urllib.request
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -164,3 +169,112 @@ def test_client_retries_while_the_server_is_unavailable(tmp_path):
     with pytest.raises(ServingError) as error:
         rest_client.predict(["a text"])
     assert error.value.code == "UNAVAILABLE"
+
+
+def test_a_single_output_is_keyed_by_its_alias_over_grpc_and_rest(main_server, monkeypatch):
+    """TF Serving's columnar REST answer leaves a signature's only output unnamed ({"outputs": value});
+    the client keys it by its alias as gRPC does, asking the model's metadata only once."""
+    requested = []
+    urlopen = urllib.request.urlopen
+
+    def spying_urlopen(request, *args, **kwargs):
+        requested.append((request.get_method(), request.full_url))
+        return urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", spying_urlopen)
+    grpc_client, rest_client = clients(main_server, "text", signature="echo")
+    for client in (grpc_client, rest_client, rest_client):
+        outputs = client.predict(["héllo", "b"])
+        assert list(outputs) == ["text_bytes"]
+        assert outputs["text_bytes"].tolist() == ["héllo".encode(), b"b"]
+    base = f"http://127.0.0.1:{main_server.rest_port}/v1/models/text"
+    assert requested == [
+        ("POST", f"{base}:predict"),
+        ("GET", f"{base}/metadata"),
+        ("POST", f"{base}:predict"),
+    ]
+    # A version label asks that version's metadata; several outputs come back named, with no metadata asked.
+    requested.clear()
+    labelled = ServingClient(
+        f"http://127.0.0.1:{main_server.rest_port}", "text", version_label="stable", signature="echo"
+    )
+    assert list(labelled.predict(["a"])) == ["text_bytes"]
+    assert requested[1] == ("GET", f"{base}/labels/stable/metadata")
+    requested.clear()
+    for client in clients(main_server, "text"):
+        assert client.predict(["abc"])["version"].tolist() == [2]
+    assert requested == [("POST", f"{base}:predict")]
+
+
+class _ScriptedHandler(http.server.BaseHTTPRequestHandler):
+    """Answers each request with the server's next scripted (status, content type, body)."""
+
+    def do_GET(self):
+        self.server.requested.append(("GET", self.path))
+        self._answer()
+
+    def do_POST(self):
+        self.server.requested.append(("POST", self.path))
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer()
+
+    def _answer(self):
+        status, content_type, body = self.server.answers.pop(0)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHandler)
+    server.answers, server.requested = [], []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_rest_errors_that_are_not_json_keep_their_status_code(scripted_server):
+    """A proxy's HTML 503 page is UNAVAILABLE (so retried) with the page as message, like a JSON error."""
+    page = b"<html><body>503 Service Temporarily Unavailable</body></html>"
+    good = json.dumps({"outputs": {"scores": [[0.25, 0.75]], "labels": ["positive"]}}).encode()
+    scripted_server.answers = [(503, "text/html", page), (200, "application/json", good)]
+    client = ServingClient(f"http://127.0.0.1:{scripted_server.server_port}", "sentiment", retries=2)
+    outputs = client.predict(["a text"])
+    assert outputs["labels"].tolist() == [b"positive"]
+    assert not scripted_server.answers
+    scripted_server.answers = [(503, "text/html", page), (503, "text/html", page)]
+    with pytest.raises(ServingError) as error:
+        ServingClient(f"http://127.0.0.1:{scripted_server.server_port}", "sentiment", retries=1).predict(["a"])
+    assert (error.value.code, error.value.message) == ("UNAVAILABLE", page.decode())
+    assert not scripted_server.answers
+    scripted_server.answers = [(404, "text/plain", b""), (400, "application/json", b'"not an object"')]
+    for code, message in (("NOT_FOUND", "Not Found"), ("INVALID_ARGUMENT", '"not an object"')):
+        with pytest.raises(ServingError) as error:
+            client.predict(["a text"])
+        assert (error.value.code, error.value.message) == (code, message)
+
+
+def test_a_single_scalar_bytes_output_is_keyed_by_its_alias(scripted_server):
+    """A lone scalar output written as {"b64": ...} is a value, not a map of output names."""
+    metadata = {"metadata": {"signature_def": {"signature_def": {"serving_default": {"outputs": {"id_bytes": {}}}}}}}
+    scripted_server.answers = [
+        (200, "application/json", b'{"outputs": {"b64": "/w=="}}'),
+        (200, "application/json", json.dumps(metadata).encode()),
+    ]
+    client = ServingClient(f"http://127.0.0.1:{scripted_server.server_port}", "ids", version=3)
+    assert client.predict(["a"]) == {"id_bytes": b"\xff"}
+    assert scripted_server.requested == [
+        ("POST", "/v1/models/ids/versions/3:predict"),
+        ("GET", "/v1/models/ids/versions/3/metadata"),
+    ]
