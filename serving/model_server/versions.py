@@ -8,7 +8,8 @@ policy) and ServableStateMonitor:
   `--file_system_poll_wait_seconds` (once only when that is 0), through
   `tf.io.gfile` (so `gs://`, `s3://`, ... base paths load as local ones); its
   subdirectories named by ASCII digits (an int64) are its versions. A listing
-  that fails changes nothing: the versions serving keep serving.
+  that fails (a base path that does not exist included) changes nothing: the
+  versions serving keep serving.
 - The model's `model_version_policy` picks the aspired versions among them:
   `latest { num_versions }` (the default, one version), `all`, or
   `specific { versions }`.
@@ -16,8 +17,12 @@ policy) and ServableStateMonitor:
   retried `--max_num_load_retries` times, `--load_retry_interval_micros` apart;
   after that the version ends (state END) with the load error, which
   GetModelStatus reports, and the versions already serving are untouched.
+  It is not loaded again while it stays aspired; once a poll finds it no
+  longer aspired, it is loaded afresh when it is aspired again.
 - Versions no longer aspired are unloaded once an aspired version is available
   (availability preserving: a failed new version never takes a model down).
+  With nothing aspired (a base path left with no versions, a removed model)
+  every version is unloaded.
   An unloading version gets no new requests and is released by the last of
   its in-flight requests (`acquire` counts them): nothing waits for them.
 - `version_labels` map names to versions. As in TF Serving a label may only
@@ -59,6 +64,8 @@ class _Version:
         self.in_flight = 0
         self.failed_loads = 0
         self.next_load_time = 0.0
+        # Ended and no longer aspired: loaded afresh when aspired again.
+        self.flushed = False
 
 
 class _Model:
@@ -91,6 +98,9 @@ def _version_number(name):
 def versions_on_disk(base_path):
     """The version subdirectories of `base_path`, as {version: path}; None when it cannot be listed."""
     try:
+        # Object stores list a missing directory as empty: TF Serving checks first.
+        if not tf.io.gfile.exists(base_path):
+            raise FileNotFoundError(f"{base_path} does not exist")
         names = tf.io.gfile.listdir(base_path)
         versions = {}
         for name in names:
@@ -386,14 +396,15 @@ class VersionManager:
         with self._lock:
             for number in aspired:
                 version = model.versions.get(number)
-                if version is None or (version.state == _Status.END and version.error is None):
+                if version is None or (
+                    version.state == _Status.END and (version.error is None or version.flushed)
+                ):
                     model.versions[number] = _Version(number, on_disk[number])
             for version in model.versions.values():
-                if version.number not in aspired and version.state in (
-                    _Status.START,
-                    _Status.LOADING,
-                ):
-                    version.state = _Status.END
+                if version.number not in aspired:
+                    if version.state in (_Status.START, _Status.LOADING):
+                        version.state = _Status.END
+                    version.flushed = version.state == _Status.END
             to_load = [
                 version
                 for number, version in sorted(model.versions.items())
@@ -406,7 +417,7 @@ class VersionManager:
         with self._lock:
             available = model.available()
             unaspired = sorted(number for number in available if number not in aspired)
-            if config is not None and not any(number in aspired for number in available):
+            if aspired and not any(number in aspired for number in available):
                 unaspired = unaspired[:-1]  # keep serving the newest until an aspired one is up
             to_unload = [available[number] for number in unaspired]
         for version in to_unload:

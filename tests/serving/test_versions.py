@@ -178,6 +178,46 @@ def test_a_version_that_fails_to_load_leaves_the_serving_one_untouched(live):
     assert states(live)[good + 1].state == State.END
 
 
+def test_a_version_that_failed_to_load_is_loaded_again_once_removed_and_put_back(live):
+    good = serving_version(live)
+    saved_models.write_broken_model(live.base_path, good + 1)
+    wait_for(lambda: good + 1 in states(live) and states(live)[good + 1].state == State.END)
+    shutil.rmtree(live.base_path / str(good + 1))
+    time.sleep(2.5)  # a poll sees it gone: no longer aspired, as TF Serving's FlushServables wants
+    saved_models.write_text_model(live.base_path, good + 1)
+    wait_for(lambda: serving_version(live) == good + 1, timeout=15)
+    assert states(live)[good + 1].status.error_code == 0
+
+
+def test_a_base_path_left_with_no_versions_unloads_every_version(live, tmp_path):
+    saved_models.write_text_model(tmp_path / "emptied", 1)
+    config = model_server_config_pb2.ModelServerConfig()
+    models = config.model_config_list.config
+    models.add(name="live", base_path=str(live.base_path), model_platform="tensorflow")
+    models.add(name="emptied", base_path=str(tmp_path / "emptied"), model_platform="tensorflow")
+    live.models.HandleReloadConfigRequest(
+        model_management_pb2.ReloadConfigRequest(config=config), timeout=60
+    )
+    emptied = predict_request("emptied", {"text": np.array([b"abc"], dtype=object)})
+    try:
+        assert live.prediction.Predict(emptied, timeout=10).model_spec.version.value == 1
+        shutil.move(tmp_path / "emptied" / "1", tmp_path / "away")  # the base path stays, empty
+
+        def unloaded():
+            status = live.models.GetModelStatus(status_request("emptied"), timeout=10)
+            return status.model_version_status[0].state == State.END
+
+        wait_for(unloaded, timeout=10)
+        with pytest.raises(grpc.RpcError) as failure:
+            live.prediction.Predict(emptied, timeout=10)
+        assert failure.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        del models[1]
+        live.models.HandleReloadConfigRequest(
+            model_management_pb2.ReloadConfigRequest(config=config), timeout=60
+        )
+
+
 def test_labels_follow_the_config_file_and_reload_requests(live):
     version = serving_version(live)
     live.config_path.write_text(
