@@ -152,7 +152,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """ModelService over a `VersionManager`."""
+    """ModelService over a `VersionManager`.
+
+    HandleReloadConfigRequest takes a ModelConfigList only, as TF Serving's
+    ModelServiceImpl: any other config, an empty one included, is INVALID_ARGUMENT.
+    """
 
     def __init__(self, manager):
         self._manager = manager
@@ -170,6 +174,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     def HandleReloadConfigRequest(self, request, context):
         def reload(deadline):
+            if request.config.WhichOneof("config") != "model_config_list":  # an empty one included
+                raise errors.invalid_argument(
+                    "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                    "Only ModelConfigList is currently supported"
+                )
             limit = time.monotonic() + MAX_RELOAD_WAIT_SECONDS
             self._manager.reload_config(
                 request.config, limit if deadline is None else min(deadline, limit)

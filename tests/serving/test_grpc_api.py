@@ -1,5 +1,6 @@
 """The model server's gRPC API (serving/model_server/grpc_service.py), through TF Serving's own stubs."""
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +8,9 @@ from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     input_pb2,
+    model_management_pb2,
 )
+from tensorflow_serving.config import model_server_config_pb2
 
 from tests.serving.protos import (
     classification_request,
@@ -16,6 +19,7 @@ from tests.serving.protos import (
     multi_inference_request,
     predict_request,
     regression_request,
+    rpc_error,
     status_request,
 )
 
@@ -127,3 +131,24 @@ def test_get_model_status_lists_every_version_newest_first(main_server):
     ]
     one = main_server.models.GetModelStatus(status_request("examples", version=1), timeout=30)
     assert [(s.version, s.state) for s in one.model_version_status] == [(1, AVAILABLE)]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        model_server_config_pb2.ModelServerConfig(),
+        model_server_config_pb2.ModelServerConfig(custom_model_config={}),
+    ],
+    ids=["empty", "custom"],
+)
+def test_a_reload_request_takes_a_model_config_list_only(main_server, config):
+    error = rpc_error(
+        main_server.models.HandleReloadConfigRequest,
+        model_management_pb2.ReloadConfigRequest(config=config),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == (
+        "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+        "Only ModelConfigList is currently supported"
+    )
+    main_server.wait_until_serving("text")  # the models served are untouched
