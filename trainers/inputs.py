@@ -113,17 +113,24 @@ def evaluation_batches(task, global_batch_size):
 
     `weights` has the shape of `label_ids`. The last batch is filled up with
     copies of the first example whose weight is 0, so every batch is full and
-    every metric counts each real example exactly once.
+    every metric counts each real example exactly once. Every real example
+    weighs `padded_size / size` (batches x batch size over the number of
+    examples), not 1: the weighted metrics are the same, and the evaluation
+    loss, which each batch sums over its weighted examples and divides by the
+    batch size (Keras' losses, `"sum_over_batch_size"`) and which the loops
+    average over batches (Keras' loss tracker), is the mean over the real
+    examples rather than over the padded ones.
     """
     columns = task.columns(task.eval_examples)
     size = len(task.eval_examples)
-    padding = evaluation_steps(task, global_batch_size) * global_batch_size - size
+    padded_size = evaluation_steps(task, global_batch_size) * global_batch_size
+    padding = padded_size - size
     positions = list(range(size))
     if task.preprocessor.dynamic_padding:
         # Scores do not depend on the order; examples of similar length share batches.
         positions.sort(key=token_lengths(task, task.eval_examples).__getitem__)
     positions_and_weights = tf.data.Dataset.from_tensor_slices(
-        (positions + [0] * padding, [1.0] * size + [0.0] * padding)
+        (positions + [0] * padding, [padded_size / size] * size + [0.0] * padding)
     )
 
     def weighted(rows, weights):

@@ -1,14 +1,18 @@
-"""Tests for trainers/inputs.py: fixed and dynamic padding, batches of similar length, and a
-training stream that a resumed job picks up exactly where it stopped."""
+"""Tests for trainers/inputs.py: fixed and dynamic padding, batches of similar length, a
+training stream that a resumed job picks up exactly where it stopped, and an evaluation loss
+that padding does not lower."""
 
 import itertools
+import re
 
+import keras
 import numpy as np
 import pytest
 
-from tests.trainers.jobs import TINY
+from tests.trainers.jobs import TINY, run_job
 from trainers import inputs, tasks
 from trainers.config import parse_settings
+from trainers.train import train
 
 
 def task_of(*flags):
@@ -60,7 +64,37 @@ def test_dynamic_evaluation_batches_score_every_example_once(ner):
     seen = []
     for features, tags, weights in inputs.evaluation_batches(ner, 16):
         assert features["token_ids"].shape[1] == lengths_of(features).max()
-        real = weights.numpy()[:, 0] == 1
+        real = weights.numpy()[:, 0] > 0
         seen.extend(lengths_of(features)[real])
     assert len(seen) == size
     assert sorted(seen) == sorted(inputs.token_lengths(ner, ner.eval_examples))
+
+
+# 17 evaluation examples in batches of 16: the second batch is 1 example and 15 of padding.
+SEVENTEEN = [*TINY, "--eval_examples=17", "--train_steps=16"]
+
+
+def mean_evaluation_loss(task, model):
+    """The model's loss over the task's evaluation examples, all in one batch."""
+    features, labels = task.preprocess(*task.columns(task.eval_examples))
+    return float(model.default_loss()(labels, model(features, training=False)))
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_the_evaluation_loss_is_the_mean_over_the_real_examples(loop):
+    result = train(parse_settings([*SEVENTEEN, f"--loop={loop}"]))
+    expected = mean_evaluation_loss(result.task, result.model)
+    assert result.results["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_validation_loss_fit_prints_across_replicas_is_the_mean_over_the_real_examples(
+    tmp_path,
+):
+    flags = [*SEVENTEEN, "--strategy=mirrored", "--cpu_replicas=2", "--loop=fit"]
+    result = run_job(*flags, f"--export_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = re.findall(r"val_loss: ([0-9.]+)", result.stdout)
+    assert printed, result.stdout[-3000:]
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    expected = mean_evaluation_loss(tasks.create_task(parse_settings(flags)), model)
+    assert float(printed[-1]) == pytest.approx(expected, abs=1e-4)  # printed to 4 decimals
