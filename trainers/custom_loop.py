@@ -145,17 +145,19 @@ def train_with_orbit(model, task, plan, dirs, settings):
     """
     strategy = model.distribute_strategy
     global_step = model.optimizer.iterations.value
+    manager = None
+    if dirs.model_dir:
+        manager, preemption = preemption_checkpointing(dirs, model, plan.checkpoint_every)
+    # After the restore: the input starts after the batches the restored steps consumed,
+    # and the first progress line measures the speed from the restored step.
+    start_step = int(global_step.numpy())
     losses = []
     actions = [
         ProgressLine(global_step, plan.total_steps, settings.batch_size),
         lambda output: losses.append((int(global_step.numpy()), float(output["loss"]))),
     ]
-    manager = None
     if dirs.model_dir:
-        manager, preemption = preemption_checkpointing(dirs, model, plan.checkpoint_every)
         actions.append(lambda output: preemption.save_checkpoint_if_preempted())
-    # After the restore: the input starts after the batches the restored steps consumed.
-    start_step = int(global_step.numpy())
     train_dataset = strategy.experimental_distribute_dataset(
         inputs.training_batches(task, settings.batch_size, settings.seed, start_step)
     )

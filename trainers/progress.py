@@ -13,9 +13,11 @@ class ProgressLine:
         step 200/500 | 41.3 steps/s | 1322 examples/s (16 per replica) |
         loss 0.3104 | learning rate 1.20e-03 | ETA 0:00:07
 
-    Rates are measured over the loop just finished; the ETA assumes the rest
-    of the job runs at that rate. "Per replica" is the size of each
-    replica's share of a global batch, as the train step measured it.
+    Rates are measured over the loop just finished (the first line's since
+    this action was made, from the step `global_step` held then: make it after
+    restoring a checkpoint); the ETA assumes the rest of the job runs at that
+    rate. "Per replica" is the size of each replica's share of a global
+    batch, as the train step measured it.
 
     Args:
         global_step: the `tf.Variable` counting optimizer steps.

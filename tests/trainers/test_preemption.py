@@ -208,6 +208,39 @@ def test_a_fit_job_preempted_mid_epoch_trains_on_from_its_weights_not_their_aver
     assert weights_digest(last.stdout) == weights_digest(reference_log.read_text())
 
 
+class SecondsClock:
+    """A stand-in for the `time` module whose clock reads one second later at each reading."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def monotonic(self):
+        self.seconds += 1.0
+        return self.seconds
+
+
+def test_the_first_progress_line_of_a_resumed_job_measures_from_the_restored_step(
+    tmp_path, monkeypatch, capsys
+):
+    from trainers import progress
+    from trainers.config import parse_settings
+    from trainers.train import train
+
+    flags = [
+        *TINY, "--loop=custom", "--checkpoint_every_steps=10", "--eval_every_steps=10",
+        "--steps_per_loop=5", f"--model_dir={tmp_path}",
+    ]
+    train(parse_settings([*flags, "--train_steps=10"]))
+    monkeypatch.setattr(progress, "time", SecondsClock())
+    capsys.readouterr()
+    train(parse_settings([*flags, "--train_steps=20"]))
+    output = capsys.readouterr().out
+    assert "Custom loop: from step 10 to 20." in output
+    # One second between the line's creation and its first reading: the 5 steps of one loop.
+    lines = re.findall(r"^step (\d+)/20 \| ([0-9.]+) steps/s .* ETA (\S+)$", output, re.M)
+    assert lines[0] == ("15", "5.0", "0:00:01"), output[-3000:]
+
+
 def step_checkpoints(directory, restore_from, steps=()):
     """A `CheckpointManager` of one variable, `step`, that saved it at each of `steps`."""
     import tensorflow as tf
