@@ -30,8 +30,8 @@ class MaskedLanguageModel(BuildsBeforeTracing, keras.Model):
 
     Call arguments:
         inputs: a dict of `token_ids` (int `(batch, length)`, masked tokens
-            replaced), `padding_mask` (bool `(batch, length)`) and
-            `mask_positions` (int `(batch, masks)`).
+            replaced), `padding_mask` (bool or int `(batch, length)`, nonzero
+            at real tokens) and `mask_positions` (int `(batch, masks)`).
 
     Returns:
         Float32 logits `(batch, masks, vocabulary_size)`, also under mixed
@@ -100,7 +100,10 @@ def masked_lm_dataset(texts, preprocessor, vocabulary, batch_size, seed=0, max_m
             rounded up, so that the head scores few padded positions.
 
     Returns:
-        A `tf.data.Dataset` of `(inputs, mask_ids, mask_weights)`.
+        A `tf.data.Dataset` of `(inputs, mask_ids, mask_weights)`, the
+        padding mask in `inputs` as int32 (1 at real tokens): Keras 3's `fit`
+        under a multi-replica strategy averages a first batch across the
+        replicas to build the model, which fails on booleans.
     """
     if "[MASK]" not in vocabulary:
         raise ValueError("The vocabulary has no [MASK] token to mask tokens with.")
@@ -124,7 +127,7 @@ def masked_lm_dataset(texts, preprocessor, vocabulary, batch_size, seed=0, max_m
         masks = generator(features["token_ids"])
         inputs = {
             "token_ids": masks["token_ids"],
-            "padding_mask": features["padding_mask"],
+            "padding_mask": tf.cast(features["padding_mask"], tf.int32),
             "mask_positions": masks["mask_positions"],
         }
         return inputs, masks["mask_ids"], masks["mask_weights"]

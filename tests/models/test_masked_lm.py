@@ -65,6 +65,14 @@ def test_pretraining_trains_the_encoder_it_is_given(vocabulary):
     assert np.abs(np.asarray(trained(inputs["token_ids"])) - before).max() > 1e-3
 
 
+def test_pretraining_runs_under_a_mirrored_strategy(vocabulary, two_cpu_strategy):
+    # Keras averages a first batch across the replicas to build the model: no booleans.
+    with two_cpu_strategy.scope():
+        trained = pretrain_masked_lm(encoder(vocabulary), TEXTS[:64], preprocessor(vocabulary),
+                                     vocabulary, steps=2, batch_size=16, verbose=0)
+    assert np.isfinite(trained.history.history["loss"][-1])
+
+
 def test_the_model_round_trips_through_a_keras_file(vocabulary, tmp_path):
     model = MaskedLanguageModel(encoder(vocabulary))
     inputs, _, _ = next(iter(masked_lm_dataset(TEXTS[:8], preprocessor(vocabulary), vocabulary, 8)))

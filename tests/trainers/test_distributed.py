@@ -19,6 +19,15 @@ def test_mirrored_over_two_cpu_replicas_splits_the_global_batch():
     assert "DEMO sentiment accuracy on 32 held-out examples" in result.stdout
 
 
+def test_mirrored_over_two_cpu_replicas_pretrains_then_learns_the_labels():
+    result = run_job(*TINY, "--strategy=mirrored", "--cpu_replicas=2", "--pretrain_steps=2",
+                     "--train_steps=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "masked language model: 2 steps on the 256 training texts" in result.stdout
+    assert "MirroredStrategy: 2 replica(s)" in result.stdout
+    assert "Trained 2 steps" in result.stdout
+
+
 def test_two_workers_train_identical_weights_and_only_the_chief_keeps_files(tmp_path):
     model_dir, export_dir = tmp_path / "model", tmp_path / "export"
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
