@@ -220,12 +220,17 @@ def define_flags(flag_values):
            "1e-4 over a pretrained encoder).",
            lower_bound=0.0)
     define("float", "ema_momentum", None,
-           "End training on an exponential moving average of the weights with this momentum "
-           "(e.g. 0.999); evaluations during training read the average too; 0: the last "
+           "End training on an exponential moving average of the weights with this momentum, "
+           "below 1 (e.g. 0.999); evaluations during training read the average too; 0: the last "
            "weights. Unset: the model's recipe (translation/summarization: an average over "
            "about the last eighth of the steps, Seq2SeqTransformer.default_optimizer; other "
            "tasks: none).",
-           lower_bound=0.0, upper_bound=1.0)
+           lower_bound=0.0)
+    flags.register_validator(
+        "ema_momentum", lambda value: value is None or value < 1,
+        message="--ema_momentum must be < 1: at 1 the average keeps the first step's weights.",
+        flag_values=flag_values,
+    )
     define("integer", "seed", 0, "Seed for data generation, shuffling and initialisation.")
 
     # Where and how to run.
