@@ -7,7 +7,8 @@ keyed by input name otherwise), plus an optional `"signature_name"`. Values are
 converted to the dtype the signature declares: numbers must convert without
 loss (`Cannot convert JSON value: ... to float without loss of precision`),
 integers must be integers, strings are UTF-8 text or `{"b64": "..."}` for
-binary data. Nested lists must be dense.
+binary data. Nested lists must be dense, and a tensor may have at most
+`MAX_RANK` dimensions (numpy's limit).
 
 Responses mirror the request: `{"predictions": [...]}` for the row format (a
 list of values, or of objects when there are several outputs) and
@@ -15,15 +16,19 @@ list of values, or of objects when there are several outputs) and
 form that reads back to the same float32/float64, whole numbers with a `.0`,
 non-finite ones as `NaN`/`Infinity`; string outputs whose name ends in `_bytes`
 are written as `{"b64": "..."}`, other strings as text (bytes that are not
-UTF-8 become U+FFFD, where TF Serving would write invalid JSON).
+UTF-8 become U+FFFD, where TF Serving would write invalid JSON). Outputs of
+other dtypes than TF Serving writes (float, double, bool, string and the
+integers but uint16) are INVALID_ARGUMENT, `Failed to write JSON value for
+tensor type: half`, as in TF Serving.
 
 Classify and Regress requests hold `"examples"` (a list of objects, one per
 tf.Example, each feature a value or list of strings, `{"b64": ...}`, integers
 or floats) and an optional `"context"` example; the responses are
 `{"results": [[[label, score], ...], ...]}` and `{"results": [value, ...]}`.
 
-Every error is INVALID_ARGUMENT (UNIMPLEMENTED for dtypes JSON cannot carry)
-with TF Serving's message, which names the input, element and value at fault.
+Every error is INVALID_ARGUMENT (UNIMPLEMENTED for input dtypes JSON cannot
+carry) with TF Serving's message, which names the input, element and value at
+fault.
 """
 
 import base64
@@ -38,11 +43,15 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import input_pb2
 
 from serving.model_server import errors
+from serving.model_server.tensor_protos import MAX_RANK, tensor_dtype
 
 ROW = "row"
 COLUMNAR = "columnar"
 _SHOWN_CHARS = 256  # longest JSON value quoted in an error message
-_MAX_DIGITS = {np.float16: 5, np.float32: 9, np.float64: 17}  # digits that always round-trip
+_MAX_DIGITS = {np.float32: 9, np.float64: 17}  # digits that always round-trip
+# The integer dtypes TF Serving's JSON writer (json_tensor.cc AddSingleValueAndAdvance)
+# writes: all but uint16.
+_INTEGER_OUTPUTS = (tf.int8, tf.int16, tf.int32, tf.int64, tf.uint8, tf.uint32, tf.uint64)
 
 
 def _show(value):
@@ -214,9 +223,16 @@ def _array(flat, shape, dtype):
     return np.array(flat, dtype=dtype.as_numpy_dtype).reshape(shape)
 
 
-def _tensor(value, dtype):
-    """A dense JSON value (scalar or nested lists) as a numpy array of `dtype`."""
-    shape = _dense_shape(value)
+def _check_rank(name, rank):
+    """INVALID_ARGUMENT naming input `name` if its tensor would have over `MAX_RANK` dimensions."""
+    if rank > MAX_RANK:
+        raise errors.invalid_argument(
+            f"Input: {name} has {rank} dimensions, more than the {MAX_RANK} supported"
+        )
+
+
+def _tensor(value, shape, dtype):
+    """A dense JSON value (scalar or nested lists) of `shape` as a numpy array of `dtype`."""
     flat = []
     _flatten(value, 0, shape, dtype, flat)
     return _array(flat, shape, dtype)
@@ -244,6 +260,7 @@ def _from_instances(instances, dtypes):
         if name not in dtypes:
             raise errors.invalid_argument(f"JSON object: does not have named input: {name}")
         shape = _dense_shape(value)
+        _check_rank(name, len(shape) + 1)
         flat = []
         _flatten(value, 0, shape, dtypes[name], flat)
         if name in shapes and shapes[name] != shape:
@@ -302,8 +319,10 @@ def _from_inputs(inputs, dtypes):
         named_values = {name: inputs[name] for name in dtypes}
     tensors = {}
     for name, value in named_values.items():
+        shape = _dense_shape(value)
+        _check_rank(name, len(shape))
         try:
-            tensors[name] = _tensor(value, dtypes[name])
+            tensors[name] = _tensor(value, shape, dtypes[name])
         except errors.ServingError as error:
             raise errors.ServingError(error.code, f"{error.message} (input: {name})") from error
     return tensors
@@ -343,14 +362,18 @@ def _float_text(value, dtype):
 
 
 def _leaf_writer(name, array):
-    kind = array.dtype.kind
-    if kind == "f":
-        dtype = array.dtype.type
-        return lambda value: _float_text(value, dtype)
-    if kind == "b":
+    dtype = tensor_dtype(array)
+    if dtype in (tf.float32, tf.float64):
+        float_type = array.dtype.type
+        return lambda value: _float_text(value, float_type)
+    if dtype == tf.bool:
         return lambda value: "true" if value else "false"
-    if kind in "iu":
+    if dtype in _INTEGER_OUTPUTS:
         return str
+    if dtype != tf.string:
+        raise errors.invalid_argument(
+            f"Failed to write JSON value for tensor type: {_dtype_name(dtype)}"
+        )
     if name.endswith("_bytes"):
         return lambda value: json.dumps({"b64": base64.b64encode(value).decode("ascii")})
     return lambda value: json.dumps(value.decode("utf-8", errors="replace"), ensure_ascii=False)

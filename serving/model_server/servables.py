@@ -28,7 +28,9 @@ in `benchmarks/serving.py`); concurrent runs and batches keep the pool.
 
 What a request is checked against is what TF Serving's predict_util checks:
 the input aliases (`check_inputs`, with the SignatureDef's `defaults` filling
-missing ones) and, as the Session would refuse a mismatched feed, dtypes.
+missing ones) and, as the Session would refuse a mismatched feed, dtypes; and,
+as TensorFlow's Python feed of a string array of more than `MAX_STRING_RANK`
+dimensions crashes the process, the rank of string inputs.
 
 TensorFlow Text's ops (the WordPiece tokenizers keras_simpletf exports use)
 are registered, as TensorFlow Serving's binary links them since 2.12.
@@ -62,6 +64,9 @@ _NOT_SERVED = ("__saved_model_init_op", "__saved_model_train_op")
 # Callables held per servable; beyond this the oldest is dropped (clients
 # choose the output filters, and so how many distinct fetch lists there are).
 _MAX_CALLABLES = 256
+# The most dimensions of a string input: the Session's Python feed overruns
+# numpy 1's 32-dimension limit converting a string array of more (a segfault).
+MAX_STRING_RANK = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +129,8 @@ def check_inputs(signature_name, signature_def, inputs):
     The alias checks and their messages are those of TF Serving's predict_util
     and SavedModel's GetInputValues: no more inputs than the signature has, no
     fewer unless it has defaults, none it does not name. Shapes are not
-    checked: the model decides what it accepts.
+    checked, the model decides what it accepts, but for the rank of a string
+    input: at most `MAX_STRING_RANK`.
 
     Args:
         signature_name: the signature's key, for messages.
@@ -159,6 +165,11 @@ def check_inputs(signature_name, signature_def, inputs):
             raise errors.invalid_argument(
                 f'input tensor "{alias}" of signature "{signature_name}" has dtype '
                 f"{tensor_dtype(array).name} but the signature expects {expected_dtype.name}"
+            )
+        if expected_dtype == tf.string and array.ndim > MAX_STRING_RANK:
+            raise errors.invalid_argument(
+                f'input tensor "{alias}" of signature "{signature_name}" has {array.ndim} '
+                f"dimensions; a string tensor may have at most {MAX_STRING_RANK}"
             )
 
 
@@ -228,7 +239,9 @@ class Servable:
 
         A TensorFlow error keeps its code (INVALID_ARGUMENT for a model that
         rejects its inputs); a value the Session cannot convert is
-        INVALID_ARGUMENT.
+        INVALID_ARGUMENT. So is an error whose message is not UTF-8 (one that
+        quotes the input's bytes, as ParseExample does): TensorFlow's Python
+        binding loses its code, and its message keeps U+FFFD for those bytes.
         """
         names = tuple(sorted(feeds))
         unique_fetches = tuple(sorted(set(fetches)))
@@ -242,6 +255,10 @@ class Servable:
         except tf.errors.InternalError as error:
             # Raised for feed values of no TensorFlow type (a number among strings).
             raise errors.invalid_argument(error.message) from error
+        except UnicodeDecodeError as error:
+            # `error.object` is the whole message the Session's status carried.
+            message = error.object.decode("utf-8", errors="replace")
+            raise tf.errors.InvalidArgumentError(None, None, message) from error
         finally:
             with self._runs_lock:
                 self._runs_in_flight -= 1

@@ -3,10 +3,11 @@
 Request tensors may use the typed value fields or `tensor_content`, and are
 checked before anything is allocated, as TensorFlow's `Tensor::FromProto`
 checks them: `tensor_content` must hold exactly the bytes of the declared
-shape, a value field no more values than the shape holds. Fewer values than
-the shape holds repeat the last one (none: zeros), as in TensorFlow, but only
-up to `MAX_FILLED_BYTES`: a ~30-byte proto declaring a billion elements is
-refused instead of filled. A request tensor whose value field holds exactly its
+shape, a value field no more values than the shape holds, and a shape may
+have at most `MAX_RANK` dimensions, numpy's limit (TensorFlow's is 254).
+Fewer values than the shape holds repeat the last one (none: zeros), as in
+TensorFlow, but only up to `MAX_FILLED_BYTES`: a ~30-byte proto declaring a
+billion elements is refused instead of filled. A request tensor whose value field holds exactly its
 elements becomes an array directly (the common case: a client's strings);
 every other goes through `tf.make_ndarray`. Response tensors use the typed value fields
 (`float_val`, `int64_val`, `string_val`, ...) like TF Serving's
@@ -23,6 +24,7 @@ from tensorflow.core.framework import tensor_pb2
 from serving.model_server import errors
 
 MAX_FILLED_BYTES = 64 * 2**20  # largest tensor made by repeating fewer values than it holds
+MAX_RANK = 64  # the most dimensions a numpy array has (NPY_MAXDIMS)
 
 _VALUE_FIELDS = {
     tf.float32: "float_val",
@@ -76,6 +78,10 @@ def _checked(alias, proto):
     shape = [dim.size for dim in proto.tensor_shape.dim]
     if any(size < 0 for size in shape):
         raise _parsing_error(alias, f"tensor_shape {shape} has a negative dimension")
+    if len(shape) > MAX_RANK:
+        raise _parsing_error(
+            alias, f"tensor_shape has {len(shape)} dimensions, more than the {MAX_RANK} supported"
+        )
     try:
         dtype = tf.as_dtype(proto.dtype)
     except TypeError as error:
@@ -114,10 +120,15 @@ def to_ndarray(alias, proto):
     direct = _DIRECT_FIELDS.get(proto.dtype)
     if direct is not None and not proto.tensor_content and not proto.tensor_shape.unknown_rank:
         # A value field holding exactly the elements of a shape of no negative dimension
-        # passes every check of `_checked`: the array is built without them.
+        # and at most MAX_RANK dimensions passes every check of `_checked`: the array is
+        # built without them.
         shape = [dim.size for dim in proto.tensor_shape.dim]
         values = getattr(proto, direct[0])
-        if len(values) == math.prod(shape) and all(size >= 0 for size in shape):
+        if (
+            len(values) == math.prod(shape)
+            and all(size >= 0 for size in shape)
+            and len(shape) <= MAX_RANK
+        ):
             return np.array(values, dtype=direct[1]).reshape(shape)
     _checked(alias, proto)
     try:

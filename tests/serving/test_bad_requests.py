@@ -9,8 +9,11 @@ import base64
 import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
+from tests.serving import saved_models
+from tests.serving.model_servers import ModelServer, write_model_config
 from tests.serving.protos import classification_request, example_input, predict_request
 
 TEN_MB = 10 * 1024 * 1024
@@ -250,3 +253,129 @@ def test_b64_decoding_rejects_what_is_not_base64(main_server):
     )
     assert status == 400
     assert "Failed to process element: 1" in body["error"]
+
+
+# Output dtypes TF Serving's JSON writer refuses (json_tensor.cc AddSingleValueAndAdvance).
+UNWRITABLE_OUTPUTS = ("complex64", "half", "bfloat16", "uint16")
+
+
+def _write_casts_model(base_path):
+    """A SavedModel with a signature `<dtype>` casting x to it, for UNWRITABLE_OUTPUTS and float32."""
+    signatures = {
+        name: tf.function(
+            lambda x, dtype=tf.as_dtype(name): {"y": tf.cast(x, dtype)},
+            input_signature=[tf.TensorSpec([None], tf.float32, name="x")],
+        )
+        for name in (*UNWRITABLE_OUTPUTS, "float32")
+    }
+    tf.saved_model.save(tf.Module(), str(base_path / "1"), signatures=signatures)
+
+
+@pytest.fixture(scope="module")
+def batching_server(tmp_path_factory):
+    """A server with --enable_batching serving `examples` and the casts model."""
+    directory = tmp_path_factory.mktemp("batching_server")
+    saved_models.write_examples_model(directory / "examples", 1)
+    _write_casts_model(directory / "casts")
+    server = ModelServer(
+        directory,
+        f"--model_config_file={write_model_config(directory, 'examples', 'casts')}",
+        "--enable_batching",
+    )
+    try:
+        server.wait_until_serving("examples")
+        server.wait_until_serving("casts")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("server_name", ["main_server", "batching_server"])
+def test_a_model_error_quoting_bytes_that_are_not_utf8_is_invalid_argument(request, server_name):
+    # ParseExample's error quotes the input, here the byte 0xff.
+    server = request.getfixturevalue(server_name)
+    status, body = server.rest(
+        "POST", "/v1/models/examples:predict", {"instances": [{"b64": "/w=="}]}
+    )
+    assert status == 400, body
+    assert "Could not parse example input, value: '\ufffd'" in body["error"]
+    with pytest.raises(grpc.RpcError) as failure:
+        server.prediction.Predict(
+            predict_request("examples", {"inputs": _strings(b"\xff")}), timeout=30
+        )
+    assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Could not parse example input, value: '\ufffd'" in failure.value.details()
+    response = server.prediction.Classify(
+        classification_request("examples", example_input(1.0)), timeout=30
+    )
+    assert len(response.result.classifications) == 1
+
+
+@pytest.mark.parametrize("dtype", UNWRITABLE_OUTPUTS)
+def test_an_output_json_cannot_carry_is_invalid_argument(batching_server, dtype):
+    for values in ("instances", "inputs"):
+        body = {"signature_name": dtype, values: [1.0]}
+        status, answer = batching_server.rest("POST", "/v1/models/casts:predict", body)
+        assert status == 400, answer
+        assert answer == {"error": f"Failed to write JSON value for tensor type: {dtype}"}
+    status, answer = batching_server.rest(
+        "POST", "/v1/models/casts:predict", {"signature_name": "float32", "instances": [1.0]}
+    )
+    assert status == 200 and answer == {"predictions": [1.0]}, answer
+
+
+def _nested(value, depth):
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _string_tensor_of_rank(rank):
+    proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"abc"])
+    for _ in range(rank):
+        proto.tensor_shape.dim.add(size=1)
+    return proto
+
+
+def test_inputs_of_too_many_dimensions_are_invalid_argument(main_server):
+    # numpy holds 64 dimensions, TensorFlow's Python feed of strings 32 (more crashes it).
+    ones = _nested(1.0, 64)
+    for request in (
+        {"inputs": _nested("abc", 32)},
+        {"signature_name": "add", "inputs": {"a": ones, "b": ones}},
+    ):
+        status, body = main_server.rest("POST", "/v1/models/text:predict", request)
+        assert status == 200, body
+    response = main_server.prediction.Predict(
+        predict_request("text", {"text": _string_tensor_of_rank(32)}), timeout=30
+    )
+    assert list(response.outputs["length"].int_val) == [3]
+    string_message = 'input tensor "text" of signature "serving_default" has 33 dimensions'
+    for request, message in (
+        ({"inputs": _nested("abc", 33)}, string_message),
+        ({"instances": [_nested("abc", 32)]}, string_message),
+        (
+            {"signature_name": "add", "inputs": {"a": _nested(1.0, 65), "b": 1.0}},
+            "Input: a has 65 dimensions, more than the 64 supported",
+        ),
+        (
+            {"signature_name": "add", "instances": [{"a": ones, "b": 1.0}]},
+            "key: a of 'instances' list. Error: Input: a has 65 dimensions",
+        ),
+        ({"instances": [_nested("abc", 70)]}, "Input: text has 71 dimensions"),
+    ):
+        status, body = main_server.rest("POST", "/v1/models/text:predict", request)
+        assert status == 400, body
+        assert message in body["error"]
+    for rank, message in (
+        (33, string_message),
+        (65, "tensor parsing error: text: tensor_shape has 65 dimensions, more than the 64"),
+    ):
+        with pytest.raises(grpc.RpcError) as failure:
+            main_server.prediction.Predict(
+                predict_request("text", {"text": _string_tensor_of_rank(rank)}), timeout=30
+            )
+        assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in failure.value.details()
+    status, body = main_server.rest("POST", "/v1/models/text:predict", {"instances": ["ok"]})
+    assert status == 200, body
