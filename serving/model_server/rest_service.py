@@ -34,6 +34,11 @@ The HTTP server itself is bounded against clients that misbehave:
   `Transfer-Encoding: chunked`, never more than `max_body_bytes`: a larger one
   is answered 413 and a malformed one 400, without reading it, and the
   connection is closed;
+- an HTTP/1.1 request with `Expect: 100-continue` gets `100 Continue` from
+  the selector thread as soon as its headers have arrived, as libevent's
+  evhttp sends it: once, and only if it declares a body within
+  `max_body_bytes` of which nothing has arrived yet (a request pipelined
+  behind another is read by a worker, which sends none);
 - every answer is a status with an encodable body, whatever the request held.
 """
 
@@ -85,6 +90,7 @@ _HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\n"
     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
 )
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _MAX_LINE_BYTES = 8192  # a chunk-size or trailer line
 _MAX_TRAILER_LINES = 64
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
@@ -361,6 +367,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _respond
 
+    def handle_expect_100(self):
+        """Accepts `Expect: 100-continue` unanswered: `_Server._receive` sent what was due."""
+        return True
+
     def log_message(self, format, *args):
         logging.vlog(1, "REST %s", format % args)
 
@@ -377,6 +387,19 @@ class _Waiting:
         self.received = bytearray()
 
 
+def _headers(head):
+    """The request line of `head` (a request up to its blank line) and its headers.
+
+    The headers map lowercase names to their values, in order.
+    """
+    request_line, *lines = bytes(head).split(b"\r\n")
+    headers = collections.defaultdict(list)
+    for line in lines:
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()].append(value.strip())
+    return request_line, headers
+
+
 def _request_is_whole(received, max_body_bytes, may_buffer):
     """Whether `received` holds a whole request, or one a worker answers without its body.
 
@@ -390,14 +413,9 @@ def _request_is_whole(received, max_body_bytes, may_buffer):
     end = received.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
     if end < 0:
         return False if len(received) >= MAX_HEADER_BYTES + 4 else None
-    lengths, encodings = [], []
-    for line in bytes(received[:end]).split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            lengths.append(value.strip())
-        elif name == b"transfer-encoding":
-            encodings.append(value.strip().lower())
+    _, headers = _headers(received[:end])
+    lengths = headers[b"content-length"]
+    encodings = [encoding.lower() for encoding in headers[b"transfer-encoding"]]
     body = memoryview(received)[end + 4 :]
     if encodings:
         if encodings != [b"chunked"] or lengths:
@@ -409,6 +427,30 @@ def _request_is_whole(received, max_body_bytes, may_buffer):
         length = int(lengths[0])
         whole = True if length > max_body_bytes or len(body) >= length else None
     return True if whole is None and not may_buffer else whole
+
+
+def _should_continue(received, max_body_bytes):
+    """Whether `received`, the start of a request, is due a `100 Continue` now.
+
+    It is when its headers have all arrived and nothing after them, it is
+    HTTP/1.1 with `Expect: 100-continue`, and it declares a body (chunked, or
+    a valid `Content-Length` from 1 to `max_body_bytes`): libevent's rule.
+    """
+    end = received.find(b"\r\n\r\n", 0, MAX_HEADER_BYTES + 4)
+    if end < 0 or len(received) > end + 4:
+        return False
+    request_line, headers = _headers(received[:end])
+    expectations = [value.lower() for value in headers[b"expect"]]
+    if request_line.rpartition(b" ")[2] != b"HTTP/1.1" or expectations != [b"100-continue"]:
+        return False
+    lengths, encodings = headers[b"content-length"], headers[b"transfer-encoding"]
+    if encodings:
+        return not lengths and [encoding.lower() for encoding in encodings] == [b"chunked"]
+    return (
+        len(set(lengths)) == 1
+        and lengths[0].isdigit()
+        and 0 < int(lengths[0]) <= max_body_bytes
+    )
 
 
 def _chunks_are_whole(body, max_body_bytes):
@@ -549,6 +591,10 @@ class _Server(http.server.HTTPServer):
         # The client closed its side: nothing more will come. Half a request
         # goes to a worker, which answers what is wrong with it; none, closes.
         whole = _request_is_whole(entry.received, self.max_body_bytes, may_buffer) if data else True
+        if data and _should_continue(entry.received, self.max_body_bytes):
+            # Due only while nothing of the body has arrived: sent at most once.
+            with contextlib.suppress(OSError):
+                request.sendall(_CONTINUE)
         if whole is None:
             return
         self._stop_watching(request, waiting)

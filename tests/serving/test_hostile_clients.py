@@ -324,6 +324,67 @@ def test_pipelined_requests_sent_at_once_are_all_answered_in_order(small_rest_se
     assert answer.index(b"nope") < answer.index(b"other")
 
 
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+EXPECTING = ["Expect: 100-continue"]
+
+
+def _read_response(connection):
+    """(head, body) of one response on a kept-alive connection, its body Content-Length long."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += connection.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head)[1])
+    while len(body) < length:
+        body += connection.recv(65536)
+    assert len(body) == length
+    return head, body
+
+
+@pytest.mark.parametrize(
+    "framing, body",
+    [
+        ("Content-Length: 21", VALID),
+        ("Transfer-Encoding: chunked", b"15\r\n" + VALID + b"\r\n0\r\n\r\n"),
+    ],
+)
+def test_expect_100_continue_is_answered_once_as_soon_as_the_headers_arrive(
+    small_rest_server, framing, body
+):
+    request = _post([*EXPECTING, framing], path="/v1/models/nope:predict")
+    with socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) as connection:
+        connection.sendall(request)
+        connection.settimeout(0.5)  # well before the read timeout: no waiting on the body
+        assert connection.recv(65536) == CONTINUE
+        connection.settimeout(10)
+        connection.sendall(body)
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 404 ") and b"100 Continue" not in answer
+
+
+def test_each_kept_alive_request_gets_its_own_100_continue(small_rest_server):
+    request = b"POST /v1/models/nope:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    with socket.create_connection(("127.0.0.1", small_rest_server), timeout=10) as connection:
+        for _ in range(2):
+            connection.sendall(request + b"Content-Length: 21\r\n\r\n")
+            assert connection.recv(len(CONTINUE)) == CONTINUE
+            connection.sendall(VALID)
+            head, _ = _read_response(connection)
+            assert head.startswith(b"HTTP/1.1 404 ")
+
+
+def test_no_100_continue_is_sent_when_no_body_is_due(small_rest_server):
+    for headers, body, http_status in (
+        (["Content-Length: 21"], VALID, 404),  # the body came with the headers
+        (["Content-Length: 0"], b"", 400),  # no body
+        (["Content-Length: 1001"], b"", 413),  # over the cap: the error instead
+        (["Content-Length: x"], b"", 400),
+    ):
+        request = _post([*EXPECTING, *headers], body, path="/v1/models/nope:predict")
+        status, answer = _exchange(small_rest_server, request)
+        assert status == http_status, answer
+
+
 def test_headers_over_the_limit_are_431_and_the_server_keeps_serving(small_rest_server):
     headers = [f"X-Filler-{index}: {'x' * 1000}" for index in range(70)]
     status, body = _exchange(small_rest_server, _post(headers))
