@@ -166,7 +166,8 @@ def _checkpoint_step(path):
 
 
 class CheckpointManager(tf.train.CheckpointManager):
-    """A `tf.train.CheckpointManager` that restores the newest checkpoint that reads back whole.
+    """A `tf.train.CheckpointManager` that restores the newest checkpoint that reads back whole,
+    and saves periodic checkpoints at the steps that cross multiples of the interval.
 
     It saves into `directory` (a non-chief worker's own) and restores from
     `restore_from` (the chief's). `tf.train.CheckpointManager` restores only
@@ -174,17 +175,46 @@ class CheckpointManager(tf.train.CheckpointManager):
     this one logs it and tries the one before. It restores once: the
     preemption handler and Orbit's controller each ask it to again.
 
+    `save(check_interval=True)` saves once the step has reached the next
+    multiple of `checkpoint_interval` since the last save or restore.
+    TensorFlow's own manager counts the interval from the last save instead,
+    so its first save comes at the first host loop, and a save that came
+    late puts off every later one: under `mixed_float16` a step whose
+    gradients overflow does not count, and the step at the end of a host
+    loop need not be a multiple.
+
     Args:
         checkpoint: the `tf.train.Checkpoint` to save and restore.
         directory: str, where to save.
         restore_from: str, where to restore from.
+        step_counter: the integer `tf.Variable` of the training step, with
+            `checkpoint_interval`.
+        checkpoint_interval: int, steps between periodic checkpoints, or None
+            (every `save` saves).
         **kwargs: the other arguments of `tf.train.CheckpointManager`.
     """
 
-    def __init__(self, checkpoint, directory, restore_from, **kwargs):
-        super().__init__(checkpoint, directory, **kwargs)
+    def __init__(self, checkpoint, directory, restore_from, step_counter=None,
+                 checkpoint_interval=None, **kwargs):
+        super().__init__(
+            checkpoint, directory, step_counter=step_counter,
+            checkpoint_interval=checkpoint_interval, **kwargs
+        )
         self.restore_from = restore_from
+        self.step_counter = step_counter
         self._restored = None
+        self._last_step = 0  # Of the last save or restore.
+
+    def save(self, checkpoint_number=None, check_interval=True, options=None):
+        """Saves a checkpoint, with `check_interval` only if the step has crossed a multiple of
+        `checkpoint_interval` since the last save or restore; returns its path, or None."""
+        interval = self.checkpoint_interval
+        if interval is not None:
+            step = int(self.step_counter.numpy())
+            if check_interval and step // interval <= self._last_step // interval:
+                return None
+            self._last_step = step
+        return super().save(checkpoint_number, check_interval=False, options=options)
 
     def restore_or_initialize(self):
         """Restores the newest readable checkpoint of `restore_from`; returns its path, or None.
@@ -195,6 +225,8 @@ class CheckpointManager(tf.train.CheckpointManager):
         """
         if self._restored is None:
             self._restored = (self._restore_newest_readable(),)
+            if self.step_counter is not None:
+                self._last_step = int(self.step_counter.numpy())
         return self._restored[0]
 
     def _restore_newest_readable(self):
@@ -224,10 +256,12 @@ def preemption_checkpointing(dirs, model, checkpoint_every):
     Restores, on every worker, the model and the optimizer (and with it the
     step counter) from the chief's newest readable checkpoint. The returned
     manager saves into this worker's own directory; the loops save through
-    it every `checkpoint_every` steps. The handler saves through the same
-    manager when any worker receives SIGTERM, at a step all workers agree on
-    (the loops ask it after every host loop of steps), and then exits the
-    process with `PREEMPTED_EXIT_CODE` so that the cluster scheduler restarts it.
+    it after the first host loop past each multiple of `checkpoint_every`
+    steps (`CheckpointManager.save`) and at the end. The handler saves
+    through the same manager when any worker receives SIGTERM, at a step all
+    workers agree on (the loops ask it after every host loop of steps), and
+    then exits the process with `PREEMPTED_EXIT_CODE` so that the cluster
+    scheduler restarts it.
 
     Args:
         dirs: the job's `OutputDirs`, with a `model_dir`.
@@ -274,33 +308,38 @@ def preemption_checkpointing(dirs, model, checkpoint_every):
 
 
 class FitCheckpoints(keras.callbacks.Callback):
-    """Saves the fit loop's checkpoints: every `checkpoint_every` steps, and on SIGTERM.
+    """Saves the fit loop's checkpoints: every checkpoint interval, at the end, and on SIGTERM.
 
     The fit loop's counterpart of what Orbit's controller does for the
     custom loop, with the same manager and preemption handler
-    (`preemption_checkpointing`). Not `keras.callbacks.BackupAndRestore`:
-    Keras 3 resumes `fit` at the start of the epoch a backup was taken in,
-    so a backup taken on SIGTERM in the middle of an epoch would repeat
-    steps; and it writes the weights and then `training_metadata.json` in
-    place, so a job killed between the two resumes weights of one step with
-    the count of another, and one killed while writing the JSON fails every
-    restart.
+    (`preemption_checkpointing`): after each host loop it saves if the step
+    has crossed a multiple of the manager's `checkpoint_interval`, and it
+    saves when `fit` ends at the last step. Not
+    `keras.callbacks.BackupAndRestore`: Keras 3 resumes `fit` at the start
+    of the epoch a backup was taken in, so a backup taken on SIGTERM in the
+    middle of an epoch would repeat steps; and it writes the weights and
+    then `training_metadata.json` in place, so a job killed between the two
+    resumes weights of one step with the count of another, and one killed
+    while writing the JSON fails every restart.
 
     Args:
         manager: the `CheckpointManager` from `preemption_checkpointing`.
         handler: the `PreemptionCheckpointHandler` from `preemption_checkpointing`.
-        checkpoint_every: int, steps between checkpoints.
+        total_steps: int, the job's last step.
     """
 
-    def __init__(self, manager, handler, checkpoint_every):
+    def __init__(self, manager, handler, total_steps):
         super().__init__()
         self.manager = manager
         self.handler = handler
-        self.checkpoint_every = checkpoint_every
+        self.total_steps = total_steps
 
     def on_train_batch_end(self, batch, logs=None):
         # Called once per `steps_per_execution` steps: a host loop.
-        step = int(self.model.optimizer.iterations.numpy())
-        if step % self.checkpoint_every == 0:
-            self.manager.save(checkpoint_number=step, check_interval=False)
+        self.manager.save(checkpoint_number=int(self.model.optimizer.iterations.numpy()))
         self.handler.save_checkpoint_if_preempted()
+
+    def on_train_end(self, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step >= self.total_steps:
+            self.manager.save(checkpoint_number=step, check_interval=False)

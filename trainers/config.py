@@ -301,7 +301,8 @@ class StepPlan:
         total_steps: optimizer steps of the whole job.
         steps_per_epoch: batches in one pass over the training data.
         eval_every: steps between evaluations.
-        checkpoint_every: steps between checkpoints; the Keras epoch of `fit`.
+        checkpoint_every: steps between checkpoints; the Keras epoch of `fit`
+            (the last one shorter when `total_steps` is not a multiple).
         steps_per_loop: steps per host loop / `steps_per_execution`.
     """
 
@@ -311,14 +312,14 @@ class StepPlan:
     checkpoint_every: int
     steps_per_loop: int
 
-    @property
-    def fit_epochs(self):
-        """Keras epochs of `model.fit`, each `checkpoint_every` steps long."""
-        return self.total_steps // self.checkpoint_every
-
 
 def plan_steps(settings, train_size):
     """The `StepPlan` of `settings` for `train_size` training examples.
+
+    Evaluations and checkpoints come every pass over the training data
+    unless the flags say otherwise, whatever the training length; the
+    loops also evaluate and save at the end. Neither interval exceeds the
+    training length.
 
     Raises:
         SettingsError: the batch is larger than the data, or (for the fit
@@ -331,10 +332,7 @@ def plan_steps(settings, train_size):
             "examples; every batch is full (static shapes), so use a smaller batch."
         )
     total = settings.train_steps or settings.epochs * steps_per_epoch
-    eval_every = settings.eval_every_steps or (
-        steps_per_epoch if total % steps_per_epoch == 0 else total
-    )
-    eval_every = min(eval_every, total)
+    eval_every = min(settings.eval_every_steps or steps_per_epoch, total)
     checkpoint_every = min(settings.checkpoint_every_steps or eval_every, total)
     steps_per_loop = settings.steps_per_loop or max(
         d for d in range(1, MAX_DEFAULT_STEPS_PER_LOOP + 1) if checkpoint_every % d == 0
@@ -346,20 +344,17 @@ def plan_steps(settings, train_size):
 
 
 def _check_fit_plan(plan):
-    """`fit` runs whole Keras epochs of `checkpoint_every` steps, `steps_per_loop` at a time.
+    """`fit` runs Keras epochs of `checkpoint_every` steps, `steps_per_loop` at a time.
 
-    The fit loop saves its periodic checkpoints at epoch ends, so an epoch is
-    one checkpoint interval; evaluation (`validation_freq`) and the end of
-    training must fall on epoch ends too.
+    An epoch is one checkpoint interval (the last one may be shorter), and
+    Keras validates every so many epochs (`validation_freq`), so evaluation
+    must fall on epoch ends, unless it comes only at the end.
     """
     checkpoint_interval = "the checkpoint interval (--checkpoint_every_steps)"
-    pairs = (
-        ("--steps_per_loop", plan.steps_per_loop, checkpoint_interval, plan.checkpoint_every),
-        (checkpoint_interval, plan.checkpoint_every,
-         "the evaluation interval (--eval_every_steps)", plan.eval_every),
-        (checkpoint_interval, plan.checkpoint_every,
-         "the training length (--train_steps, or --epochs passes)", plan.total_steps),
-    )
+    pairs = [("--steps_per_loop", plan.steps_per_loop, checkpoint_interval, plan.checkpoint_every)]
+    if plan.eval_every < plan.total_steps:
+        pairs.append((checkpoint_interval, plan.checkpoint_every,
+                      "the evaluation interval (--eval_every_steps)", plan.eval_every))
     for divisor_name, divisor, dividend_name, dividend in pairs:
         if dividend % divisor:
             raise SettingsError(

@@ -1,5 +1,7 @@
 """The `model.fit` loop: Keras epochs of one checkpoint interval, resumed at the step it saved."""
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -21,11 +23,35 @@ def steps_per_execution(strategy, plan):
     return 1 if several_mirrored else plan.steps_per_loop
 
 
-class _LastWeights(keras.callbacks.Callback):
-    """The model's weights after the last epoch of a `fit`, before `fit` ends by writing
-    the optimizer's moving average of them into the model (`use_ema`)."""
+def _run_steps_per_execution(model, steps):
+    """Makes `model.fit` run `steps` steps per execution from its next call on.
+
+    Keras traces the count into its train and test functions, so they are made again.
+    """
+    if model.steps_per_execution != steps:
+        model.steps_per_execution = steps
+        model.make_train_function(force=True)
+        model.make_test_function(force=True)
+
+
+class _EpochEnds(keras.callbacks.Callback):
+    """The step and training loss at the end of each epoch of a `fit`, and the model's weights
+    after its last epoch, before `fit` ends by writing the optimizer's moving average of them
+    into the model (`use_ema`).
+
+    Attributes:
+        losses: `(step, loss)` of each epoch; the step is the optimizer's, which
+            skipped batches do not count.
+        weights: the weights after the last epoch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.losses = []
 
     def on_epoch_end(self, epoch, logs=None):
+        if "loss" in (logs or {}):
+            self.losses.append((int(self.model.optimizer.iterations.numpy()), float(logs["loss"])))
         if epoch + 1 == self.params["epochs"]:
             self.weights = self.model.get_weights()
 
@@ -35,14 +61,22 @@ def train_with_fit(model, task, plan, dirs, settings):
 
     Keras itself distributes the dataset over the replicas of the strategy
     the model was built under. A Keras epoch is `plan.checkpoint_every`
-    steps: with a `--model_dir`, a checkpoint is saved at the end of each,
-    and on SIGTERM at the end of the host loop under way
-    (`trainers.checkpointing.FitCheckpoints`). A restarted job resumes at the
-    step it saved, on the batches that follow the ones already trained on:
-    after a save in the middle of an epoch, it first trains the rest of that
-    epoch. TensorBoard summaries go to the model_dir too. With an optimizer
-    that averages the weights (`--ema_momentum`, the translation default) the
-    model ends on the average, and validation reads it.
+    steps, the last one shorter when the training length is not a whole
+    number of them. With a `--model_dir`, a checkpoint is saved after the
+    first host loop past each multiple of `plan.checkpoint_every` steps, at
+    the end, and on SIGTERM at the end of the host loop under way
+    (`trainers.checkpointing.FitCheckpoints`). `fit` counts batches and the
+    job optimizer steps (`optimizer.iterations`), which a batch does not
+    advance when `mixed_float16` skips it for overflowing gradients; so
+    `fit` runs again from the step reached, on the batches that follow,
+    until `plan.total_steps`, each time with the most steps per execution
+    (up to `steps_per_loop`) that divide its epoch. A restarted job resumes
+    at the step it saved, on the batches that follow the ones already
+    trained on: after a save in the middle of an epoch, it first trains the
+    rest of that epoch. TensorBoard summaries go to the model_dir too. With
+    an optimizer that averages the weights (`--ema_momentum`, the
+    translation default) the model ends on the average, and validation
+    reads it.
 
     Args:
         model: the compiled model, built under the job's strategy (not a
@@ -61,48 +95,55 @@ def train_with_fit(model, task, plan, dirs, settings):
     if dirs.model_dir:
         manager, preemption = preemption_checkpointing(dirs, model, plan.checkpoint_every)
         callbacks = [
-            FitCheckpoints(manager, preemption, plan.checkpoint_every),
+            FitCheckpoints(manager, preemption, plan.total_steps),
             keras.callbacks.TensorBoard(dirs.summaries),
         ]
     if averages_weights(model.optimizer):
         # Validation reads the average the job ends on; checkpoints keep the weights.
         callbacks.append(keras.callbacks.SwapEMAWeights())
-    start_step = int(model.optimizer.iterations.numpy())
-    print(f"model.fit: from step {start_step} to {plan.total_steps}.", flush=True)
+    step = int(model.optimizer.iterations.numpy())
+    print(f"model.fit: from step {step} to {plan.total_steps}.", flush=True)
     evaluation = None
     if task.eval_examples is not None:
         evaluation = inputs.evaluation_batches(task, settings.batch_size)
-    validation_freq = plan.eval_every // plan.checkpoint_every
-    losses, history = [], None
-    epoch, steps_into_epoch = divmod(start_step, plan.checkpoint_every)
-    while epoch < plan.fit_epochs:
-        last_weights = _LastWeights()
+    # Epochs between validations; an evaluation interval of the whole job validates its end alone.
+    validation_freq = -(-plan.eval_every // plan.checkpoint_every)
+    steps_per_execution = model.steps_per_execution
+    losses, history, batch = [], None, step
+    while step < plan.total_steps:
+        epoch, steps_into_epoch = divmod(step, plan.checkpoint_every)
+        steps_left = plan.total_steps - step
+        if steps_into_epoch or steps_left < plan.checkpoint_every:
+            # The rest of a partly trained epoch, or a last shorter one, alone.
+            epochs = epoch + 1
+            steps_per_epoch = min(plan.checkpoint_every - steps_into_epoch, steps_left)
+        else:
+            epochs = epoch + steps_left // plan.checkpoint_every
+            steps_per_epoch = plan.checkpoint_every
+        _run_steps_per_execution(model, math.gcd(steps_per_execution, steps_per_epoch))
+        epoch_ends = _EpochEnds()
         history = model.fit(
-            inputs.training_batches(task, settings.batch_size, settings.seed, start_step),
+            inputs.training_batches(task, settings.batch_size, settings.seed, batch),
             initial_epoch=epoch,
-            # The rest of a partly trained epoch alone, then all the others.
-            epochs=epoch + 1 if steps_into_epoch else plan.fit_epochs,
-            steps_per_epoch=plan.checkpoint_every - steps_into_epoch,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
             validation_data=evaluation,
             validation_freq=validation_freq,
-            callbacks=[*callbacks, last_weights],
+            callbacks=[*callbacks, epoch_ends],
             shuffle=False,  # The input shuffles itself; this only tells Keras not to warn.
             verbose=1,
         )
-        losses += [
-            ((index + 1) * plan.checkpoint_every, float(loss))
-            for index, loss in zip(history.epoch, history.history.get("loss", []))
-        ]
-        epoch = history.epoch[-1] + 1
-        start_step, steps_into_epoch = epoch * plan.checkpoint_every, 0
-        if epoch < plan.fit_epochs:
+        losses += epoch_ends.losses
+        batch += (epochs - epoch) * steps_per_epoch
+        step = int(model.optimizer.iterations.numpy())
+        if step < plan.total_steps:
             # fit ends on the weights' moving average, if any; training goes on from the weights.
-            model.set_weights(last_weights.weights)
+            model.set_weights(epoch_ends.weights)
     # fit did this if it trained; a job resumed at its last step has to.
     model.optimizer.finalize_variable_values(model.trainable_variables)
     if evaluation is None:
         return {}, losses
-    if history is not None and plan.fit_epochs % validation_freq == 0:
+    if history is not None and epochs % validation_freq == 0:
         # fit validated after the last step: evaluating again would repeat the same pass.
         results = {
             name.removeprefix("val_"): values[-1]

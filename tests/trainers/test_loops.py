@@ -38,7 +38,7 @@ def test_fit_and_the_custom_loop_train_the_same_weights():
 def test_each_precision_policy_trains_with_float32_variables(policy):
     result = tiny_job(
         f"--mixed_precision={policy}", "--train_steps=60", "--checkpoint_every_steps=20",
-        "--learning_rate=1e-2", "--dropout=0",
+        "--eval_every_steps=60", "--learning_rate=1e-2", "--dropout=0",
     )
     model, compute_dtype = result.model, policy.removeprefix("mixed_")
     assert {weight.dtype for weight in model.trainable_weights} == {"float32"}
@@ -95,3 +95,54 @@ def test_with_a_moving_average_the_job_evaluates_and_returns_the_average(tmp_pat
     assert again.losses == []
     for weight, again_weight in zip(averaged.model.trainable_weights, again.model.trainable_weights):
         np.testing.assert_allclose(weight.numpy(), again_weight.numpy(), atol=1e-6)
+
+
+@pytest.fixture
+def overflowing_loss_scale(monkeypatch):
+    """`mixed_float16` starts at a loss scale of 2**20, where the tiny model's float16 gradients
+    overflow: the first two steps are skipped (not counted in `optimizer.iterations`) while the
+    scale halves, as happens now and then in any long `mixed_float16` run."""
+    start = keras.optimizers.LossScaleOptimizer.__init__
+
+    def start_high(self, inner_optimizer, initial_scale=2.0**20, **kwargs):
+        start(self, inner_optimizer, initial_scale=initial_scale, **kwargs)
+
+    monkeypatch.setattr(keras.optimizers.LossScaleOptimizer, "__init__", start_high)
+
+
+def saved_steps(model_dir):
+    return sorted(int(path.name[5:-6]) for path in (model_dir / "checkpoints").glob("ckpt-*.index"))
+
+
+def test_steps_skipped_under_float16_overflow_are_made_up_and_checkpoints_still_come(
+    tmp_path, overflowing_loss_scale
+):
+    flags = [
+        "--mixed_precision=mixed_float16", "--train_steps=40", "--checkpoint_every_steps=20",
+        "--eval_every_steps=40", "--steps_per_loop=5",
+    ]
+    results = {}
+    for loop in ("fit", "custom"):
+        results[loop] = tiny_job(*flags, f"--loop={loop}", f"--model_dir={tmp_path / loop}")
+        assert results[loop].model.optimizer.dynamic_scale.numpy() == 2.0**18  # Two steps skipped.
+        assert results[loop].steps == 40
+        # The first host loop past step 20 (batch 25, step 23), and the end.
+        assert saved_steps(tmp_path / loop) == [23, 40]
+    # Both loops made the skipped steps up on the batches that follow.
+    for fit_weight, loop_weight in zip(
+        results["fit"].model.trainable_weights, results["custom"].model.trainable_weights
+    ):
+        np.testing.assert_allclose(fit_weight.numpy(), loop_weight.numpy(), atol=1e-5)
+    assert results["fit"].results == pytest.approx(results["custom"].results, rel=1e-4)
+
+
+@pytest.mark.parametrize("loop, evaluation_line", [("fit", "val_loss"), ("custom", "eval time:")])
+def test_train_steps_that_are_not_whole_passes_evaluate_and_checkpoint_every_pass(
+    tmp_path, capsys, loop, evaluation_line
+):
+    # A pass is 16 steps (256 examples, batch 16): 40 steps are two passes and a half.
+    result = tiny_job(f"--loop={loop}", "--train_steps=40", f"--model_dir={tmp_path}")
+    assert result.steps == 40
+    assert [step for step, _ in result.losses][-1] == 40
+    assert saved_steps(tmp_path) == [16, 32, 40]
+    assert capsys.readouterr().out.count(evaluation_line) == 3  # At steps 16, 32 and 40.
