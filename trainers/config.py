@@ -36,6 +36,8 @@ FLAGS_MODULE = "trainers.flags"
 CONFIG_FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 # The longest host loop `steps_per_loop` picks by itself.
 MAX_DEFAULT_STEPS_PER_LOOP = 100
+# The tasks whose preprocessors pad a batch only to its longest row (--padding=dynamic).
+DYNAMIC_PADDING_TASKS = ("classification", "ner")
 # The classifier's peak learning rate over an encoder that --pretrain_steps pretrained.
 SELF_PRETRAINED_LEARNING_RATE = 5e-4
 
@@ -169,6 +171,9 @@ def _checked(settings, defaults):
             "--loop=fit does not run under --strategy=multi_worker_mirrored: Keras 3's "
             "model.fit fails there (keras-team/keras#20585); use --loop=custom or --loop=auto."
         )
+    _check_applies(settings, defaults, ("padding",),
+                   settings.padding != "dynamic" or settings.task in DYNAMIC_PADDING_TASKS,
+                   f"to --task={settings.task}: its rows have a fixed length (--padding=fixed)")
     if settings.padding == "auto":
         settings.padding = "fixed" if settings.strategy == "tpu" else "dynamic"
     only_with = {
@@ -182,6 +187,10 @@ def _checked(settings, defaults):
                 f"--{name} applies to --strategy={'/'.join(strategies)}, "
                 f"not --strategy={settings.strategy}."
             )
+    _check_applies(settings, defaults, ("num_gpus",),
+                   settings.strategy != "one_device" or (settings.num_gpus or 0) <= 1,
+                   "to --strategy=one_device: it trains on one GPU; use --strategy=mirrored for "
+                   "more")
     if labels_from_teacher(settings) and settings.loop != "fit":
         raise SettingsError(
             f"--unlabelled_data and --augmented_copies train with --loop=fit only, not "
@@ -219,6 +228,10 @@ def _checked(settings, defaults):
                    f"to --task={settings.task}: they shape question answering")
     _check_applies(settings, defaults, SEQ2SEQ_FLAGS, settings.task in SEQ2SEQ_TASKS,
                    f"to --task={settings.task}: they shape translation and summarization")
+    _check_applies(settings, defaults, ("lowercase",),
+                   settings.task not in SEQ2SEQ_TASKS or settings.backbone != "ours",
+                   f"to --task={settings.task} with --backbone=ours: SentencePiece reads the text "
+                   "as it is")
     if settings.task in SEQ2SEQ_TASKS:
         # The model flags shape the decoder too, which reads a pretrained encoder at its width.
         _check_applies(settings, defaults, ("hidden_dim",), settings.backbone == "ours",

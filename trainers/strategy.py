@@ -44,9 +44,10 @@ def create_strategy(name, num_gpus=None, cpu_replicas=None, tpu=None, tpu_timeou
         every worker.
 
     Raises:
-        SettingsError: an unknown `name`, CPU replicas asked for too late or
-            with GPUs in use, a malformed `TF_CONFIG`, or a TPU that cannot
-            be reached within `tpu_timeout_s`. The message names the flag.
+        SettingsError: an unknown `name`, more GPUs than there are, CPU
+            replicas asked for too late or with GPUs in use, a malformed
+            `TF_CONFIG`, or a TPU that cannot be reached within
+            `tpu_timeout_s`. The message names the flag.
 
     Example:
 
@@ -65,7 +66,13 @@ def create_strategy(name, num_gpus=None, cpu_replicas=None, tpu=None, tpu_timeou
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=_tf_config_resolver())
     if cpu_replicas is not None:
         return tf.distribute.MirroredStrategy(_split_cpu(cpu_replicas, num_gpus))
-    gpus = [device.name for device in tf.config.list_logical_devices("GPU")][:num_gpus]
+    gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+    if num_gpus is not None and num_gpus > len(gpus):
+        raise SettingsError(
+            f"--num_gpus={num_gpus}: TensorFlow found {len(gpus)} GPU(s); ask for at most that "
+            "many, or leave --num_gpus unset to use all there are."
+        )
+    gpus = gpus[:num_gpus]
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else "/cpu:0")
     return tf.distribute.MirroredStrategy(gpus or ["/cpu:0"])

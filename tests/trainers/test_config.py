@@ -106,6 +106,14 @@ def test_a_missing_config_file_is_named(tmp_path):
         (["--backbone=minilm", "--vocabulary_size=4000"], "--vocabulary_size=4000"),
         (["--train_data=a.tsv", "--text_pair_column=hypothesis", "--export_dir=out"],
          "--text_pair_column=hypothesis"),
+        (["--task=qa", "--padding=dynamic"],
+         "--padding=dynamic does not apply to --task=qa: its rows have a fixed length"),
+        (["--task=summarization", "--padding=dynamic"], "--padding=dynamic does not apply"),
+        (["--task=translation", "--lowercase"],
+         "--lowercase=True does not apply to --task=translation with --backbone=ours"),
+        (["--task=summarization", "--nolowercase"], "--lowercase=False does not apply"),
+        (["--strategy=one_device", "--num_gpus=2"],
+         "--num_gpus=2 does not apply to --strategy=one_device"),
     ],
 )
 def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):
@@ -114,24 +122,46 @@ def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):
     assert named in str(error.value)
 
 
+def test_flags_that_apply_are_accepted():
+    assert parse_settings(["--task=qa", "--padding=fixed"]).padding == "fixed"
+    assert parse_settings(["--task=translation"]).lowercase is None
+    assert parse_settings(["--strategy=one_device", "--num_gpus=1"]).num_gpus == 1
+    assert parse_settings(["--task=ner", "--padding=dynamic", "--lowercase"]).lowercase
+
+
 def test_the_plan_of_the_readme_job_evaluates_and_checkpoints_every_pass():
     plan = plan_steps(parse_settings([]), train_size=4000)
     assert (plan.steps_per_epoch, plan.total_steps) == (125, 375)
     assert (plan.eval_every, plan.checkpoint_every, plan.steps_per_loop) == (125, 125, 25)
-    assert plan.fit_epochs == 3
 
 
-def test_train_steps_that_are_not_whole_passes_evaluate_at_the_end():
+def test_train_steps_that_are_not_whole_passes_still_evaluate_and_checkpoint_every_pass():
     plan = plan_steps(parse_settings(["--train_steps=300"]), train_size=4000)
-    assert (plan.total_steps, plan.eval_every, plan.checkpoint_every) == (300, 300, 300)
+    assert (plan.total_steps, plan.eval_every, plan.checkpoint_every) == (300, 125, 125)
+    assert plan.steps_per_loop == 25
+    # A prime number of steps: still a host loop of a pass (16 batches of 16).
+    prime = plan_steps(parse_settings(["--train_steps=101", "--batch_size=16"]), train_size=256)
+    assert (prime.eval_every, prime.checkpoint_every, prime.steps_per_loop) == (16, 16, 16)
+    # A job shorter than a pass evaluates and checkpoints at its end.
+    short = plan_steps(parse_settings(["--train_steps=10", "--batch_size=16"]), train_size=256)
+    assert (short.eval_every, short.checkpoint_every, short.steps_per_loop) == (10, 10, 10)
 
 
 def test_the_fit_loop_needs_intervals_that_fall_on_keras_epochs():
-    settings = parse_settings(["--train_steps=30", "--checkpoint_every_steps=20"])
-    with pytest.raises(SettingsError, match=r"--checkpoint_every_steps.*--loop=custom"):
-        plan_steps(settings, train_size=4000)
-    custom = parse_settings(["--train_steps=30", "--checkpoint_every_steps=20", "--loop=custom"])
-    assert plan_steps(custom, train_size=4000).checkpoint_every == 20
+    # The last Keras epoch may be shorter: 30 steps are epochs of 20 and 10.
+    assert plan_steps(
+        parse_settings(["--train_steps=30", "--checkpoint_every_steps=20"]), train_size=4000
+    ).checkpoint_every == 20
+    for flags, names in [
+        (["--eval_every_steps=30", "--checkpoint_every_steps=20"],
+         r"--eval_every_steps\), 30 steps, must be a multiple of .*--checkpoint_every_steps"),
+        (["--checkpoint_every_steps=20", "--steps_per_loop=8"],
+         r"--checkpoint_every_steps\), 20 steps, must be a multiple of --steps_per_loop"),
+    ]:
+        with pytest.raises(SettingsError, match=rf"{names}.*--loop=custom"):
+            plan_steps(parse_settings(["--train_steps=60", *flags]), train_size=4000)
+        custom = parse_settings(["--train_steps=60", *flags, "--loop=custom"])
+        assert plan_steps(custom, train_size=4000).checkpoint_every == 20
 
 
 def test_a_batch_larger_than_the_data_is_rejected():

@@ -38,6 +38,13 @@ def test_cpu_replicas_asked_for_too_late_name_the_flag():
         create_strategy("mirrored", cpu_replicas=3)
 
 
+@pytest.mark.parametrize("name", ["one_device", "mirrored"])
+def test_more_gpus_than_there_are_name_the_flag(name):
+    found = len(tf.config.list_physical_devices("GPU"))
+    with pytest.raises(SettingsError, match=rf"--num_gpus={found + 1}: .*{found} GPU"):
+        create_strategy(name, num_gpus=found + 1)
+
+
 def test_an_unknown_strategy_is_named():
     with pytest.raises(SettingsError, match="--strategy='mirorred'"):
         create_strategy("mirorred")
