@@ -224,6 +224,11 @@ def _checked(settings, defaults):
                    "choose")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.train_data,
                    "without --train_data: they choose the columns of its file")
+    _check_applies(settings, defaults, ("train_examples", "eval_examples"),
+                   not settings.train_data, "with --train_data: they size the DEMO data")
+    _check_applies(settings, defaults, ("train_examples",), not settings.unlabelled_data,
+                   "with --unlabelled_data: the student trains on its texts, not on DEMO "
+                   "training examples")
     _check_applies(settings, defaults, QA_FLAGS, settings.task == "qa",
                    f"to --task={settings.task}: they shape question answering")
     _check_applies(settings, defaults, SEQ2SEQ_FLAGS, settings.task in SEQ2SEQ_TASKS,

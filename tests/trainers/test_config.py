@@ -114,6 +114,21 @@ def test_a_missing_config_file_is_named(tmp_path):
         (["--task=summarization", "--nolowercase"], "--lowercase=False does not apply"),
         (["--strategy=one_device", "--num_gpus=2"],
          "--num_gpus=2 does not apply to --strategy=one_device"),
+        (["--train_data=a.tsv", "--eval_data=b.tsv", "--train_examples=256", "--eval_examples=32"],
+         "--train_examples=256, --eval_examples=32 do not apply with --train_data: they size the "
+         "DEMO data"),
+        # Without --eval_data a --train_data job does not evaluate: no DEMO evaluation either.
+        (["--train_data=a.tsv", "--eval_examples=32"],
+         "--eval_examples=32 does not apply with --train_data"),
+        (["--task=qa", "--train_data=a.json", "--train_examples=600"],
+         "--train_examples=600 does not apply with --train_data"),
+        (["--task=translation", "--train_data=a.en,a.de", "--eval_examples=16"],
+         "--eval_examples=16 does not apply with --train_data"),
+        (["--train_data=a.tsv", "--teacher=/t", "--augmented_copies=2", "--train_examples=400"],
+         "--train_examples=400 does not apply with --train_data"),
+        (["--teacher=/t", "--unlabelled_data=x.txt", "--train_examples=400"],
+         "--train_examples=400 does not apply with --unlabelled_data: the student trains on its "
+         "texts"),
     ],
 )
 def test_settings_that_cannot_work_are_rejected_naming_the_flag(argv, named):
@@ -127,6 +142,14 @@ def test_flags_that_apply_are_accepted():
     assert parse_settings(["--task=translation"]).lowercase is None
     assert parse_settings(["--strategy=one_device", "--num_gpus=1"]).num_gpus == 1
     assert parse_settings(["--task=ner", "--padding=dynamic", "--lowercase"]).lowercase
+    # The DEMO sizes apply to DEMO data: the teacher varies its training texts, and
+    # --unlabelled_data replaces those but not the DEMO evaluation.
+    demo = parse_settings(["--task=qa", "--train_examples=64", "--eval_examples=8"])
+    assert (demo.train_examples, demo.eval_examples) == (64, 8)
+    assert parse_settings(
+        ["--teacher=/t", "--augmented_copies=2", "--train_examples=400"]).train_examples == 400
+    assert parse_settings(
+        ["--teacher=/t", "--unlabelled_data=x.txt", "--eval_examples=64"]).eval_examples == 64
 
 
 def test_the_plan_of_the_readme_job_evaluates_and_checkpoints_every_pass():

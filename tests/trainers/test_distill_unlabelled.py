@@ -14,7 +14,8 @@ from trainers.config import SettingsError, parse_settings
 from trainers.tasks import create_task
 from trainers.train import train
 
-DISTIL = ["--eval_examples=256", "--batch_size=16", "--sequence_length=16", "--student=tiny"]
+DISTIL_MODEL = ["--batch_size=16", "--sequence_length=16", "--student=tiny"]
+DISTIL = ["--eval_examples=256", *DISTIL_MODEL]  # On DEMO data; with --train_data, DISTIL_MODEL.
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_augmented_copies_of_sentence_pairs_are_refused(teacher_export, tmp_path
         "--augmented_copies cannot vary the sentence pairs of --text_pair_column=hypothesis"
     )):
         create_task(parse_settings([
-            *DISTIL, f"--teacher={teacher_export}", "--augmented_copies=1",
+            *DISTIL_MODEL, f"--teacher={teacher_export}", "--augmented_copies=1",
             f"--train_data={tmp_path / 'pairs.csv'}", "--text_column=premise",
             "--text_pair_column=hypothesis",
         ]))

@@ -16,7 +16,8 @@ from trainers.config import SettingsError, parse_settings
 from trainers.train import describe_learning_rate, train
 
 pytestmark = requires_minilm
-SMALL = ["--batch_size=16", "--sequence_length=16", "--eval_examples=32"]
+SMALL_MODEL = ["--batch_size=16", "--sequence_length=16"]
+SMALL = [*SMALL_MODEL, "--eval_examples=32"]  # On DEMO data; with --train_data, SMALL_MODEL.
 
 
 def test_a_minilm_job_reads_a_file_fine_tunes_and_exports_for_serving(tmp_path):
@@ -25,7 +26,7 @@ def test_a_minilm_job_reads_a_file_fine_tunes_and_exports_for_serving(tmp_path):
     (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n")
     export_dir = tmp_path / "export"
     result = run_job(
-        *SMALL, f"--train_data={tmp_path / 'train.tsv'}", "--text_column=sentence",
+        *SMALL_MODEL, f"--train_data={tmp_path / 'train.tsv'}", "--text_column=sentence",
         "--backbone=minilm", "--train_steps=32", f"--export_dir={export_dir}", timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]

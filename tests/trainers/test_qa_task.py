@@ -6,13 +6,14 @@ import pytest
 import tensorflow as tf
 
 from keras_simpletf.data import demo_qa
-from tests.trainers.jobs import TINY, run_job
+from tests.trainers.jobs import TINY_DEMO, TINY_MODEL, run_job
 from trainers.config import SettingsError, parse_settings
 
-QA = [
-    *TINY, "--task=qa", "--sequence_length=32", "--hidden_dim=64", "--num_layers=2",
-    "--vocabulary_size=200", "--batch_size=32", "--train_examples=1000",
+QA_MODEL = [
+    *TINY_MODEL, "--task=qa", "--sequence_length=32", "--hidden_dim=64", "--num_layers=2",
+    "--vocabulary_size=200", "--batch_size=32",
 ]
+QA = [*TINY_DEMO, *QA_MODEL, "--train_examples=1000"]  # On DEMO data; with --train_data, QA_MODEL.
 
 
 def write_squad(path, questions):
@@ -43,13 +44,14 @@ def test_demo_job_prints_em_and_f1_and_exports_a_model_that_answers(tmp_path):
 def test_squad_files_train_and_evaluate_and_a_bad_record_is_named(tmp_path):
     train = write_squad(tmp_path / "train.json", demo_qa(200, seed=0))
     evaluation = write_squad(tmp_path / "dev.json", demo_qa(24, seed=1))
-    job = run_job(*QA, f"--train_data={train}", f"--eval_data={evaluation}", "--train_steps=4")
+    files = [f"--train_data={train}", f"--eval_data={evaluation}"]
+    job = run_job(*QA_MODEL, *files, "--train_steps=4")
     assert job.returncode == 0, job.stderr
     assert f"{evaluation} SQuAD EM " in job.stdout and "on 24 held-out questions" in job.stdout
     document = json.loads(evaluation.read_text())
     document["data"][0]["paragraphs"][3]["qas"][0]["answers"][0]["answer_start"] += 1
     evaluation.write_text(json.dumps(document))
-    job = run_job(*QA, f"--train_data={train}", f"--eval_data={evaluation}", "--train_steps=4")
+    job = run_job(*QA_MODEL, *files, "--train_steps=4")
     assert job.returncode == 1
     assert job.stderr.strip().splitlines()[-1].startswith(
         f"trainers.train: error: --eval_data={evaluation}: {evaluation}:"

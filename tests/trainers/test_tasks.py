@@ -10,7 +10,7 @@ from seqeval.metrics import f1_score
 
 from keras_simpletf.data import demo_sentiment
 from keras_simpletf.metrics import extract_entities
-from tests.trainers.jobs import TINY
+from tests.trainers.jobs import TINY, TINY_MODEL
 from trainers import inputs, tasks
 from trainers.config import SettingsError, parse_settings
 from trainers.train import train
@@ -18,6 +18,11 @@ from trainers.train import train
 
 def tiny_job(*flags):
     return train(parse_settings([*TINY, *flags]))
+
+
+def tiny_file_job(*flags):
+    """A tiny model on the --train_data file that `flags` name (DEMO sizes do not apply)."""
+    return train(parse_settings([*TINY_MODEL, *flags]))
 
 
 def write_sentiment_tsv(path, size, seed, header="sentence\tlabel"):
@@ -30,7 +35,7 @@ def write_sentiment_tsv(path, size, seed, header="sentence\tlabel"):
 def test_a_classification_file_is_read_by_the_columns_the_flags_name(tmp_path):
     texts, labels = write_sentiment_tsv(tmp_path / "train.tsv", 64, seed=0)
     eval_texts, _ = write_sentiment_tsv(tmp_path / "eval.tsv", 24, seed=1)
-    result = tiny_job(
+    result = tiny_file_job(
         f"--train_data={tmp_path / 'train.tsv'}", f"--eval_data={tmp_path / 'eval.tsv'}",
         "--text_column=sentence", "--train_steps=4",
     )
@@ -44,7 +49,7 @@ def test_a_classification_file_is_read_by_the_columns_the_flags_name(tmp_path):
 
 def test_a_file_without_a_header_is_read_by_column_index(tmp_path):
     texts, labels = write_sentiment_tsv(tmp_path / "train.tsv", 32, seed=0, header=None)
-    result = tiny_job(
+    result = tiny_file_job(
         f"--train_data={tmp_path / 'train.tsv'}", "--text_column=0", "--label_column=1",
         "--train_steps=2",
     )
@@ -58,7 +63,7 @@ def test_sentence_pairs_are_packed_as_two_segments(tmp_path):
     rows = ["premise,hypothesis,label"]
     rows += [f"{p},{h},{y}" for p, h, y in zip(premises, hypotheses, labels)]
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
-    result = tiny_job(
+    result = tiny_file_job(
         f"--train_data={tmp_path / 'pairs.csv'}", "--text_column=premise",
         "--text_pair_column=hypothesis", "--train_steps=2",
     )
@@ -76,7 +81,7 @@ def test_a_missing_column_names_the_flags_file_and_line(tmp_path):
         r"\['text'\].*\['sentence', 'label'\] \(read with --text_column=text, --label_column=label\)"
     )
     with pytest.raises(SettingsError, match=expected):
-        tiny_job(f"--train_data={tmp_path / 'train.tsv'}")
+        tiny_file_job(f"--train_data={tmp_path / 'train.tsv'}")
 
 
 def task_of(*flags):

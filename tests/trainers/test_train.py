@@ -36,14 +36,16 @@ def test_a_data_error_reaches_the_user_as_one_line_naming_flag_file_and_line(tmp
 
 
 # Bad input fails before the first training step, naming the flag or the path.
-# These run train() in process; --model_dir shows that no step ran.
+# These run train() in process; --model_dir shows that no step ran. A tiny model, on a
+# little DEMO data unless --train_data names a file.
 
 def train_in_process(*flags):
-    from tests.trainers.jobs import TINY
+    from tests.trainers.jobs import TINY_DEMO, TINY_MODEL
     from trainers.config import parse_settings
     from trainers.train import train
 
-    return train(parse_settings([*TINY, "--train_steps=4", *flags]))
+    demo = [] if any(flag.startswith("--train_data=") for flag in flags) else TINY_DEMO
+    return train(parse_settings([*demo, *TINY_MODEL, "--train_steps=4", *flags]))
 
 
 def assert_nothing_trained(model_dir):
