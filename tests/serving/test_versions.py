@@ -189,15 +189,21 @@ def test_a_version_that_failed_to_load_is_loaded_again_once_removed_and_put_back
     assert states(live)[good + 1].status.error_code == 0
 
 
-def test_a_base_path_left_with_no_versions_unloads_every_version(live, tmp_path):
-    saved_models.write_text_model(tmp_path / "emptied", 1)
+def reload_models(live, **base_paths):
+    """Serves "live" and the models of `base_paths` (name: base path), by a reload request."""
     config = model_server_config_pb2.ModelServerConfig()
-    models = config.model_config_list.config
-    models.add(name="live", base_path=str(live.base_path), model_platform="tensorflow")
-    models.add(name="emptied", base_path=str(tmp_path / "emptied"), model_platform="tensorflow")
+    for name, base_path in {"live": live.base_path, **base_paths}.items():
+        config.model_config_list.config.add(
+            name=name, base_path=str(base_path), model_platform="tensorflow"
+        )
     live.models.HandleReloadConfigRequest(
         model_management_pb2.ReloadConfigRequest(config=config), timeout=60
     )
+
+
+def test_a_base_path_left_with_no_versions_unloads_every_version(live, tmp_path):
+    saved_models.write_text_model(tmp_path / "emptied", 1)
+    reload_models(live, emptied=tmp_path / "emptied")
     emptied = predict_request("emptied", {"text": np.array([b"abc"], dtype=object)})
     try:
         assert live.prediction.Predict(emptied, timeout=10).model_spec.version.value == 1
@@ -212,10 +218,7 @@ def test_a_base_path_left_with_no_versions_unloads_every_version(live, tmp_path)
             live.prediction.Predict(emptied, timeout=10)
         assert failure.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
-        del models[1]
-        live.models.HandleReloadConfigRequest(
-            model_management_pb2.ReloadConfigRequest(config=config), timeout=60
-        )
+        reload_models(live)
 
 
 def test_labels_follow_the_config_file_and_reload_requests(live):
@@ -259,22 +262,13 @@ def test_labels_follow_the_config_file_and_reload_requests(live):
 
 def test_reload_requests_add_and_remove_models(live, tmp_path):
     saved_models.write_text_model(tmp_path / "extra", 7)
-    config = model_server_config_pb2.ModelServerConfig()
-    models = config.model_config_list.config
-    models.add(name="live", base_path=str(live.base_path), model_platform="tensorflow")
-    models.add(name="extra", base_path=str(tmp_path / "extra"), model_platform="tensorflow")
-    live.models.HandleReloadConfigRequest(
-        model_management_pb2.ReloadConfigRequest(config=config), timeout=60
-    )
+    reload_models(live, extra=tmp_path / "extra")
     extra = predict_request("extra", {"text": np.array([b"abc"], dtype=object)})
     assert (
         live.prediction.Predict(extra, timeout=10).model_spec.version.value == 7
     )  # available on return
 
-    del models[1]
-    live.models.HandleReloadConfigRequest(
-        model_management_pb2.ReloadConfigRequest(config=config), timeout=60
-    )
+    reload_models(live)
     with pytest.raises(grpc.RpcError) as failure:
         live.prediction.Predict(extra, timeout=10)
     assert failure.value.code() == grpc.StatusCode.NOT_FOUND

@@ -1,6 +1,7 @@
 """Tests for trainers/config.py: flags over a --config file, checks across flags, the step plan."""
 
 import json
+import re
 
 import pytest
 
@@ -221,3 +222,24 @@ def test_pretraining_is_refused_where_it_cannot_run():
     ]:
         with pytest.raises(SettingsError, match=names):
             parse_settings(["--pretrain_steps=10", *flags])
+
+
+@pytest.mark.parametrize(
+    "others, name, value, parsed, message",
+    [
+        (["--teacher=/x"], "temperature", "0", "0.0", "--temperature must be > 0"),
+        (["--teacher=/x"], "temperature", "-1.5", "-1.5", "--temperature must be > 0"),
+        ([], "ema_momentum", "1", "1.0", "--ema_momentum must be < 1: at 1 the average keeps"),
+        ([], "ema_momentum", "1.5", "1.5", "--ema_momentum must be < 1"),
+    ],
+)
+def test_refused_values_are_named_on_the_command_line_and_in_a_config_file(
+    others, name, value, parsed, message, tmp_path
+):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        parse_settings([*others, f"--{name}={value}"])
+    path = tmp_path / "job.yaml"
+    lines = [flag[2:].replace("=", ": ", 1) for flag in others] + [f"{name}: {value}"]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SettingsError, match=re.escape(f"--config={path}: flag --{name}={parsed}: {message}")):
+        parse_settings([f"--config={path}"])

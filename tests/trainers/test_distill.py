@@ -145,16 +145,3 @@ def test_flags_that_do_not_apply_are_named(flags, message):
     with pytest.raises(SettingsError, match=re.escape(message)):
         parse_settings(flags)
 
-
-@pytest.mark.parametrize("value", ["0", "-1.5"])
-def test_a_temperature_that_is_not_positive_fails_when_the_flags_are_parsed(value):
-    with pytest.raises(SettingsError, match=re.escape("--temperature must be > 0")):
-        parse_settings(["--teacher=/x", f"--temperature={value}"])
-
-
-def test_a_temperature_that_is_not_positive_in_a_config_file_is_named(tmp_path):
-    path = tmp_path / "job.yaml"
-    path.write_text("teacher: /x\ntemperature: 0\n")
-    with pytest.raises(SettingsError, match=re.escape(f"--config={path}: flag --temperature=0.0: "
-                                                      "--temperature must be > 0")):
-        parse_settings([f"--config={path}"])

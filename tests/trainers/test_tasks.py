@@ -185,16 +185,3 @@ def test_a_classifier_job_pretrains_its_encoder_on_the_training_texts_first(tmp_
     tiny_job(*flags, "--train_steps=8")
     assert "masked language model" not in capsys.readouterr().out
 
-
-@pytest.mark.parametrize("value", ["1", "1.5"])
-def test_an_ema_momentum_of_1_or_more_is_refused(value):
-    with pytest.raises(SettingsError, match=re.escape("--ema_momentum must be < 1")):
-        parse_settings([f"--ema_momentum={value}"])
-
-
-def test_an_ema_momentum_of_1_in_a_config_file_is_named(tmp_path):
-    path = tmp_path / "job.yaml"
-    path.write_text("ema_momentum: 1\n")
-    with pytest.raises(SettingsError, match=re.escape(f"--config={path}: flag --ema_momentum=1.0: "
-                                                      "--ema_momentum must be < 1")):
-        parse_settings([f"--config={path}"])
