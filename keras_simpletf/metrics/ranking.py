@@ -79,9 +79,9 @@ def ranking_metrics(scores, relevant, excluded=None, k_values=DEFAULT_K_VALUES):
     scores, relevant, excluded = scores[scored_rows], relevant[scored_rows], excluded[scored_rows]
     candidates = scores.shape[1]
     depth = min(max(k_values), candidates)
-    # Excluded items sort after every candidate; a stable sort keeps ties in catalogue order.
-    ranking_keys = np.where(excluded, np.inf, -scores)
-    top = np.argsort(ranking_keys, axis=1, kind="stable")[:, :depth]
+    # Excluded items sort after every candidate, whatever its score (-inf and NaN too); ties
+    # keep catalogue order (lexsort is stable).
+    top = np.lexsort((-scores, excluded), axis=1)[:, :depth]
     hits = np.take_along_axis(relevant, top, axis=1).astype(np.float64)
     relevant_counts = relevant.sum(axis=1)
     candidate_counts = candidates - excluded.sum(axis=1)

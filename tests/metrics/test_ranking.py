@@ -81,6 +81,13 @@ def test_excluded_relevant_items_do_not_count_and_empty_rows_are_skipped():
     assert result["users"] == 0 and math.isnan(result["recall@1"])
 
 
+def test_excluded_items_rank_after_candidates_scored_minus_infinity_or_nan():
+    # Item 0 excluded; item 1, relevant, cannot be scored: it is still the first of the ranking.
+    for bad in (-math.inf, math.nan):
+        result = ranking_metrics([[0.0, bad]], [[False, True]], [[True, False]], k_values=[1])
+        assert result["recall@1"] == 1.0
+
+
 def test_bad_shapes_and_ks():
     with pytest.raises(ValueError, match="one shape"):
         ranking_metrics(np.zeros((2, 3)), np.zeros((2, 4), bool))
