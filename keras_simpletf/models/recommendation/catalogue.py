@@ -156,8 +156,13 @@ class CatalogueRecommender(BuildsBeforeTracing, keras.Model):
             excluded = self.catalogue_positions(item_id_matrix(features["exclude_item_ids"]))
             seen += multi_hot(excluded, self.num_items)
         scores = tf.where(seen > 0, -math.inf, scores)
-        top_scores, top_positions = tf.math.top_k(scores, k=k)
-        return {"item_ids": tf.gather(self._item_id_table, top_positions), "scores": top_scores}
+        # An item left in that scores -inf itself (one never trained) still ranks above them.
+        ranking = tf.where(seen > 0, -math.inf, tf.maximum(scores, scores.dtype.min))
+        _, top_positions = tf.math.top_k(ranking, k=k)
+        return {
+            "item_ids": tf.gather(self._item_id_table, top_positions),
+            "scores": tf.gather(scores, top_positions, batch_dims=1),
+        }
 
     def _popularity_scores(self, batch_size):
         return tf.tile(self.item_log_frequency[None, :], [batch_size, 1])

@@ -94,6 +94,15 @@ def test_the_id_only_model_ranks_items_it_never_trained_last(demo, towers):
     cold = demo.counts == 0
     scores = towers.id_only.scores({"user_id": demo.users[:3]}).numpy()
     assert np.isneginf(scores[:, cold]).all() and np.isfinite(scores[:, ~cold]).all()
+    # They still come before the items of the history and the excluded ones.
+    items = np.asarray(demo.item_ids)
+    history, excluded = items[~cold][:1].tolist(), items[~cold][1:].tolist()
+    result = towers.id_only.recommend(
+        {"user_id": demo.users[:1], "history": [history], "exclude_item_ids": [excluded]},
+        k=int(cold.sum()),
+    )
+    assert sorted(result["item_ids"].numpy()[0].astype(str)) == sorted(items[cold])
+    assert np.isneginf(result["scores"].numpy()).all()
     vectors = towers.id_only.encode_items({"item_id": ["i000", "no such item"]}).numpy()
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_array_equal(vectors[1], 0.0)
