@@ -69,7 +69,9 @@ def _with_teacher_logits(teacher, dataset):
         for element in dataset:
             features, rest = (element[0], element[1:]) if labelled else (element, ())
             logits = teacher.predict_on_batch({name: features[name] for name in FEATURE_NAMES})
-            features = {**features, TEACHER_LOGITS: np.asarray(logits, "float32")}
+            # Under a multi-replica strategy Keras 3 stacks every replica's copy of the batch.
+            rows = len(features["token_ids"])
+            features = {**features, TEACHER_LOGITS: np.asarray(logits[:rows], "float32")}
             yield (features, *rest) if labelled else features
 
     return tf.data.Dataset.from_generator(batches, output_signature=signature)

@@ -5,7 +5,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf.data import demo_sentiment
-from keras_simpletf.distillation import TaskDistiller, make_student
+from keras_simpletf.distillation import (
+    TEACHER_LOGITS,
+    TaskDistiller,
+    cache_teacher_logits,
+    make_student,
+)
 from tests.distillation.demo_models import (
     int32_masks,
     sentiment_batches,
@@ -51,3 +56,16 @@ def test_trains_under_mirrored_strategy_in_mixed_bfloat16(two_cpu_strategy):
     history = distiller.fit(data, epochs=3, verbose=0)
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < 0.8 * losses[0]
+
+
+def test_logits_cached_from_a_teacher_built_under_a_mirrored_strategy_are_one_row_per_example(
+    two_cpu_strategy, tmp_path
+):
+    preprocessor = sentiment_preprocessor()
+    with two_cpu_strategy.scope():
+        keras.utils.set_random_seed(3)
+        teacher = sentiment_classifier(preprocessor)
+    data = sentiment_batches(preprocessor, demo_sentiment(40, seed=6)[0], batch_size=16)
+    for features in cache_teacher_logits(teacher, data, str(tmp_path)):
+        logits = features.pop(TEACHER_LOGITS)
+        np.testing.assert_allclose(logits, teacher(features, training=False), atol=1e-5)
