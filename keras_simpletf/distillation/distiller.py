@@ -143,7 +143,9 @@ class TaskDistiller(BuildsBeforeTracing, keras.distillation.Distiller):
                 label_mask = ops.broadcast_to(per_window, ops.shape(y_pred)[:2])
             else:
                 label_mask = weighted
-        teacher_features, student_features = self._distillation_features(x, features, y_pred)
+        teacher_features, student_features = self._distillation_features(
+            x, features, y_pred, training
+        )
         distillation_loss = 0.0
         for loss, weight in zip(self.distillation_losses, self.distillation_loss_weights):
             if isinstance(loss, AttentionRelationDistillation):
@@ -182,8 +184,9 @@ class TaskDistiller(BuildsBeforeTracing, keras.distillation.Distiller):
                 results.update(result if isinstance(result, dict) else {metric.name: result})
         return results
 
-    def _distillation_features(self, x, features, y_pred):
-        """Teacher and student features by layer name (`"final_output"`: logits)."""
+    def _distillation_features(self, x, features, y_pred, training):
+        """Teacher and student features by layer name (`"final_output"`: logits); the
+        student's layers run with dropout only in training (Keras' own extractor always)."""
         if isinstance(x, dict) and TEACHER_LOGITS in x:
             reads_teacher = self._teacher_feature_extractor is not None or any(
                 isinstance(loss, AttentionRelationDistillation) for loss in self.distillation_losses
@@ -200,7 +203,7 @@ class TaskDistiller(BuildsBeforeTracing, keras.distillation.Distiller):
         student_features = {"final_output": y_pred}
         if self._student_feature_extractor is not None:
             student_features = {
-                **self._extract_all_student_features(features, y_pred),
+                **self._student_feature_extractor(features, training=training),
                 "final_output": y_pred,
             }
         return teacher_features, student_features

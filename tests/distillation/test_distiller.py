@@ -71,6 +71,17 @@ def test_fit_trains_student_and_projection_and_leaves_the_teacher_alone(sentimen
         np.testing.assert_array_equal(weight.numpy(), value)
 
 
+def test_evaluation_reads_the_students_hidden_states_without_dropout(sentiment_teacher):
+    teacher, preprocessor = sentiment_teacher
+    student = make_student(teacher, {"num_layers": 1, "hidden_dim": 16}, dropout=0.3)
+    hidden = HiddenStateDistillation(teacher.backbone.name, student.backbone.name)
+    distiller = TaskDistiller(teacher, student, [hidden], student_loss_weight=0.0)
+    distiller.compile(keras.optimizers.AdamW(1e-2), student.default_loss())
+    data = sentiment_batches(preprocessor, *demo_sentiment(64, seed=4))
+    first, second = (distiller.evaluate(data, verbose=0, return_dict=True) for _ in range(2))
+    assert first["distillation_loss"] == second["distillation_loss"]
+
+
 def test_the_distilled_student_saves_and_loads_alone(sentiment_teacher, tmp_path):
     teacher, preprocessor = sentiment_teacher
     student = make_student(
