@@ -160,7 +160,7 @@ class SequentialRetrieval(CatalogueRecommender):
     def _item_vectors(self, positions, training=None):
         """`(vector, bias)` rows `(n, embedding_dim + 1)` of catalogue positions `(n,)`."""
         vectors = self._text_vectors(tf.gather(self.item_token_ids, positions), training)
-        keep = tf.gather(self.item_has_id, positions)
+        keep = tf.cast(tf.gather(self.item_has_id, positions), vectors.dtype)
         return vectors + self.item_id_embedding(positions) * keep[:, None]
 
     def _text_vectors(self, token_ids, training=None):
@@ -278,7 +278,7 @@ class SequentialRetrieval(CatalogueRecommender):
         if "item_id" in features:
             positions = self.catalogue_positions(
                 tf.convert_to_tensor(features["item_id"], tf.string))
-            keep = tf.gather(self.item_has_id, tf.maximum(positions, 0))
+            keep = tf.cast(tf.gather(self.item_has_id, tf.maximum(positions, 0)), vectors.dtype)
             keep *= tf.cast(positions >= 0, keep.dtype)
             vectors += self.item_id_embedding(tf.maximum(positions, 0)) * keep[:, None]
         return vectors

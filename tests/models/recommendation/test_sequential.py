@@ -143,6 +143,20 @@ def test_keras_file_round_trip_recommends_the_same(demo, trained, tmp_path):
     np.testing.assert_array_equal(restored.item_has_id.numpy(), demo.counts > 0)
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_a_mixed_precision_model_trains_and_recommends(demo, policy):
+    keras.mixed_precision.set_global_policy(policy)
+    model = sequential_model(demo, demo.counts)
+    model.compile(keras.optimizers.Adam(0.005))
+    examples = demo.train.sequence_examples(MAX_HISTORY, stride=5)
+    model.fit(demo.batches(examples, batch_size=32).take(2), verbose=0)
+    result = model.recommend({"history": full_history(demo, demo.users[:2])}, k=3)
+    assert result["scores"].dtype == tf.float32 and np.isfinite(result["scores"].numpy()).all()
+    vectors = model.encode_items(
+        {"token_ids": demo.item_token_ids[:2], "item_id": tf.constant(demo.item_ids[:2])})
+    assert np.isfinite(np.asarray(vectors, "float32")).all()
+
+
 def test_bad_constructor_arguments(demo):
     encoder = TransformerEncoder(10, 1, 8)
     with pytest.raises(ValueError, match=r"`item_token_ids` must be `\(num_items=2"):
