@@ -161,11 +161,11 @@ class QuestionAnsweringTask(EncoderTask):
             self.preprocessor,
             batch_size=self.settings.batch_size,
         )
+        # In question order, not by id: a file may repeat an id, and each question counts.
         return {
             **results,
             **metrics.squad_scores(
-                {q.id: a["text"] for q, a in zip(questions, answers)},
-                {q.id: list(q.answers) for q in questions},
+                [answer["text"] for answer in answers], [list(q.answers) for q in questions]
             ),
         }
 

@@ -1,5 +1,6 @@
 """Tests for trainers/qa_task.py: `--task=qa` run as users run it, on DEMO data and SQuAD files."""
 
+import dataclasses
 import json
 
 import pytest
@@ -57,6 +58,15 @@ def test_squad_files_train_and_evaluate_and_a_bad_record_is_named(tmp_path):
         f"trainers.train: error: --eval_data={evaluation}: {evaluation}:"
         "data[0].paragraphs[3].qas[0] (id 'demo-3'): answers[0] "
     )
+
+
+def test_every_evaluation_question_is_scored_even_where_ids_repeat(tmp_path):
+    train = write_squad(tmp_path / "train.json", demo_qa(100, seed=0))
+    questions = [dataclasses.replace(q, id=f"doc{i % 4}") for i, q in enumerate(demo_qa(20, seed=1))]
+    evaluation = write_squad(tmp_path / "dev.json", questions)
+    job = run_job(*QA_MODEL, f"--train_data={train}", f"--eval_data={evaluation}", "--train_steps=2")
+    assert job.returncode == 0, job.stderr
+    assert "on 20 held-out questions" in job.stdout
 
 
 def test_question_answering_flags_apply_to_the_qa_task_only():
