@@ -7,8 +7,9 @@ default) each logged Predict, Classify, Regress or MultiInference request is
 run `--num_request_iterations_for_warmup` times (1 if unset) on the freshly
 loaded version, so lazy initializations happen at load time rather than on the
 first client's request. Any failure fails the load; so do more than 1000
-records, a record that is not a PredictionLog, and log types TF Serving does
-not replay (session_run_log).
+records, a record that is not a PredictionLog, and a session_run_log, which TF
+Serving refuses as UNIMPLEMENTED. A record of any other log type (none, or a
+predict_streamed_log) is skipped, as TF Serving's RunWarmupRequest skips it.
 """
 
 import os
@@ -40,8 +41,9 @@ def _replay(inference, servable, log):
         inference.regress(servable, request.model_spec.signature_name, request.input)
     elif kind == "multi_inference_log":
         inference.multi_inference(servable, log.multi_inference_log.request)
-    else:
-        raise errors.unimplemented(f"Unsupported log_type for warmup: {kind}")
+    elif kind == "session_run_log":
+        number = log.DESCRIPTOR.fields_by_name[kind].number  # TF prints the log_type_case
+        raise errors.unimplemented(f"Unsupported log_type for warmup: {number}")
 
 
 def replay(servable, inference, iterations=0):
