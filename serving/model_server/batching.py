@@ -28,7 +28,18 @@ creator:
   open one more is refused with UNAVAILABLE, as a full queue is, instead of
   letting clients that vary their shapes grow the scheduler without bound.
 Unset parameters take TF Serving's defaults: 1000 rows, no timeout, 10
-enqueued batches, one thread per core.
+enqueued batches, one thread per core. As TF Serving's SharedBatchScheduler,
+`max_enqueued_batches { value: 0 }` means 1 (unless large batches are split)
+and a negative `batch_timeout_micros` is INVALID_ARGUMENT.
+
+`pad_variable_length_inputs: true` is not supported: the server refuses to
+start with UNIMPLEMENTED, where TF Serving pads each input's non-batch
+dimensions to the largest in the batch.
+
+`enable_large_batch_splitting` and `max_execution_batch_size` are read but not
+honoured (a warning says so): a task is never split between batches, so a batch
+holds up to `max_batch_size` rows, never fewer because of
+`max_execution_batch_size`.
 """
 
 import collections
@@ -37,6 +48,7 @@ import threading
 import time
 
 import numpy as np
+from absl import logging
 
 from serving.model_server import errors
 
@@ -102,8 +114,22 @@ class Batcher:
         if parameters.pad_variable_length_inputs:
             raise errors.unimplemented("pad_variable_length_inputs is not supported")
         self.max_batch_size = _value(parameters, "max_batch_size", 1000)
-        self.batch_timeout_seconds = _value(parameters, "batch_timeout_micros", 0) / 1e6
+        batch_timeout_micros = _value(parameters, "batch_timeout_micros", 0)
+        if batch_timeout_micros < 0:
+            raise errors.invalid_argument(
+                f"batch_timeout_micros must be non-negative; was {batch_timeout_micros}"
+            )
+        self.batch_timeout_seconds = batch_timeout_micros / 1e6
         self.max_enqueued_batches = _value(parameters, "max_enqueued_batches", 10)
+        splitting = _value(parameters, "enable_large_batch_splitting", False)
+        if splitting:
+            logging.warning(
+                "enable_large_batch_splitting is accepted but not honoured: a task is never "
+                "split, and batches hold up to max_batch_size rows whatever "
+                "max_execution_batch_size is."
+            )
+        elif self.max_enqueued_batches == 0:
+            self.max_enqueued_batches = 1  # as TF Serving's SharedBatchScheduler::AddQueue
         self.allowed_batch_sizes = list(parameters.allowed_batch_sizes)
         num_batch_threads = _value(parameters, "num_batch_threads", os.cpu_count())
         if self.max_batch_size < 1 or self.max_enqueued_batches < 1 or num_batch_threads < 1:

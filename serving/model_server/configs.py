@@ -66,6 +66,14 @@ def _declare_messages():
     field(batching, "thread_pool_name", 5, _FieldProto.TYPE_MESSAGE, ".google.protobuf.StringValue")
     field(batching, "allowed_batch_sizes", 6, _FieldProto.TYPE_INT64, repeated=True)
     field(batching, "pad_variable_length_inputs", 7, _FieldProto.TYPE_BOOL)
+    field(
+        batching,
+        "enable_large_batch_splitting",
+        8,
+        _FieldProto.TYPE_MESSAGE,
+        ".google.protobuf.BoolValue",
+    )
+    field(batching, "max_execution_batch_size", 9, _FieldProto.TYPE_MESSAGE, int64_value)
 
     prometheus = file.message_type.add(name="PrometheusConfig")
     field(prometheus, "enable", 1, _FieldProto.TYPE_BOOL)

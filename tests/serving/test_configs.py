@@ -56,6 +56,7 @@ def test_unset_batching_parameters_take_tf_serving_defaults():
             "monotonically increasing",
         ),
         ("max_batch_size: 8", "max_batch_size"),
+        ("batch_timeout_micros { value: -1 }", "batch_timeout_micros must be non-negative; was -1"),
         ("batch_size { value: 8 }", 'has no field named "batch_size"'),
     ],
 )
@@ -66,6 +67,26 @@ def test_invalid_batching_parameters_are_refused_naming_the_field(tmp_path, text
         Batcher(configs.read_batching_parameters(path))
     assert failure.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert message in failure.value.message
+
+
+def test_tf_serving_2_20_batching_parameters_are_read_and_unhonoured_ones_logged(tmp_path, caplog):
+    path = tmp_path / "batching.config"
+    # As TF Serving's saved_model_bundle_factory_test writes them.
+    path.write_text(
+        "max_batch_size { value: 4 } enable_large_batch_splitting { value: True } "
+        "max_execution_batch_size { value: 2 }"
+    )
+    parameters = configs.read_batching_parameters(path)
+    assert parameters.enable_large_batch_splitting.value
+    assert parameters.max_execution_batch_size.value == 2
+    assert Batcher(parameters).max_batch_size == 4
+    assert "enable_large_batch_splitting is accepted but not honoured" in caplog.text
+
+
+def test_zero_max_enqueued_batches_means_one_as_in_tf_serving(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text("max_enqueued_batches { value: 0 }")
+    assert Batcher(configs.read_batching_parameters(path)).max_enqueued_batches == 1
 
 
 def test_monitoring_can_be_enabled_on_the_default_path_or_left_off(tmp_path):
