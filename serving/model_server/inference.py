@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 from google.protobuf import text_format
+from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -40,6 +41,7 @@ from serving.model_server.servables import (
     REGRESS_METHOD,
     check_inputs,
 )
+from serving.model_server.tensor_protos import tensor_dtype
 
 SIGNATURE_DEF_FIELD = "signature_def"
 _EXAMPLES_INPUT = "inputs"
@@ -73,7 +75,8 @@ def serialized_examples(input_proto):
 
 
 def _shown(signature):
-    return text_format.MessageToString(signature, as_one_line=True)
+    """The signature as TF Serving's messages show it (protobuf DebugString())."""
+    return text_format.MessageToString(signature)
 
 
 def classification_outputs(signature):
@@ -86,8 +89,7 @@ def classification_outputs(signature):
         )
     if _EXAMPLES_INPUT not in signature.inputs:
         raise errors.invalid_argument(
-            f'No classification inputs found in SignatureDef (no input named "{_EXAMPLES_INPUT}"): '
-            f"{_shown(signature)}"
+            f"No classification inputs found in SignatureDef: {_shown(signature)}"
         )
     outputs = [alias for alias in (_CLASSES, _SCORES) if alias in signature.outputs]
     if not outputs:
@@ -106,13 +108,11 @@ def regression_outputs(signature):
         raise errors.invalid_argument("Expected one output Tensor.")
     if _EXAMPLES_INPUT not in signature.inputs:
         raise errors.invalid_argument(
-            f'No regression inputs found in SignatureDef (no input named "{_EXAMPLES_INPUT}"): '
-            f"{_shown(signature)}"
+            f"No regression inputs found in SignatureDef: {_shown(signature)}"
         )
     if _REGRESSION_OUTPUT not in signature.outputs:
         raise errors.invalid_argument(
-            f'No regression outputs found in SignatureDef (no output named "{_REGRESSION_OUTPUT}"): '
-            f"{_shown(signature)}"
+            f"No regression outputs found in SignatureDef: {_shown(signature)}"
         )
     return [_REGRESSION_OUTPUT]
 
@@ -295,17 +295,24 @@ class Inference:
         return response
 
 
-_DT_NAMES = {np.dtype(object): "DT_STRING", np.dtype(np.float32): "DT_FLOAT"}
+def _shape_name(array):
+    """The shape as TensorFlow's TensorShape::DebugString() writes it: [1,2,1]."""
+    return "[" + ",".join(str(size) for size in array.shape) + "]"
 
 
-def _check_batch_output(name, array, dtype, num_examples):
+def _dtype_name(array):
+    """The DataType_Name() of the array's TensorFlow dtype: DT_DOUBLE."""
+    return types_pb2.DataType.Name(tensor_dtype(array).as_datatype_enum)
+
+
+def _check_batch_output(name, array, dtype, dtype_name, num_examples):
     if array.ndim != 2:
         raise errors.invalid_argument(
-            f'Expected Tensor shape: [batch_size num_classes] but got {list(array.shape)} for "{name}"'
+            f"Expected Tensor shape: [batch_size num_classes] but got {_shape_name(array)}"
         )
     if array.dtype != dtype:
         raise errors.invalid_argument(
-            f"Expected {name} Tensor of {_DT_NAMES[np.dtype(dtype)]}. Got: {array.dtype}"
+            f"Expected {name} Tensor of {dtype_name}. Got: {_dtype_name(array)}"
         )
     if array.shape[0] != num_examples:
         raise errors.invalid_argument(
@@ -318,9 +325,9 @@ def classification_result(outputs, num_examples):
     classes = outputs.get(_CLASSES)
     scores = outputs.get(_SCORES)
     if classes is not None:
-        _check_batch_output("classes", classes, object, num_examples)
+        _check_batch_output("classes", classes, object, "DT_STRING", num_examples)
     if scores is not None:
-        _check_batch_output("scores", scores, np.float32, num_examples)
+        _check_batch_output("scores", scores, np.float32, "DT_FLOAT", num_examples)
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise errors.invalid_argument(
             f"Tensors class and score should match in dim_size(1). Got {classes.shape[1]} vs. {scores.shape[1]}"
@@ -343,14 +350,16 @@ def regression_result(values, num_examples):
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
         raise errors.invalid_argument(
             "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{list(values.shape)}"
+            f"{_shape_name(values)}"
         )
     if values.shape[0] != num_examples:
         raise errors.invalid_argument(
             f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}"
         )
     if values.dtype != np.float32:
-        raise errors.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
+        raise errors.invalid_argument(
+            f"Expected output Tensor of DT_FLOAT.  Got: {_dtype_name(values)}"
+        )
     result = regression_pb2.RegressionResult()
     for value in values.reshape(-1):
         result.regressions.add(value=value)

@@ -10,8 +10,10 @@ from tensorflow_serving.apis import (
     input_pb2,
     model_management_pb2,
 )
+from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from tests.serving.model_servers import ModelServer
 from tests.serving.protos import (
     classification_request,
     example_input,
@@ -24,6 +26,84 @@ from tests.serving.protos import (
 )
 
 AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+
+class _WrongOutputs(tf.Module):
+    """Example signatures whose outputs TF Serving's PostProcess*Result refuse."""
+
+    @staticmethod
+    def _x(inputs):
+        return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def double_scores(self, inputs):
+        return {"scores": tf.cast(tf.concat([self._x(inputs)] * 2, axis=1), tf.float64)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def rank_3_scores(self, inputs):
+        return {"scores": tf.stack([self._x(inputs)] * 2, axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def double_outputs(self, inputs):
+        return {"outputs": tf.cast(self._x(inputs), tf.float64)}
+
+
+@pytest.fixture(scope="module")
+def wrong_outputs_server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("wrong_outputs")
+    module = _WrongOutputs()
+    names = ("double_scores", "rank_3_scores", "double_outputs")
+    signatures = {name: getattr(module, name) for name in names}
+    tf.saved_model.save(module, str(directory / "wrong" / "1"), signatures=signatures)
+    server = ModelServer(
+        directory, "--model_name=wrong", f"--model_base_path={directory / 'wrong'}"
+    )
+    try:
+        server.wait_until_serving("wrong")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "method, signature, message",
+    [
+        ("Classify", "double_scores", "Expected scores Tensor of DT_FLOAT. Got: DT_DOUBLE"),
+        (
+            "Classify",
+            "rank_3_scores",
+            "Expected Tensor shape: [batch_size num_classes] but got [1,2,1]",
+        ),
+        ("Regress", "double_outputs", "Expected output Tensor of DT_FLOAT.  Got: DT_DOUBLE"),
+    ],
+)
+def test_wrong_example_outputs_are_refused_with_tf_serving_messages(
+    wrong_outputs_server, method, signature, message
+):
+    request_type = classification_request if method == "Classify" else regression_request
+    error = rpc_error(
+        getattr(wrong_outputs_server.prediction, method),
+        request_type("wrong", example_input(1.0), signature),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == message
+
+
+@pytest.mark.parametrize("method, api", [("Classify", "classification"), ("Regress", "regression")])
+def test_a_signature_without_an_inputs_input_is_shown_as_tf_serving_shows_it(
+    main_server, method, api
+):
+    request_type = classification_request if method == "Classify" else regression_request
+    error = rpc_error(
+        getattr(main_server.prediction, method), request_type("text", example_input(1.0), "echo")
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    metadata = main_server.prediction.GetModelMetadata(metadata_request("text"), timeout=30)
+    signature_defs = get_model_metadata_pb2.SignatureDefMap()
+    metadata.metadata["signature_def"].Unpack(signature_defs)
+    shown = text_format.MessageToString(signature_defs.signature_def["echo"])  # DebugString()
+    assert shown.startswith('inputs {\n  key: "text"\n')
+    assert error.details() == f"No {api} inputs found in SignatureDef: {shown}"
 
 
 def test_predict_answers_with_the_latest_version_in_typed_value_fields(main_server):
