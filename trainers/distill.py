@@ -10,6 +10,7 @@ import os
 import tempfile
 
 import keras
+import keras_hub
 import tensorflow as tf
 
 from keras_simpletf import distillation, models, text
@@ -32,11 +33,13 @@ class Teacher:
     The casing is the vocabulary's: one without an upper-case token (the
     `[...]` specials aside) was read lower-cased, as the pretrained MiniLM's
     is, so the student's text is lower-cased too, whatever the task's own
-    default; a cased one keeps case.
+    default; a cased one keeps case. The student takes the teacher's
+    positions: `--sequence_length` is at most the teacher's.
 
     Args:
         path: the `--teacher` value.
         task_name: the `--task` value; the teacher must be that task's model.
+        sequence_length: the `--sequence_length` value.
         lowercase: the `--lowercase` value, `None` when unset.
 
     Attributes:
@@ -46,17 +49,18 @@ class Teacher:
 
     Raises:
         SettingsError: no such model or vocabulary, a model of another task,
-            or a `--lowercase` that contradicts the vocabulary's casing.
+            a `--lowercase` that contradicts the vocabulary's casing, or a
+            `--sequence_length` longer than the teacher's positions.
 
     Example:
 
     ```python
-    teacher = Teacher("/tmp/ner_export", "ner")
+    teacher = Teacher("/tmp/ner_export", "ner", 128)
     teacher.lowercase  # True for a teacher fine-tuned from the uncased MiniLM
     ```
     """
 
-    def __init__(self, path, task_name, lowercase=None):
+    def __init__(self, path, task_name, sequence_length, lowercase=None):
         model_path = path
         if tf.io.gfile.isdir(path):
             model_path = os.path.join(path, MODEL_FILE)
@@ -73,6 +77,16 @@ class Teacher:
             raise SettingsError(
                 f"--teacher={path} is a {type(self.model).__name__}, not the "
                 f"{expected.__name__} of --task={task_name}."
+            )
+        backbone = self.model.backbone
+        positions = (
+            backbone.max_sequence_length if isinstance(backbone, keras_hub.models.Backbone)
+            else backbone.max_length
+        )
+        if sequence_length > positions:
+            raise SettingsError(
+                f"--sequence_length={sequence_length} exceeds the {positions} positions of "
+                f"--teacher={path}: give --sequence_length={positions} or less."
             )
         self.vocabulary = text.read_vocabulary(vocabulary_path)
         self.lowercase = not any(
@@ -108,7 +122,8 @@ class Teacher:
 
         `pruning_features` (a batch of training features) choose the feed-forward neurons a
         student of MiniLM's layers keeps under a smaller `--intermediate_dim`
-        (`distillation.make_student`).
+        (`distillation.make_student`). A `--null_score_threshold` is the student's; unset, it
+        keeps the teacher's.
         """
         try:
             student = distillation.make_student(
@@ -121,6 +136,8 @@ class Teacher:
             )
         except ValueError as error:
             raise SettingsError(f"--student_init={settings.student_init}: {error}") from None
+        if settings.null_score_threshold is not None:  # --task=qa only
+            student.null_score_threshold = settings.null_score_threshold
         losses = [
             distillation.SoftTargetDistillation(
                 settings.temperature, multi_label=getattr(student, "multi_label", False)
@@ -144,7 +161,7 @@ def teacher_of(settings, task_name):
     """The `Teacher` of `--teacher`, or `None` without one."""
     if not settings.teacher:
         return None
-    return Teacher(settings.teacher, task_name, settings.lowercase)
+    return Teacher(settings.teacher, task_name, settings.sequence_length, settings.lowercase)
 
 
 def transfer_texts(settings, task_name, training):

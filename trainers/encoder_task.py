@@ -4,7 +4,8 @@
 (classification and NER in `trainers.tasks`, question answering in
 `trainers.qa_task`): it reads the training and evaluation files named by flags
 (or DEMO data), takes its WordPiece vocabulary from the backbone or the
-teacher, and reports the final evaluation.
+teacher (and with a teacher, the teacher's labels), and reports the final
+evaluation.
 """
 
 import dataclasses
@@ -53,8 +54,8 @@ class EncoderTask:
         self.settings = settings
         self._set_teacher_and_backbone(settings)
         self.train_examples, self.eval_examples = self._read_examples(settings)
-        self.labels = self._label_names()
-        self._check_eval_labels()
+        self.labels = list(self.teacher.model.labels) if self.teacher else self._label_names()
+        self._check_labels()
         self.vocabulary = self._vocabulary()
         if labels_from_teacher(settings):
             inputs, source = distill.transfer_texts(settings, self.name, self.train_examples)
@@ -104,15 +105,31 @@ class EncoderTask:
         """What to add to an error in a data file: the flags that say how it is read."""
         return ""
 
-    def _check_eval_labels(self):
-        if self.eval_examples is None or self.settings.train_data is None:
+    def _check_labels(self):
+        """Refuses a label outside `labels`: with `--teacher` (the student learns in its label
+        ids) a training or evaluation label the teacher lacks, DEMO data's included; else an
+        evaluation label the training file lacks."""
+        settings = self.settings
+        checked = (("train_data", self.train_examples), ("eval_data", self.eval_examples))
+        if self.teacher:
+            owner = f"--teacher={settings.teacher}"
+        elif settings.train_data:
+            owner, checked = f"--train_data={settings.train_data}", checked[1:]
+        else:
             return
-        unknown = sorted(set(self._flat_labels(self.eval_examples)) - set(self.labels))
-        if unknown:
-            raise SettingsError(
-                f"--eval_data={self.settings.eval_data}: labels {unknown} do not occur in "
-                f"--train_data={self.settings.train_data}, whose labels are {self.labels}."
-            )
+        for flag, examples in checked:
+            if examples is None:
+                continue
+            unknown = sorted(set(self._flat_labels(examples)) - set(self.labels))
+            if unknown:
+                where = (
+                    f"--{flag}={examples.source}" if settings.train_data
+                    else f"The {examples.source} data"
+                )
+                raise SettingsError(
+                    f"{where}: labels {unknown} do not occur in {owner}, whose labels are "
+                    f"{self.labels}."
+                )
 
     def _encoder(self):
         return self.backbone.build(len(self.vocabulary))

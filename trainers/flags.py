@@ -80,7 +80,8 @@ def define_flags(flag_values):
            "--task=qa: question tokens kept. Unset: --sequence_length // 3.", lower_bound=1)
     define("float", "null_score_threshold", None,
            "--task=qa: answer nothing unless the best span's score beats the [CLS] score by "
-           "more than this (SQuAD v2.0). Unset: always answer (SQuAD v1.1).")
+           "more than this (SQuAD v2.0). Unset: always answer (SQuAD v1.1); a --student keeps its "
+           "--teacher's.")
     define("integer", "train_examples", 4000, "DEMO training examples to generate.", lower_bound=1)
     define("integer", "eval_examples", 1000, "DEMO evaluation examples to generate.", lower_bound=1)
     define("integer", "sequence_length", 128,

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simpletf import data, metrics, models, text
+from trainers.config import SettingsError
 from trainers.encoder_task import EncoderTask, Examples
 from trainers.qa_task import QuestionAnsweringTask
 from trainers.seq2seq_task import SummarizationTask, TranslationTask
@@ -30,7 +31,8 @@ class ClassificationTask(EncoderTask):
     Files are read with `keras_simpletf.data.iter_classification` (TSV, CSV or
     JSON Lines; the columns `--text_column`, `--label_column` and
     `--text_pair_column` name); the labels are those of the training file,
-    sorted. DEMO data is `data.demo_sentiment`.
+    sorted, at least two (with `--teacher`, the teacher's). DEMO data is
+    `data.demo_sentiment`.
     """
 
     name = "classification"
@@ -80,7 +82,13 @@ class ClassificationTask(EncoderTask):
     def _label_names(self):
         if self.settings.train_data is None:
             return list(data.SENTIMENT_LABELS)
-        return sorted(set(self.train_examples.labels))
+        labels = sorted(set(self.train_examples.labels))
+        if len(labels) < 2:
+            raise SettingsError(
+                f"--train_data={self.settings.train_data}: every example is labelled "
+                f"{labels[0]!r}; a classifier needs two labels or more{self._reading_hint()}."
+            )
+        return labels
 
     def _flat_labels(self, examples):
         return examples.labels
@@ -127,8 +135,9 @@ class NerTask(EncoderTask):
     """Named-entity recognition with `models.TokenClassifier`, scored by entity F1.
 
     Files are CoNLL, read with `keras_simpletf.data.iter_conll` (tags become
-    IOB2); the tags are `"O"` then the training file's others, sorted. DEMO
-    data is `data.demo_ner`. Our backbone keeps case unless `--lowercase`.
+    IOB2); the tags are `"O"` then the training file's others, sorted (with
+    `--teacher`, the teacher's). DEMO data is `data.demo_ner`. Our backbone
+    keeps case unless `--lowercase`.
 
     During training `metrics.EntityF1` (`progress_entity_f1`) follows the
     entities within `--sequence_length`; `final_results` scores every gold
@@ -267,8 +276,10 @@ def create_task(settings):
     """The task `settings.task` names, with its examples read and vocabulary learned.
 
     Raises:
-        SettingsError: a data file is missing, malformed or empty, the
-            evaluation file has labels the training file does not, or the
-            pretrained backbone cannot be found or read.
+        SettingsError: a data file is missing, malformed or empty, a
+            classification training file has one label, the evaluation file
+            has labels the training file does not (with `--teacher`, a data
+            file has labels the teacher does not), or the pretrained
+            backbone cannot be found or read.
     """
     return TASKS[settings.task](settings)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_simpletf import models
 from keras_simpletf.data import demo_sentiment
-from tests.trainers.jobs import TINY, run_job
+from tests.trainers.jobs import TINY, TINY_MODEL, run_job
 from trainers.config import SettingsError, parse_settings
 from trainers.export import MODEL_FILE, VOCABULARY_FILE
 from trainers.tasks import create_task
@@ -69,7 +69,101 @@ def test_a_teacher_of_another_task_is_named(teacher_export):
 
 def test_a_student_that_cannot_take_the_teachers_blocks_is_named(teacher_export):
     with pytest.raises(SettingsError, match=r"--student_init=every_other: .* as wide as the teacher"):
-        train(parse_settings([*TINY[:3], f"--teacher={teacher_export}", "--student_init=every_other"]))
+        train(parse_settings([
+            *TINY[:3], "--sequence_length=16", f"--teacher={teacher_export}",
+            "--student_init=every_other",
+        ]))
+
+
+def write_labelled(path, texts, labels):
+    """A classification TSV file of `texts` and their `labels`."""
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    return path
+
+
+def sentiment_file(path, size, seed):
+    """DEMO sentiment texts labelled a_neg and z_pos; returns the path, texts and labels."""
+    texts, labels = demo_sentiment(size, seed=seed)
+    labels = ["a_neg" if label == "negative" else "z_pos" for label in labels]
+    return write_labelled(path, texts, labels), texts, labels
+
+
+@pytest.fixture(scope="module")
+def three_label_teacher(tmp_path_factory):
+    """A teacher exported by the job from a file of the labels a_neg, m_neutral and z_pos."""
+    directory = tmp_path_factory.mktemp("three_labels")
+    texts, labels = demo_sentiment(256, seed=0)
+    weather = [f"the weather is {word} today" for word in ("grey", "mild", "cool") * 16]
+    write_labelled(
+        directory / "train.tsv",
+        texts + weather,
+        ["a_neg" if label == "negative" else "z_pos" for label in labels] + ["m_neutral"] * 48,
+    )
+    train(parse_settings([
+        *TINY_MODEL, f"--train_data={directory / 'train.tsv'}", "--train_steps=8",
+        f"--export_dir={directory / 'export'}",
+    ]))
+    return directory / "export"
+
+
+STUDENT = ["--batch_size=16", "--sequence_length=16", "--student=tiny"]
+
+
+def test_a_student_of_a_subset_of_the_labels_learns_in_its_teachers_label_ids(
+    three_label_teacher, tmp_path
+):
+    train_path = sentiment_file(tmp_path / "train.tsv", 128, seed=5)[0]
+    eval_path, texts, labels = sentiment_file(tmp_path / "eval.tsv", 64, seed=7)
+    student_dir = tmp_path / "student"
+    result = train(parse_settings([
+        *STUDENT, f"--teacher={three_label_teacher}", f"--train_data={train_path}",
+        f"--eval_data={eval_path}", "--train_steps=8", f"--export_dir={student_dir}",
+    ]))
+    assert result.task.labels == ["a_neg", "m_neutral", "z_pos"]
+    np.testing.assert_array_equal(result.task.label_encoder(tf.constant(["a_neg", "z_pos"])), [0, 2])
+    # The job scores the student as it serves.
+    served = tf.saved_model.load(str(student_dir / "1")).signatures["serving_default"]
+    predicted = served(text=tf.constant(texts))["labels"].numpy()
+    accuracy = np.mean([name.decode() == label for name, label in zip(predicted, labels)])
+    assert result.results["accuracy"] == pytest.approx(accuracy)
+
+
+def test_a_label_the_teacher_lacks_is_named_with_the_file(three_label_teacher, tmp_path):
+    known = (
+        f"do not occur in --teacher={three_label_teacher}, whose labels are "
+        "['a_neg', 'm_neutral', 'z_pos']."
+    )
+    good = sentiment_file(tmp_path / "good.tsv", 32, seed=5)[0]
+    texts, _ = demo_sentiment(32, seed=6)
+    other = write_labelled(tmp_path / "other.tsv", texts, ["z_pos", "other"] * 16)
+    for flags, where in [
+        ([f"--train_data={other}"], f"--train_data={other}"),
+        ([f"--train_data={good}", f"--eval_data={other}"], f"--eval_data={other}"),
+    ]:
+        with pytest.raises(SettingsError, match=re.escape(f"{where}: labels ['other'] {known}")):
+            create_task(parse_settings([*STUDENT, f"--teacher={three_label_teacher}", *flags]))
+    # DEMO data, labelled negative and positive, even when the student learns from --unlabelled_data.
+    lines = tmp_path / "lines.txt"
+    lines.write_text("a good film\n")
+    with pytest.raises(SettingsError, match=re.escape(
+        f"The DEMO sentiment data: labels ['negative', 'positive'] {known}"
+    )):
+        create_task(parse_settings([
+            *STUDENT, "--eval_examples=32", f"--teacher={three_label_teacher}",
+            f"--unlabelled_data={lines}",
+        ]))
+
+
+def test_a_sequence_longer_than_the_teachers_positions_is_refused(teacher_export, tmp_path):
+    with pytest.raises(SettingsError, match=re.escape(
+        f"--sequence_length=32 exceeds the 16 positions of --teacher={teacher_export}"
+    )):
+        create_task(parse_settings([*TINY[:3], "--sequence_length=32", f"--teacher={teacher_export}"]))
+    bert_teacher_export(tmp_path)
+    with pytest.raises(SettingsError, match=re.escape(
+        f"--sequence_length=129 exceeds the 128 positions of --teacher={tmp_path}"
+    )):
+        create_task(parse_settings([*TINY[:3], "--sequence_length=129", f"--teacher={tmp_path}"]))
 
 
 def bert_teacher_export(export_dir):

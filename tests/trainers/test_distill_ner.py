@@ -10,6 +10,7 @@ import re
 import keras
 import pytest
 
+from keras_simpletf.data import NER_TAGS
 from tests.trainers.jobs import TINY, run_job
 from trainers.config import SettingsError, parse_settings
 from trainers.tasks import create_task
@@ -19,6 +20,9 @@ SMALL = [
     "--task=ner", "--train_examples=256", "--eval_examples=64", "--batch_size=16",
     "--sequence_length=24", "--epochs=2",
 ]
+
+# A student of a teacher of TINY's --sequence_length=16, on DEMO data.
+STUDENT = [*TINY[:3], "--task=ner", "--sequence_length=16"]
 
 
 def test_the_custom_loop_distils_a_tagger_across_two_replicas_and_exports_it(tmp_path):
@@ -49,15 +53,32 @@ def test_a_student_reads_text_cased_as_its_teacher_did_whatever_the_tasks_defaul
     teacher_dir = tmp_path / "teacher"
     train(parse_settings([*TINY, "--task=ner", "--lowercase=true", "--train_steps=2",
                           f"--export_dir={teacher_dir}"]))
-    task = create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_dir}"]))
+    task = create_task(parse_settings([*STUDENT, f"--teacher={teacher_dir}"]))
     assert task.teacher.lowercase and task.preprocessor.lowercase
     with pytest.raises(SettingsError, match=re.escape(
         f"--lowercase=False contradicts --teacher={teacher_dir}: its vocabulary has no "
         "upper-case token, so the teacher read text lower-cased."
     )):
-        create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={teacher_dir}",
-                                    "--lowercase=false"]))
+        create_task(parse_settings([*STUDENT, f"--teacher={teacher_dir}", "--lowercase=false"]))
     cased_dir = tmp_path / "cased"
     train(parse_settings([*TINY, "--task=ner", "--train_steps=2", f"--export_dir={cased_dir}"]))
-    task = create_task(parse_settings([*TINY[:3], "--task=ner", f"--teacher={cased_dir}"]))
+    task = create_task(parse_settings([*STUDENT, f"--teacher={cased_dir}"]))
     assert not task.teacher.lowercase and not task.preprocessor.lowercase
+
+
+def test_a_tagger_student_learns_in_its_teachers_tag_ids_and_a_tag_it_lacks_is_named(tmp_path):
+    teacher_dir = tmp_path / "teacher"
+    train(parse_settings([*TINY, "--task=ner", "--train_steps=2", f"--export_dir={teacher_dir}"]))
+    people = tmp_path / "people.conll"
+    people.write_text("Anna B-PER\nSchmidt I-PER\nsings O\n")
+    flags = ["--batch_size=16", "--sequence_length=16", "--task=ner", f"--teacher={teacher_dir}"]
+    # The file's tags are a few of the teacher's; the student's ids are the teacher's.
+    task = create_task(parse_settings([*flags, f"--train_data={people}"]))
+    assert task.labels == list(NER_TAGS)
+    misc = tmp_path / "misc.conll"
+    misc.write_text("Paris B-MISC\nsings O\n")
+    with pytest.raises(SettingsError, match=re.escape(
+        f"--eval_data={misc}: labels ['B-MISC'] do not occur in --teacher={teacher_dir}, whose "
+        f"labels are {list(NER_TAGS)}."
+    )):
+        create_task(parse_settings([*flags, f"--train_data={people}", f"--eval_data={misc}"]))

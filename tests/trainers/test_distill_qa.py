@@ -74,6 +74,14 @@ def test_a_span_student_learns_from_the_teachers_spans_on_question_variants(teac
     assert result.results["f1"] >= result.results["exact_match"] >= 80
 
 
+def test_the_null_score_threshold_flag_is_the_students(teacher_dir):
+    flags = [*QA, f"--teacher={teacher_dir}", "--student=tiny"]
+    for threshold, expected in [([], None), (["--null_score_threshold=1.5"], 1.5)]:
+        settings = parse_settings([*flags, *threshold])
+        student = create_task(settings).teacher.distiller(settings).student
+        assert student.null_score_threshold == expected
+
+
 def test_unlabelled_text_cannot_teach_question_answering(tmp_path):
     lines = tmp_path / "lines.txt"
     lines.write_text("a line of text\n")

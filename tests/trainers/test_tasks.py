@@ -84,6 +84,16 @@ def test_a_missing_column_names_the_flags_file_and_line(tmp_path):
         tiny_file_job(f"--train_data={tmp_path / 'train.tsv'}")
 
 
+def test_a_classification_file_of_one_label_is_named(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\tpos\n" for t in demo_sentiment(32, seed=0)[0]))
+    with pytest.raises(SettingsError, match=re.escape(
+        f"--train_data={path}: every example is labelled 'pos'; a classifier needs two labels or "
+        "more (read with --text_column=text, --label_column=label)."
+    )):
+        tiny_file_job(f"--train_data={path}")
+
+
 def task_of(*flags):
     return tasks.create_task(parse_settings([*TINY, *flags]))
 
