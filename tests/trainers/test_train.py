@@ -74,7 +74,9 @@ def test_a_malformed_data_file_is_named_with_its_line(tmp_path):
 def test_evaluation_labels_unseen_in_training_are_named(tmp_path):
     from trainers.config import SettingsError
 
-    (tmp_path / "train.tsv").write_text("text\tlabel\n" + "a fine film\tpositive\n" * 20)
+    (tmp_path / "train.tsv").write_text(
+        "text\tlabel\n" + "a fine film\tpositive\n" * 10 + "a film\tneutral\n" * 10
+    )
     (tmp_path / "eval.tsv").write_text("text\tlabel\na dull film\tnegative\n")
     with pytest.raises(SettingsError, match=r"--eval_data=.*\['negative'\] do not occur"):
         train_in_process(
