@@ -206,20 +206,21 @@ def write_half_plus_two(base_path, version, tags=("serve",)):
     return _move_into_place(build, base_path, version)
 
 
-class _ExamplesModule(tf.Module):
-    @staticmethod
-    def _x(inputs):
-        return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
+def example_x(inputs):
+    """The float feature `x` `(batch, 1)` of serialized tf.Examples."""
+    return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
 
+
+class _ExamplesModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def classify(self, inputs):
-        p = tf.sigmoid(self._x(inputs))
+        p = tf.sigmoid(example_x(inputs))
         classes = tf.tile(tf.constant([["neg", "pos"]]), [tf.shape(p)[0], 1])
         return {"classes": classes, "scores": tf.concat([1.0 - p, p], axis=1)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def regress(self, inputs):
-        return {"outputs": 3.0 * self._x(inputs) - 1.0}
+        return {"outputs": 3.0 * example_x(inputs) - 1.0}
 
 
 def write_tf2_examples_module(base_path, version):

@@ -14,6 +14,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from tests.serving.model_servers import ModelServer
+from tests.serving.saved_models import example_x
 from tests.serving.protos import (
     classification_request,
     example_input,
@@ -31,21 +32,17 @@ AVAILABLE = get_model_status_pb2.ModelVersionStatus.AVAILABLE
 class _WrongOutputs(tf.Module):
     """Example signatures whose outputs TF Serving's PostProcess*Result refuse."""
 
-    @staticmethod
-    def _x(inputs):
-        return tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([1], tf.float32)})["x"]
-
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def double_scores(self, inputs):
-        return {"scores": tf.cast(tf.concat([self._x(inputs)] * 2, axis=1), tf.float64)}
+        return {"scores": tf.cast(tf.concat([example_x(inputs)] * 2, axis=1), tf.float64)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def rank_3_scores(self, inputs):
-        return {"scores": tf.stack([self._x(inputs)] * 2, axis=1)}
+        return {"scores": tf.stack([example_x(inputs)] * 2, axis=1)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def double_outputs(self, inputs):
-        return {"outputs": tf.cast(self._x(inputs), tf.float64)}
+        return {"outputs": tf.cast(example_x(inputs), tf.float64)}
 
 
 @pytest.fixture(scope="module")
