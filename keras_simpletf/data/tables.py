@@ -41,15 +41,19 @@ _STRIP = f"^{_WHITESPACE}+|{_WHITESPACE}+$"
 
 # CSV as RFC 4180 has it: a field is quoted, with a quote inside doubled, or
 # holds no quote at all. A quoted field may span lines, so a record ends at the
-# first line after which the quotes are balanced.
+# first line after which the quotes are balanced. CSV lines keep the "\r" of a
+# CRLF line end, which is part of a quoted field that spans the line end.
 _CSV_QUOTED_FIELD = '"(?:[^"]|"")*"'
 _CSV_FIELD = f'{_CSV_QUOTED_FIELD}|[^,"]*'
 _CSV_OPENING_LINE = f'(?:(?:{_CSV_FIELD}),)*"(?:[^"]|"")*'
-_CSV_CLOSING_LINE = f'(?:[^"]|"")*"(?:,(?:{_CSV_FIELD}))*'
+_CSV_CLOSING_LINE = f'(?:[^"]|"")*"(?:,(?:{_CSV_FIELD}))*\\r?'
 _CSV_QUOTE_NOT_CLOSING_A_FIELD = f'(?s)(?:(?:{_CSV_FIELD}),)*"(?:[^"]|"")*"[^,].*'
+# What comes before the text of the quoted field a record leaves open.
+_CSV_OPEN_FIELD_START = f'^(?:(?:{_CSV_FIELD}),)*"'
 _EVEN_QUOTES = '[^"]*(?:"[^"]*"[^"]*)*'
-# Python's `csv.field_size_limit()`: a record left open longer than this has a stray quote.
-_OPEN_RECORD_LIMIT = 131072
+# Python's `csv.field_size_limit()`, in characters of the field's value; a
+# record left open with a field longer than this has a stray quote.
+_FIELD_SIZE_LIMIT = 131072
 # `json.loads` is `json.JSONDecoder().decode`, which skips this space and calls
 # the scanner; calling the scanner directly saves a third of a line's time.
 _scan_json = json.JSONDecoder().scan_once
@@ -64,11 +68,14 @@ def iter_rows(path, columns, file_format=None, header=None, encoding_errors="str
 
     TSV fields are not quoted (a `"` is text); CSV fields may be quoted as in
     RFC 4180 (a quoted field may hold commas, quotes written `""` and line
-    breaks; an unquoted field holds no quote), and a record's line number is
-    the line it starts on. Every TSV/CSV row must have as many fields as the
-    first one. Blank lines are skipped. A JSONL line is one JSON object, and
-    its values are returned as decoded (str, number, list, None, ...);
-    TSV/CSV values are str.
+    breaks, kept as written, `"\\r\\n"` too; an unquoted field holds no
+    quote), and a record's line number is the line it starts on. Every
+    TSV/CSV row must have as many fields as the first one. Blank lines are
+    skipped: empty lines, and TSV lines of whitespace; a CSV line of
+    whitespace is a field, and a CSV field longer than 131072 characters
+    (`csv.field_size_limit()`) is an error, as in Python's `csv` module. A
+    JSONL line is one JSON object, and its values are returned as decoded
+    (str, number, list, None, ...); TSV/CSV values are str.
 
     With `header=None` a TSV/CSV file has a header row exactly when a column
     is chosen by name; the header must then contain every named column.
@@ -229,24 +236,29 @@ def delimited_rows(path, columns, file_format, has_header, encoding_errors="stri
         first_row, lambda state, chunk: _rows(state, chunk, columns, has_header, file_format))
 
 
-@tf.function(autograph=False)
-def _record_lines(chunk, file_format):
-    """Drops the "\\r" of CRLF line ends; marks the CSV lines that leave a quoted field open.
-
-    A TSV line is a record (`"records"`); a CSV line goes on to `_csv_records`
-    with `"odd_quotes"`.
-    """
-    lines = chunk["lines"]
+def _without_crlf(lines):
+    """`lines` without the "\\r" of a CRLF line end."""
     length = tf.strings.length(lines)
     crlf = tf.strings.substr(lines, tf.maximum(length - 1, 0), tf.minimum(length, 1)) == "\r"
-    lines = tf.cond(
+    return tf.cond(
         tf.reduce_any(crlf),
         lambda: tf.strings.substr(lines, tf.zeros_like(length), length - tf.cast(crlf, tf.int32)),
         lambda: lines,
     )
+
+
+@tf.function(autograph=False)
+def _record_lines(chunk, file_format):
+    """Makes each TSV line a record; marks the CSV lines that leave a quoted field open.
+
+    A TSV line, without the "\\r" of a CRLF line end, is a record
+    (`"records"`); a CSV line goes on to `_csv_records` as it is, with
+    `"odd_quotes"`.
+    """
+    lines = chunk["lines"]
     chunk = {key: value for key, value in chunk.items() if key != "lines"}
     if file_format == "tsv":
-        return dict(chunk, records=lines)
+        return dict(chunk, records=_without_crlf(lines))
     odd = ~tf.strings.regex_full_match(lines, _EVEN_QUOTES)
     # An odd line that can neither open nor close a quoted field has a quote
     # inside an unquoted field; it is left to be a malformed record of its own.
@@ -289,16 +301,30 @@ def _csv_records(state, chunk):
     record.update(records=records, line_numbers=record_lines)
     error_line, problem = chunk["error_line"], chunk["problem"]
     ran_out = chunk["at_end"] & (open_line > 0)
-    too_long = tf.strings.length(open_record) > _OPEN_RECORD_LIMIT
+    # A character takes one to four bytes: only a record of more bytes than
+    # the limit can have an open field of more characters.
+    too_long = tf.cond(
+        tf.strings.length(open_record) > _FIELD_SIZE_LIMIT,
+        lambda: _open_field_length(open_record) > _FIELD_SIZE_LIMIT,
+        lambda: tf.constant(False),
+    )
     record["error_line"] = tf.where(
         (error_line == 0) & (ran_out | too_long), open_line, error_line)
     record["problem"] = tf.where(error_line > 0, problem, tf.where(
-        ran_out,
-        f"malformed CSV record (unexpected end of data); {_CSV_QUOTING}",
-        f"malformed CSV record (field larger than field limit ({_OPEN_RECORD_LIMIT})); "
+        too_long,
+        f"malformed CSV record (field larger than field limit ({_FIELD_SIZE_LIMIT})); "
         f"{_CSV_QUOTING}",
+        f"malformed CSV record (unexpected end of data); {_CSV_QUOTING}",
     ))
     return (open_record, open_line), record
+
+
+def _open_field_length(open_record):
+    """The characters so far of the value of the quoted field an open CSV record ends in."""
+    text = tf.strings.regex_replace(open_record, _CSV_OPEN_FIELD_START, "")
+    doubled_quotes = tf.strings.length(text) - tf.strings.length(
+        tf.strings.regex_replace(text, '""', '"'))
+    return tf.strings.length(text, unit="UTF8_CHAR") - doubled_quotes
 
 
 @tf.function(autograph=False)
@@ -307,13 +333,16 @@ def _fields(chunk, file_format):
 
     The fields of all records are `"field_values"`, those of record i from
     `"starts"[i]`, `"widths"[i]` of them (flat, as ragged tensors cost more
-    graph to run).
+    graph to run). A CSV record loses the "\\r" of its CRLF line end here.
     """
     records = chunk["records"]
+    if file_format == "csv":
+        records = _without_crlf(records)
     pieces = tf.strings.split(records, "," if file_format == "csv" else "\t")
     values, record_of_value = pieces.flat_values, pieces.value_rowids()
     if file_format == "csv":
-        values, record_of_value, malformed = _csv_fields(values, record_of_value, pieces.nrows())
+        values, record_of_value, badly_quoted, too_long = _csv_fields(
+            values, record_of_value, pieces.nrows())
     widths = tf.math.unsorted_segment_sum(
         tf.ones_like(record_of_value), record_of_value, tf.size(records, tf.int64))
     starts = tf.cumsum(widths, exclusive=True)
@@ -329,31 +358,42 @@ def _fields(chunk, file_format):
     keys = ("line_numbers", "starts", "widths")
     if file_format == "csv":
         fields = stop_at_first(
-            fields, keys, malformed, chunk["line_numbers"],
-            lambda index: _malformed_csv_problem(records[index]),
+            fields, keys, badly_quoted | too_long, chunk["line_numbers"],
+            lambda index: _malformed_csv_problem(records[index], badly_quoted[index]),
         )
-    # A record of one blank field is a blank line, as Python's csv module has it.
-    first_fields = tf.gather(tf.concat([values, [""]], 0), fields["starts"])
-    blank = (fields["widths"] == 1) & tf.strings.regex_full_match(first_fields, f"{_WHITESPACE}*")
+        # An empty line is no row, as Python's csv module has it (`[]`).
+        blank = tf.strings.length(records[:tf.size(fields["widths"])]) == 0
+    else:
+        first_fields = tf.gather(tf.concat([values, [""]], 0), fields["starts"])
+        blank = (fields["widths"] == 1) & tf.strings.regex_full_match(
+            first_fields, f"{_WHITESPACE}*")
     for key in keys:
         fields[key] = tf.boolean_mask(fields[key], ~blank)
     return fields
 
 
-def _malformed_csv_problem(record):
+def _malformed_csv_problem(record, badly_quoted):
     reason = tf.where(
         tf.strings.regex_full_match(record, _CSV_QUOTE_NOT_CLOSING_A_FIELD),
         "',' expected after '\"'",
         "'\"' inside an unquoted field",
     )
-    return tf.strings.join(["malformed CSV record (", reason, "); ", _CSV_QUOTING])
+    return tf.where(
+        badly_quoted,
+        tf.strings.join(["malformed CSV record (", reason, "); ", _CSV_QUOTING]),
+        f"malformed CSV record (field larger than field limit ({_FIELD_SIZE_LIMIT})); "
+        f"expected fields of at most {_FIELD_SIZE_LIMIT} characters, as Python's "
+        "csv.field_size_limit() has it",
+    )
 
 
 def _csv_fields(pieces, record_of_piece, records):
-    """The unquoted fields of CSV records split at every comma, and which records are malformed.
+    """The unquoted fields of CSV records split at every comma; which records are malformed.
 
     A comma inside a quoted field splits it into pieces with an odd number of
-    quotes at either end; the pieces of each field are joined back.
+    quotes at either end; the pieces of each field are joined back. Returns
+    the fields, the record of each, and for each record whether it is badly
+    quoted and whether it has a field longer than the field limit.
     """
     odd = ~tf.strings.regex_full_match(pieces, _EVEN_QUOTES)
 
@@ -381,7 +421,15 @@ def _csv_fields(pieces, record_of_piece, records):
         tf.strings.substr(quoted_fields, tf.minimum(length, 1), tf.maximum(length - 2, 0)),
         '""', '"')
     fields = tf.tensor_scatter_nd_update(fields, quoted[:, None], inner)
-    return fields, record_of_field, malformed
+    # A field of no more bytes than the limit has no more characters.
+    too_long = tf.cond(
+        tf.reduce_any(tf.strings.length(fields) > _FIELD_SIZE_LIMIT),
+        lambda: tf.math.unsorted_segment_max(
+            tf.cast(tf.strings.length(fields, unit="UTF8_CHAR") > _FIELD_SIZE_LIMIT, tf.int32),
+            record_of_field, records) > 0,
+        lambda: tf.zeros([records], tf.bool),
+    )
+    return fields, record_of_field, malformed, too_long
 
 
 @tf.function(autograph=False)

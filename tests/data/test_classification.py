@@ -277,7 +277,7 @@ TRICKY_FILES = [
     ("multiline.csv",
      'text,label\r\n"two\r\nlines, ""quoted""",a\r\n"",b\r\n\r\n"x,\n\ny","p,q"\n',
      {"label_separator": ","},
-     [('two\nlines, "quoted"', ["a"]), ("", ["b"]), ("x,\n\ny", ["p", "q"])]),
+     [('two\r\nlines, "quoted"', ["a"]), ("", ["b"]), ("x,\n\ny", ["p", "q"])]),
     ("values.jsonl", '{"text": "caf\\u00e9\\n", "label": 2.5}\r\n\n{"label": 3, "text": ""}', {},
      [("café\n", "2.5"), ("", "3")]),
 ]
