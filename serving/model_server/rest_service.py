@@ -9,6 +9,13 @@ As in TF Serving, the paths match case-insensitively, model names and labels
 are URL-decoded, any other request under `/v1/` is INVALID_ARGUMENT
 (`Malformed request: ...`), bodies are JSON as `json_tensors` describes, and a
 failure is answered with the HTTP status of its code and `{"error": "..."}`.
+A HEAD request gets TF Serving's status and Content-Type (under `/v1/`, 400
+for `Malformed request: HEAD ...`) and, as libevent sends a HEAD answer, no
+Content-Length; the body is not sent (libevent writes it after the headers
+all the same, which HTTP forbids and breaks a kept-alive connection).
+OPTIONS is left to `http.server` (501): TF Serving's dispatcher special-cases
+it for CORS preflights (tensorflow/serving PR #1817), with an answer not
+established here.
 Inference requests get a deadline `--rest_api_timeout_in_ms` away; it bounds
 their wait for a batch (a model call already running is not interrupted).
 
@@ -361,11 +368,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             payload = _error_json("Internal error while serving the request").encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if self.command == "HEAD":
+            # libevent's evhttp sends a HEAD answer no Content-Length
+            # (evhttp_response_needs_body); the body is not sent either.
+            self.end_headers()
+            return
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _respond
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _respond
 
     def handle_expect_100(self):
         """Accepts `Expect: 100-continue` unanswered: `_Server._receive` sent what was due."""
