@@ -108,7 +108,8 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
     """Writes `model` with `preprocessor` as version `version` of `export_dir`.
 
     The version is written under a temporary name and renamed into place, so
-    a server polling `export_dir` never loads a half-written version.
+    a server polling `export_dir` never loads a half-written version; an
+    export that fails removes what it wrote and raises its error.
 
     Args:
         model: a `keras_simpletf.models.TextClassifier`, `TokenClassifier`,
@@ -161,11 +162,24 @@ def export(model, preprocessor, export_dir, version=None, k=None, item_texts=Non
     add_endpoints(archive, model, preprocessor)
     tf.io.gfile.makedirs(export_dir)
     staging = os.path.join(export_dir, f".staging-{version}-{uuid.uuid4().hex}")
-    archive.write_out(staging, verbose=False)
-    if isinstance(model, TextClassifier):
-        _set_method_name(staging, "classify", CLASSIFY_METHOD)
-    tf.io.gfile.rename(staging, path)
+    try:
+        archive.write_out(staging, verbose=False)
+        if isinstance(model, TextClassifier):
+            _set_method_name(staging, "classify", CLASSIFY_METHOD)
+        tf.io.gfile.rename(staging, path)
+    except BaseException as error:
+        _remove_staging(staging, error)
+        raise
     return path
+
+
+def _remove_staging(staging, error):
+    """Deletes what a failed export wrote to `staging`; a failure to do so is noted on `error`."""
+    try:
+        if tf.io.gfile.exists(staging):
+            tf.io.gfile.rmtree(staging)
+    except Exception as cleanup_error:  # the export's own error is the one to raise
+        error.add_note(f"The staging folder {staging} could not be removed: {cleanup_error!r}")
 
 
 def _scores(model, features):
