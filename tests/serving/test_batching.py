@@ -207,19 +207,46 @@ def test_multi_inference_runs_through_the_batcher(half_plus_two_batching_server)
     assert "Task size 5 is larger than maximum input batch size 4" in error.details()
 
 
+# How long the in-process scheduler test waits for a thread to get somewhere:
+# far longer than it takes even on a loaded machine, and only a failure waits it out.
+_PATIENCE = 120.0
+
+
 class _SlowServable:
-    """Answers each call with its inputs once `release` is set."""
+    """Answers each call with its inputs once `release` is set; counts the calls begun."""
 
     def __init__(self):
         self.release = threading.Event()
+        self._calls = 0
+        self._called = threading.Condition()
 
     def run(self, signature_name, inputs):
-        self.release.wait(30)
+        with self._called:
+            self._calls += 1
+            self._called.notify_all()
+        if not self.release.wait(_PATIENCE):
+            raise TimeoutError("the test never released the model")
         return dict(inputs)
+
+    def wait_for_calls(self, count):
+        """Whether `count` calls have begun, waiting up to `_PATIENCE` seconds for them."""
+        with self._called:
+            return self._called.wait_for(lambda: self._calls >= count, _PATIENCE)
 
 
 def _one_row(width):
     return {"x": np.zeros([1, width], np.float32)}
+
+
+def _wait_for_queues(batcher, count):
+    """Whether `batcher` holds `count` queues, waiting up to `_PATIENCE` seconds.
+
+    Reads the scheduler's own state: a task joins its queue on a worker
+    thread, and nothing outside says when. Every enqueue notifies the
+    condition waited on here.
+    """
+    with batcher._condition:
+        return batcher._condition.wait_for(lambda: len(batcher._queues) == count, _PATIENCE)
 
 
 def test_queues_hold_only_waited_for_tasks_and_at_most_max_queues_layouts():
@@ -230,7 +257,8 @@ def test_queues_hold_only_waited_for_tasks_and_at_most_max_queues_layouts():
     workers = concurrent.futures.ThreadPoolExecutor(2 * batching.MAX_QUEUES + 2)
     try:
         running = workers.submit(batcher.run, servable, "scale", _one_row(1))
-        time.sleep(0.2)  # the only batch thread now waits in the model
+        # The only batch thread now waits in the model, its batch off the queues.
+        assert servable.wait_for_calls(1), "the batch thread never called the model"
 
         def expire(width):
             with pytest.raises(errors.ServingError) as failure:
@@ -241,17 +269,19 @@ def test_queues_hold_only_waited_for_tasks_and_at_most_max_queues_layouts():
         assert set(workers.map(expire, widths)) == {grpc.StatusCode.DEADLINE_EXCEEDED}
         # Those tasks left their queues: as many new layouts fit again, and one more does not.
         waiting = [
-            workers.submit(batcher.run, servable, "scale", _one_row(width), time.monotonic() + 20)
+            workers.submit(
+                batcher.run, servable, "scale", _one_row(width), time.monotonic() + _PATIENCE
+            )
             for width in widths
         ]
-        time.sleep(0.2)
+        assert _wait_for_queues(batcher, batching.MAX_QUEUES), "the new layouts were not all queued"
         with pytest.raises(errors.ServingError) as failure:
-            batcher.run(servable, "scale", _one_row(1000), time.monotonic() + 20)
+            batcher.run(servable, "scale", _one_row(1000), time.monotonic() + _PATIENCE)
         assert failure.value.code == grpc.StatusCode.UNAVAILABLE
         assert f"at most {batching.MAX_QUEUES}" in failure.value.message
         servable.release.set()
-        assert running.result(timeout=30)["x"].shape == (1, 1)
-        assert [task.result(timeout=30)["x"].shape[1] for task in waiting] == list(widths)
+        assert running.result(timeout=_PATIENCE)["x"].shape == (1, 1)
+        assert [task.result(timeout=_PATIENCE)["x"].shape[1] for task in waiting] == list(widths)
     finally:
         servable.release.set()
         workers.shutdown()
