@@ -27,25 +27,62 @@ from keras_simpletf.text.wordpiece import read_vocabulary, wordpiece_tokenizer
 
 # Words as CoNLL-2003 (Penn Treebank style) writes them: whitespace-separated,
 # with punctuation at either end a word of its own, but abbreviations
-# ("U.S.", "J.", "Mr."), hyphenated words and numbers ("Bosnian-Serb",
-# "1996-08-22", "1,000.5", "+44", ".500"), currencies ("US$") and names with an
-# apostrophe ("O'Neill", "don't") whole, and clitics ("'s", "'re") apart.
+# ("U.S.", "J.", "Mr.", "Calif."), hyphenated words and numbers ("Bosnian-Serb",
+# "U.S.-led", "1996-08-22", "1,000.5", "+44", ".500", "anti-"), currencies
+# ("US$") and names with an apostrophe ("O'Neill", "Gama'a", "don't") whole, and
+# clitics ("'s", "'re") apart. Measured by joining each CoNLL sentence's words
+# with spaces and splitting again, which must give the words back.
 # RE2 has no look-around, so the text is split on one pattern that matches
-# whitespace (dropped) or a word (kept); English-only parts stay ASCII, which
-# keeps RE2's automaton small enough to run as a DFA.
+# whitespace (dropped) or a word (kept); at each position its alternatives are
+# tried in order (leftmost-first) and repetitions are greedy. tf_text
+# searches from the end of the previous match, so `^` cannot see where a text
+# starts: `_join_rankings` does that part. English-only parts stay ASCII and the
+# word's tail appears once, which keeps RE2's automaton small enough to run as a DFA.
+
+# Abbreviations that CoNLL keeps whole before a space. Not "Gov.", "Sen.", "Co.",
+# "Jr.", "Sept." nor most states' ("Va."): train and dev always write "Gov", ".".
 _ABBREVIATIONS = (
-    "Mr|Mrs|Ms|Dr|Prof|Gen|Gov|Sen|Rep|Col|Lt|Capt|Sgt|St|Mt|Jr|Sr|Rev|Inc|Corp|Co|Ltd|Bros|"
-    "No|vs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+    "Mr|Mrs|Ms|Dr|Prof|Lt|St|Mt|Ft|ST|MT|FT|Rev|Inc|Corp|Ltd|vs|vol|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Calif|Fla"
 )
 _LETTER_OR_DIGIT = r"[\p{L}\p{M}\p{N}]"
+# Letters after an apostrophe inside a word ("O'Neill", "She'an", "Gama'a"):
+# any but a clitic ('s 'm 'd 're 've 'll, and n't's 't) or, as nothing may look
+# ahead, the start of one: "they'r" + "e" cannot be told from "She'an".
+_APOSTROPHE_TAIL = "|".join(
+    [
+        rf"[A-Za-z]{_LETTER_OR_DIGIT}{_LETTER_OR_DIGIT}+",  # O'Neill, d'affaires, d'oïl
+        rf"[A-KM-QS-UW-Za-km-qs-uw-z]{_LETTER_OR_DIGIT}",  # She'an, Mar'ie: not l, r, v first
+        r"[rRvV][A-DF-Za-df-z]|[lL][A-KM-Za-km-z]",  # two letters, not 're 've 'll
+        r"[A-CE-KN-QUW-Za-ce-kn-quw-z]",  # Gama'a, Guivarc'h, NIDA'A: not d l m r s t v
+    ]
+)
+# What starts a word that continues like any other (`_WORD_TAIL`).
+_WORD_START = "|".join(
+    [
+        r"[A-Z]\.(?:[A-Za-z]\.)*",  # U.S., J.; U.S.-led, A.de, and "U.S" as in CoNLL's "U.S ."
+        r"[a-z]\.(?:[A-Za-z]\.)+",  # a.m., e.g.
+        rf"(?:{_ABBREVIATIONS})\.",  # Mr., Calif., Sep.96
+        r"[+-]?\.?[0-9]",  # 1996, +44, .500
+        rf"\.{{3}}{_LETTER_OR_DIGIT}",  # ...and (CoNLL keeps a leading ellipsis on)
+        _LETTER_OR_DIGIT,
+    ]
+)
+_WORD_TAIL = "|".join(
+    [
+        r"-(?:[A-Z]\.){2,}",  # aid-U.N., anti-U.S.
+        # Bosnian-Serb, rebels--poll, Ill.-based, 1,000.5, AT&T, 100=1992, Tel+44
+        rf"(?:-+|\.-|[./:,&@_=+]){_LETTER_OR_DIGIT}+",
+        rf"['’](?:{_APOSTROPHE_TAIL})",  # O'Neill, She'an
+        r"['’]t\b",  # don't
+    ]
+)
 _WORD_PATTERN = "|".join(
     [
-        r"[A-Z]\.(?:[A-Za-z]\.)*|[a-z]\.(?:[A-Za-z]\.)+",  # U.S., J., a.m.
-        rf"(?:{_ABBREVIATIONS})\.",
         r"[A-Z]{1,3}\$",  # US$, C$
-        r"['’](?:[sSmMdD]|re|RE|ve|VE|ll|LL)\b",  # clitics
-        rf"(?:[+-]?\.?[0-9]|{_LETTER_OR_DIGIT}){_LETTER_OR_DIGIT}*"
-        rf"(?:(?:[-./:,&@_]|['’](?:[A-Z]|[a-z]{{2}})){_LETTER_OR_DIGIT}+|['’]t\b)*",
+        r"['’](?:[sSmMdD]|[rR][eE]|[vV][eE]|[lL][lL])\b",  # clitics
+        # A word, then a suspended hyphen ("anti- and pro-"), "--" or a rating's + or -.
+        rf"(?:{_WORD_START}){_LETTER_OR_DIGIT}*(?:{_WORD_TAIL})*(?:-+|\+)?",
         r"-{2,}|\.{2,}|\*{2,}",  # --, ...
         r"[^\s\p{Z}]",  # any other character: a word of its own
     ]
@@ -58,11 +95,16 @@ def split_words(texts):
 
     Whitespace separates words, and punctuation at either end of one is a
     word of its own, as in the Penn Treebank tokenization of CoNLL files.
-    Kept whole: abbreviations (`U.S.`, `J.`, `a.m.`, `Mr.`, `Inc.`, `Oct.`),
-    words joined by `-./:,&@_` (`Bosnian-Serb`, `1996-08-22`, `1,000.5`,
-    `AT&T`), signed numbers (`+44`, `.500`), currencies (`US$`) and
-    apostrophes inside words (`O'Neill`, `don't`); clitics (`'s`, `'re`,
-    `'ll`) are split off, and a run of `-`, `.` or `*` is one word.
+    Kept whole: abbreviations (`U.S.`, `J.`, `a.m.`, `Mr.`, `Inc.`, `Oct.`,
+    `Calif.`), words joined by `-./:,&@_=+` (`Bosnian-Serb`, `U.S.-led`,
+    `1996-08-22`, `1,000.5`, `AT&T`) or by a run of `-` (`rebels--poll`),
+    a hyphen or rating sign ending a word (`anti-`, `AA+`), signed numbers
+    (`+44`, `.500`), currencies (`US$`) and apostrophes inside words
+    (`O'Neill`, `Gama'a`, `don't`); clitics (`'s`, `'re`, `'ll`) are split
+    off, and a run of `-`, `.` or `*` is one word. A number of one or two
+    digits and the `.` or `=` right after it that start a text or a line,
+    before another word, are one word: CoNLL's rankings (`1. Jan Ullrich`),
+    while `won in 1996.` still ends in `1996`, `.`.
 
     Args:
         texts: string `(batch,)` tensor or list of strings.
@@ -79,8 +121,77 @@ def split_words(texts):
                                 b",", b"he", b"said", b"."]]
     ```
     """
-    return tf_text.regex_split_with_offsets(
-        tf.convert_to_tensor(texts), f"{_WHITESPACE_PATTERN}|{_WORD_PATTERN}", _WORD_PATTERN
+    texts = tf.convert_to_tensor(texts)
+    words, starts, ends = tf_text.regex_split_with_offsets(
+        texts, f"{_WHITESPACE_PATTERN}|{_WORD_PATTERN}", _WORD_PATTERN
+    )
+    return _join_rankings(tf.reshape(texts, [-1]), words, starts, ends)
+
+
+def _join_rankings(texts, words, starts, ends):
+    """Joins `1` `.` (or `6` `=`) into one word at the start of a text or a line.
+
+    The pattern cannot tell "1. Jan Ullrich", a ranking that CoNLL keeps as
+    `1.`, from "aged 25. He", which CoNLL ends with `25`, `.`: only where the
+    text or line starts, which tf_text's search hides from `^`. The number
+    must have one or two digits, the sign follow it at once, and whitespace
+    and a word follow the sign. `texts` are flat, one per innermost row.
+    """
+    inner = words
+    while isinstance(inner.values, tf.RaggedTensor):
+        inner = inner.values
+    word, begin, end = inner.values, starts.flat_values, ends.flat_values
+    row = inner.value_rowids()
+    count = tf.size(word)
+
+    def later(values, steps, fill):
+        """`values[i + steps]`, or `fill` past the end."""
+        return tf.concat([values[steps:], tf.fill([steps], tf.cast(fill, values.dtype))], 0)[:count]
+
+    def earlier(values, fill):
+        """`values[i - 1]`, or `fill` before the start."""
+        return tf.concat([tf.fill([1], tf.cast(fill, values.dtype)), values[:-1]], 0)[:count]
+
+    sign = later(word, 1, "")
+    # Cheap tests on every word first; texts are read only around the few candidates.
+    candidate = tf.where(
+        ((sign == ".") | (sign == "="))
+        & tf.equal(later(begin, 1, -1), end)
+        & tf.equal(later(row, 2, -1), row)
+        & tf.greater(later(begin, 2, -1), later(end, 1, -1))
+    )[:, 0]
+    first_of_row = tf.gather(tf.not_equal(row, earlier(row, -1)), candidate)
+    previous_end = tf.gather(earlier(end, 0), candidate)
+    previous_end = tf.where(first_of_row, tf.zeros_like(previous_end), previous_end)
+    space_before = tf.strings.substr(
+        tf.gather(texts, tf.gather(row, candidate)),
+        previous_end,
+        tf.gather(begin, candidate) - previous_end,
+    )
+    ranking = tf.scatter_nd(
+        candidate[:, None],
+        tf.cast(
+            tf.strings.regex_full_match(tf.gather(word, candidate), "[0-9]{1,2}")
+            & (first_of_row | tf.strings.regex_full_match(space_before, r"(?s).*[\n\r].*")),
+            tf.int32,
+        ),
+        tf.shape(word, tf.int64),
+    ) > 0
+    kept = tf.logical_not(earlier(ranking, False))
+    row_ids = tf.boolean_mask(row, kept)
+
+    def rebuilt(tensor, values):
+        """`tensor` with its innermost rows made of the kept `values`."""
+        if isinstance(tensor.values, tf.RaggedTensor):
+            return tensor.with_values(rebuilt(tensor.values, values))
+        return tf.RaggedTensor.from_value_rowids(
+            tf.boolean_mask(values, kept), row_ids, nrows=tensor.nrows(), validate=False
+        )
+
+    return (
+        rebuilt(words, tf.where(ranking, tf.strings.join([word, sign]), word)),
+        rebuilt(starts, begin),
+        rebuilt(ends, tf.where(ranking, later(end, 1, -1), end)),
     )
 
 

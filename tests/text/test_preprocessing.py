@@ -213,6 +213,91 @@ def test_split_words_splits_as_conll_and_keeps_exact_byte_offsets(text, words):
     assert [encoded[start:end] for start, end in zip(starts, ends)] == found
 
 
+# CoNLL-2003 sentences (train and dev) as the corpus writes them, one of each kind
+# of word that splitting them again once broke: their words joined by spaces must
+# split back into the same words, or the tagger sees at serving words it never saw.
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "1. Colonna 8:22:00",  # a ranking's "1." starts a text
+        "1= Andrei Tiwontschik ( Germany ) 5.86",  # a tie
+        "A U.S.-led air force in southern Turkey protects Iraqi Kurds from possible attacks .",
+        "The Redmond , Wash.-based company spent tens of millions of dollars promoting the product .",
+        "Baghdad holds that the Iraq-U.N. memorandum of understanding on partial oil sales signed last June",
+        "Mexican avocados not expected in U.S .",  # a sentence's last period split off "U.S."
+        "A.de Silva not out 49",
+        "Derbyshire 471 ( J. Adams 123 , T.O'Gorman 109 not out , K. Barnett 87 ; T. Moody 6-82 )",
+        "S.AFRICAN TRUTH BODY TO SUMMON APARTHEID POLICE .",
+        "TBN 30 6/9 Mideast / W.C. India W200 , E.C.India W195 IOC .",
+        "CARLSBAD , Calif. 1996-08-24",
+        "ST. LOUIS 1996-08-30",
+        "Taiwan Flour Mills Assn bought 98,000 tonnes of U.S. No.1 or No.2 wheat from Cargill",
+        "Mar.97 INT PAY 5 .",
+        "Hapoel Beit She'an 0 Hapoel Beit She'an 1",
+        "the armed struggle the Gama'a launched in 1992 , al-Gama'a al-Islamiya and keeper Jacques Songo'o .",
+        "MOODY 'S : A1 S&P : AA- FITCH : AA+",
+        'She was the first non- seeded player , " said the 21-year-old German . "',
+        "Makarova ( Russia ) 6- 3 1-6 7-5",
+        "- Air Cargo Newsroom Tel+44 161 542 7706 Fax+44 171 542 5017",
+        "( $ 1=80 naira ) , Industrial Production Index ( 100=1990 ) .",
+        "Most Spaniards back talks with Basque rebels--poll .",
+        '" ...I request the immediate repatriation of Kim In-so to North Korea , " he said .',
+        "----- oOo-----",
+        "they have a son , James Scott Brady Jr . Goldman , Sachs & Co . Former South Carolina Gov .",
+        "Sarah was Brady 's second wife ; MOODY 'S rated it ; we 're sure they 've said they 'll go .",
+    ],
+)
+def test_split_words_gives_back_conll_words_joined_by_spaces(sentence):
+    words = sentence.split(" ")
+    assert [word.decode() for word in split_words([sentence])[0].to_list()[0]] == words
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        # A ranking's number keeps its period at the start of a text or a line...
+        ("1. Jan Ullrich (Germany) Telekom 4:23:12\n 2. Bjarne Riis (Denmark) 6= Tom Lehman",
+         ["1.", "Jan", "Ullrich", "(", "Germany", ")", "Telekom", "4:23:12", "2.", "Bjarne", "Riis",
+          "(", "Denmark", ")", "6", "=", "Tom", "Lehman"]),
+        # ...but not elsewhere, nor years, nor a number ending a text.
+        ("Kluivert scored after 25. Ajax won 2-1 in 1996.\n1996. 12.",
+         ["Kluivert", "scored", "after", "25", ".", "Ajax", "won", "2-1", "in", "1996", ".", "1996", ".",
+          "12", "."]),
+        ("The Redmond, Wash.-based company and a U.S.-led force met Republican Gov. Pete Wilson.",
+         ["The", "Redmond", ",", "Wash.-based", "company", "and", "a", "U.S.-led", "force", "met",
+          "Republican", "Gov", ".", "Pete", "Wilson", "."]),
+        ("Hapoel Beit She'an's coach told al-Gama'a they're in Nuku'alofa's d'oïl quarter, I'Ve heard.",
+         ["Hapoel", "Beit", "She'an", "'s", "coach", "told", "al-Gama'a", "they", "'re", "in",
+          "Nuku'alofa", "'s", "d'oïl", "quarter", ",", "I", "'Ve", "heard", "."]),
+        ("S&P rates it AA+, Fitch AA-; call Tel+44 at 1=80 naira (100=1990), the first non- seeded.",
+         ["S&P", "rates", "it", "AA+", ",", "Fitch", "AA-", ";", "call", "Tel+44", "at", "1=80", "naira",
+          "(", "100=1990", ")", ",", "the", "first", "non-", "seeded", "."]),
+        ("SAN MATEO, Calif., sold No.2 wheat to Acme Co. in Sept. and Mar.97, after A.de Silva said: "
+         '"...I agree" (rebels--poll).',
+         ["SAN", "MATEO", ",", "Calif.", ",", "sold", "No.2", "wheat", "to", "Acme", "Co", ".", "in",
+          "Sept", ".", "and", "Mar.97", ",", "after", "A.de", "Silva", "said", ":", '"', "...I", "agree",
+          '"', "(", "rebels--poll", ")", "."]),
+    ],
+)
+def test_split_words_splits_raw_text_as_conll(text, words):
+    found, starts, ends = (values.to_list()[0] for values in split_words([text]))
+    assert [word.decode() for word in found] == words
+    encoded = text.encode()
+    assert [encoded[start:end] for start, end in zip(starts, ends)] == found
+
+
+def test_split_words_joins_rankings_per_text_in_a_batch_and_in_a_graph():
+    texts = ["1. Colonna 8:22:00", "aged 25. He", "", "3.", "2. Tortelli", "7 . Al Unser Jr"]
+    expected = [["1.", "Colonna", "8:22:00"], ["aged", "25", ".", "He"], [], ["3", "."],
+                ["2.", "Tortelli"], ["7", ".", "Al", "Unser", "Jr"]]
+    graph = tf.function(split_words, input_signature=[tf.TensorSpec([None], tf.string)])
+    for words, starts, ends in (split_words(texts), graph(tf.constant(texts))):
+        assert [[word.decode() for word in row] for row in words.to_list()] == expected
+        assert ends.to_list()[0][0] == 2 and starts.to_list()[4] == [0, 3]
+    nested = split_words(tf.constant([["1. Colonna", "won 6-3."]]))[0].to_list()
+    assert nested == [[[b"1.", b"Colonna"], [b"won", b"6-3", b"."]]]
+
+
 def test_sequence_length_below_three_is_rejected():
     with pytest.raises(ValueError, match="sequence_length"):
         ClassificationPreprocessor(VOCABULARY, 2)
