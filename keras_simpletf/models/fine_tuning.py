@@ -1,8 +1,13 @@
 """Optimizer recipes: BERT fine-tuning (AdamW, linear warm-up and decay) and the Transformer's (Adam, warm-up, inverse square root)."""
 
+import math
+
 import keras
 from keras import ops
 
+# How far, relative to its size, a product of floats may land from a whole number it stands for:
+# a few units in the last place (2.2e-16 each), with a wide margin.
+_WHOLE_STEPS_REL_TOL = 1e-12
 # Variables that weight decay leaves alone: biases, layer-norm scales and
 # offsets, and ReZero gates (decay would pull a residual branch shut).
 NO_WEIGHT_DECAY = ("bias", "gamma", "beta", "gate")
@@ -69,7 +74,8 @@ def fine_tuning_optimizer(
 ):
     """AdamW as BERT fine-tuning uses it.
 
-    Linear warm-up over `warmup_ratio * total_steps` steps, then linear decay
+    Linear warm-up over `warmup_ratio * total_steps` steps (rounded down,
+    `whole_warmup_steps`), then linear decay
     to 0 at `total_steps`; gradients clipped to global norm `clipnorm`; weight
     decay on every variable except biases, layer norms and ReZero gates.
 
@@ -90,7 +96,7 @@ def fine_tuning_optimizer(
     """
     optimizer = keras.optimizers.AdamW(
         learning_rate=WarmupLinearDecay(
-            learning_rate, int(warmup_ratio * total_steps), total_steps
+            learning_rate, whole_warmup_steps(warmup_ratio, total_steps), total_steps
         ),
         weight_decay=weight_decay,
         epsilon=epsilon,
@@ -101,10 +107,35 @@ def fine_tuning_optimizer(
     return optimizer
 
 
+def whole_warmup_steps(warmup_ratio, total_steps):
+    """The whole steps of a warm-up over `warmup_ratio` of `total_steps`: the product rounded down.
+
+    A product that is a whole number in decimal arithmetic counts whole, although its float
+    lands just below it: `0.29 * 100` is 28.999999999999996 in floats, and warms up for 29
+    steps, not 28. A product whose fraction is real still rounds down, as `int()` did:
+    `0.1 * 4377` warms up for 437 steps.
+
+    Example:
+
+    ```python
+    whole_warmup_steps(0.29, 100), whole_warmup_steps(0.1, 4377)   # (29, 437)
+    ```
+    """
+    product = warmup_ratio * total_steps
+    nearest = round(product)
+    if math.isclose(product, nearest, rel_tol=_WHOLE_STEPS_REL_TOL):
+        return int(nearest)
+    return math.floor(product)
+
+
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class WarmupInverseSquareRootDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Rises linearly from 0 to `peak_learning_rate` over `warmup_steps`, then
     decays as `peak_learning_rate * sqrt(warmup_steps / step)`.
+
+    That is `peak_learning_rate * min(step / warmup_steps, sqrt(warmup_steps / step))` at
+    every step, 0 at step 0 (the optimizer's first, which only starts Adam's moments), as
+    tensor2tensor's `linear_warmup * rsqrt_decay`.
 
     With `peak_learning_rate = hidden_dim ** -0.5 * warmup_steps ** -0.5` this
     is the schedule of Vaswani et al. (2017), section 5.3.
@@ -131,9 +162,10 @@ class WarmupInverseSquareRootDecay(keras.optimizers.schedules.LearningRateSchedu
         self.warmup_steps = warmup_steps
 
     def __call__(self, step):
-        step = ops.maximum(ops.cast(step, "float32"), 1.0)
+        step = ops.cast(step, "float32")
+        # At step 0 the warm-up term is 0, and the decay term is kept finite (sqrt(warmup)).
         return self.peak_learning_rate * ops.minimum(
-            step / self.warmup_steps, ops.sqrt(self.warmup_steps / step)
+            step / self.warmup_steps, ops.sqrt(self.warmup_steps / ops.maximum(step, 1.0))
         )
 
     def get_config(self):
