@@ -3,6 +3,7 @@
 Layout of `--model_dir`:
 
     model_dir/
+      settings.json           the latest run's settings, to refuse a resume that changes them
       model_variables.json    the variables' names and shapes, to refuse a different model
       checkpoints/            both loops: ckpt-<step>.index and .data-*, and the `checkpoint` file
       summaries/              TensorBoard: train/ and eval/ (or validation/)
@@ -35,10 +36,12 @@ import tensorflow as tf
 from absl import logging
 from google.protobuf.message import DecodeError
 
-from trainers.config import SettingsError
+from trainers.config import RESUMABLE_FLAGS, SettingsError, changed_on_resume, settings_record
 from trainers.strategy import is_chief, task_id
 
 MAX_CHECKPOINTS_KEPT = 3
+# In --model_dir: the job's settings, flag names to values (`trainers.config.settings_record`).
+SETTINGS_FILE = "settings.json"
 # Exit status of a job that saved a checkpoint on SIGTERM: TensorFlow's own
 # choice for `TerminationConfig`, which cluster schedulers can treat as "restart me".
 PREEMPTED_EXIT_CODE = 42
@@ -86,6 +89,78 @@ class OutputDirs:
         """Removes this worker's scratch directory (non-chief workers only)."""
         if self._scratch and tf.io.gfile.exists(self._scratch):
             tf.io.gfile.rmtree(self._scratch)
+
+
+def check_resumed_settings(settings):
+    """Refuses to resume `--model_dir`'s checkpoint with settings other than it was trained with.
+
+    Reads the settings the job recorded (`record_settings`) and compares them with
+    `settings` (`trainers.config.changed_on_resume`: all but `RESUMABLE_FLAGS`). Every
+    process compares, before it reads data or restores anything, so a refused run leaves the
+    checkpoints as they were. Nothing to compare without a checkpoint (a new job, or one killed
+    before its first save) or without a record (a model_dir from before the job kept one).
+
+    Raises:
+        SettingsError: naming `--model_dir` and each changed flag with its saved and new
+            values; or a record that does not read back as a JSON mapping.
+    """
+    model_dir = settings.model_dir
+    if not model_dir or not checkpoints_newest_first(os.path.join(model_dir, "checkpoints")):
+        return
+    path = os.path.join(model_dir, SETTINGS_FILE)
+    if not tf.io.gfile.exists(path):
+        return
+    try:
+        with tf.io.gfile.GFile(path) as file:
+            saved = json.load(file)
+        problem = None if isinstance(saved, dict) else f"a JSON {type(saved).__name__}"
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problem = str(error)
+    if problem:
+        raise SettingsError(
+            f"--model_dir={model_dir}: {path} does not read as a JSON mapping of flag names to "
+            f"values ({problem}); restore it to resume with the settings check, or remove it "
+            "to resume without (this run then records its own)."
+        )
+    changes = changed_on_resume(saved, settings)
+    if changes:
+        listed = "; ".join(
+            f"--{name}: saved {_flag_value(before)}, now {_flag_value(after)}"
+            for name, before, after in changes
+        )
+        raise SettingsError(
+            f"--model_dir={model_dir} holds a checkpoint of a different model or training job "
+            f"(its settings are in {path}): {listed}. Resume with the saved values, or train "
+            "into a new --model_dir. A resumed job may change only "
+            + ", ".join(f"--{name}" for name in RESUMABLE_FLAGS) + "."
+        )
+
+
+def _flag_value(value):
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def record_settings(dirs, settings):
+    """Records `settings` in `--model_dir`'s `settings.json` (the chief alone), whole or not at all.
+
+    Human-readable JSON, one setting a line, written to a temporary file renamed over the
+    record (through `tf.io.gfile`, so on `gs://` too): a job killed while writing leaves the
+    record before. Each run records its own settings, after `check_resumed_settings` let it
+    resume: what may change on resume (`--train_steps`, ...) is the latest run's.
+
+    Args:
+        dirs: the job's `OutputDirs`.
+        settings: the job's settings.
+    """
+    if not dirs.model_dir or not dirs.chief:
+        return
+    tf.io.gfile.makedirs(dirs.model_dir)
+    text = json.dumps(settings_record(settings), indent=1) + "\n"
+    write_atomically(os.path.join(dirs.model_dir, SETTINGS_FILE), text)
 
 
 def check_same_model(dirs, model):

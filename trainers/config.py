@@ -149,6 +149,78 @@ def _read_config_file(path):
     return values
 
 
+# The flags a run that resumes from a --model_dir's checkpoint may set otherwise than the run
+# that saved it; `changed_on_resume` compares every other one. See `changed_on_resume`.
+RESUMABLE_FLAGS = (
+    # How long to train: a finished or stopped job can be extended.
+    "train_steps", "epochs",
+    # When to checkpoint, evaluate and report, and how many steps a host loop runs.
+    "checkpoint_every_steps", "eval_every_steps", "steps_per_loop",
+    # Where outputs go, and where the settings were read from (their values are compared).
+    "model_dir", "export_dir", "config",
+    # Which loop and hardware run the same steps.
+    "loop", "strategy", "num_gpus", "cpu_replicas", "tpu", "tpu_timeout_s",
+    # What is evaluated, which is not what is trained.
+    "eval_data", "eval_examples",
+)
+
+
+def settings_record(settings):
+    """`settings` as the JSON-ready mapping of flag names to values a `--model_dir` records.
+
+    The values are the resolved ones (`--epochs`, `--dropout`, ... left unset are recorded as
+    the job chose them), so that a run that resumes is compared on what the saved run trained
+    with, however either spelled it.
+    """
+    return {name: value for name, value in sorted(vars(settings).items())}
+
+
+def changed_on_resume(saved, settings):
+    """The settings a run resuming from a checkpoint changes that it may not.
+
+    A checkpoint holds a model of some shape, trained on some data in some order with some
+    optimizer; a run that resumes it must build and train the same. Every setting must equal
+    the `saved` one except `RESUMABLE_FLAGS`, which change how long, how often, where or on
+    what hardware the same training runs, or what is evaluated:
+
+    - `--train_steps`, `--epochs`: a job may be extended. The learning-rate schedule is planned
+      over the new length: from the restored step on, warm-up and decay follow it.
+    - `--checkpoint_every_steps`, `--eval_every_steps`, `--steps_per_loop`: when the job saves,
+      evaluates and reports; the data position comes from the restored step, not from them.
+    - `--model_dir`, `--export_dir`, `--config`: where outputs go (the model_dir may be reached
+      by another path), and the file that set the values, which are compared themselves.
+    - `--loop`, `--strategy`, `--num_gpus`, `--cpu_replicas`, `--tpu`, `--tpu_timeout_s`: both
+      loops train the same steps from the same checkpoint, and `--batch_size` is the global
+      batch on any number of replicas, so a job stopped on one machine may resume on another.
+    - `--eval_data`, `--eval_examples`: the held-out examples measure the model and do not
+      train it (labels and vocabulary come from the training data); the summaries after the
+      change measure the new ones.
+
+    Everything else shapes the model (`--task`, `--backbone`, `--hidden_dim`,
+    `--vocabulary_size`, `--sequence_length`, ...), the training data and its order
+    (`--train_data`, its columns, `--train_examples`, `--padding`, `--lowercase`,
+    `--batch_size`, `--seed`), the optimizer and its schedule (`--learning_rate`,
+    `--ema_momentum`, `--mixed_precision`'s loss scaling) or the distillation: changed, it
+    either fails to restore or silently trains another job.
+
+    Args:
+        saved: the mapping `settings_record` gave when the checkpoint's job started, read
+            back from JSON.
+        settings: this run's settings.
+
+    Returns:
+        `[(name, saved value, value), ...]` in flag-name order, empty if the run may resume.
+        A name only one side has (a flag added or removed between versions of the job) is
+        not compared.
+    """
+    now = json.loads(json.dumps(settings_record(settings)))
+    return [
+        (name, saved[name], now[name])
+        for name in sorted(now.keys() & saved.keys())
+        if name not in RESUMABLE_FLAGS and saved[name] != now[name]
+    ]
+
+
 def labels_from_teacher(settings):
     """Whether the student trains on texts its teacher labels once (`--unlabelled_data`,
     `--augmented_copies`) rather than on the labelled training examples."""

@@ -53,10 +53,14 @@ def train(settings):
     """Runs the training job that `settings` describe.
 
     Creates the strategy first (it must precede every other TensorFlow
-    call), then sets the precision policy, reads the data, builds and
-    compiles the model under the strategy, checks the `--model_dir` it
-    resumes from, trains with the chosen loop and exports. Every bad setting
-    fails before the first training step.
+    call), then sets the precision policy, refuses to resume a `--model_dir`
+    checkpoint with settings other than those it records
+    (`checkpointing.check_resumed_settings`; `--train_steps`, intervals,
+    outputs and hardware may change: `trainers.config.RESUMABLE_FLAGS`),
+    reads the data, builds and compiles the model under the strategy,
+    checks the `--model_dir` it resumes from and records this run's settings
+    there, trains with the chosen loop and exports. Every bad setting fails
+    before the first training step.
 
     Args:
         settings: the job's settings, from `trainers.config.settings_from_flags`
@@ -80,6 +84,8 @@ def train(settings):
         tpu_timeout_s=settings.tpu_timeout_s,
     )
     policy = strategy.set_precision(settings.mixed_precision)
+    # Before the data is read or a checkpoint restored: a changed setting fails at once.
+    checkpointing.check_resumed_settings(settings)
     keras.utils.set_random_seed(settings.seed)
     task = tasks.create_task(settings)
     if task.teacher:
@@ -125,6 +131,7 @@ def train(settings):
         # Optimizer variables exist before a checkpoint is restored into them.
         optimizer.build(model.trainable_variables)
     checkpointing.check_same_model(dirs, model)
+    checkpointing.record_settings(dirs, settings)
     print(
         f"{type(distribution).__name__}: {replicas} replica(s), global batch "
         f"{settings.batch_size} ({settings.batch_size // replicas} per replica), "
