@@ -70,7 +70,11 @@ flags.DEFINE_integer("rest_api_num_threads", 4 * _CPUS, "Threads handling HTTP/R
 flags.DEFINE_integer(
     "rest_api_timeout_in_ms", 30000, "Timeout for HTTP/REST inference calls; 0 for none."
 )
-flags.DEFINE_boolean("rest_api_enable_cors_support", False, "Send CORS headers in responses.")
+flags.DEFINE_boolean(
+    "rest_api_enable_cors_support",
+    False,
+    "Add CORS headers (Access-Control-Allow-Origin: *, ...) to every /v1/ HTTP/REST response.",
+)
 # Models and versions
 flags.DEFINE_string(
     "model_name", "default", "Name of the model (ignored with --model_config_file)."
@@ -182,7 +186,6 @@ _NOT_HONOURED = {
         False,
         "TensorFlow's profiler service is C++ and cannot join a grpcio server",
     ),
-    "rest_api_enable_cors_support": (False, "the REST API sends no CORS headers"),
     "enable_per_model_batching_parameters": (
         False,
         "batching_params.pbtxt is not read; --batching_parameters_file applies to every model",
@@ -425,7 +428,12 @@ def main(argv):
         )
     elif FLAGS.rest_api_port:
         rest_api = rest_service.RestApi(
-            manager, runner, metrics, FLAGS.rest_api_timeout_in_ms / 1000, prometheus_path
+            manager,
+            runner,
+            metrics,
+            FLAGS.rest_api_timeout_in_ms / 1000,
+            prometheus_path,
+            cors=FLAGS.rest_api_enable_cors_support,
         )
         try:
             http_server = rest_service.create_server(

@@ -34,6 +34,7 @@ from tensorflow_serving.apis import (
 )
 
 from serving.model_server import errors, health
+from serving.model_server.inference import check_metadata_fields
 from serving.model_server.servables import DEFAULT_SIGNATURE
 from serving.model_server.tensor_protos import to_ndarray, to_tensor_proto
 from serving.model_server.versions import MAX_RELOAD_WAIT_SECONDS
@@ -144,9 +145,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return self._serve("MultiInference", model_name, context, multi_inference)
 
     def GetModelMetadata(self, request, context):
+        # TF Serving's GetModelMetadataImpl: the ModelSpec, then the fields
+        # (ValidateGetModelMetadataRequest), then the servable.
         def metadata(deadline):
+            if not request.HasField("model_spec"):
+                raise errors.invalid_argument("Missing ModelSpec")
+            fields = list(request.metadata_field)
+            check_metadata_fields(fields)
             with self._manager.acquire(request.model_spec) as servable:
-                return self._inference.metadata(servable, list(request.metadata_field))
+                return self._inference.metadata(servable, fields)
 
         return self._serve("GetModelMetadata", request.model_spec.name, context, metadata)
 

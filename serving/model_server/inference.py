@@ -39,7 +39,8 @@ from serving.model_server.servables import (
     DEFAULT_SIGNATURE,
     PREDICT_METHOD,
     REGRESS_METHOD,
-    check_inputs,
+    check_input_aliases,
+    check_input_dtypes,
 )
 from serving.model_server.tensor_protos import tensor_dtype
 
@@ -152,6 +153,11 @@ class Inference:
     def predict(self, servable, signature_name, inputs, output_filter=(), deadline=None):
         """Runs a signature: returns (response ModelSpec, dict of output alias to numpy array).
 
+        The request is checked in TF Serving's order (predict_util.cc RunPredict
+        and PreProcessPrediction): the signature, its method name, the input
+        aliases, the output filter, and last the input dtypes, which TF
+        Serving's Session run checks.
+
         Args:
             servable: the acquired `Servable`.
             signature_name: the signature; empty means `serving_default`.
@@ -172,6 +178,7 @@ class Inference:
                 f"Expected prediction signature method_name to be one of {{{PREDICT_METHOD}, "
                 f"{CLASSIFY_METHOD}, {REGRESS_METHOD}}}. Was: {signature.method_name}"
             )
+        check_input_aliases(signature, inputs)
         seen = set()
         for alias in output_filter:
             if alias not in signature.outputs:
@@ -182,7 +189,7 @@ class Inference:
             if alias in seen:
                 raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
-        check_inputs(name, signature, inputs)
+        check_input_dtypes(name, signature, inputs)
         outputs = self._run(servable, "Predict", name, inputs, deadline, tuple(output_filter))
         return model_spec(servable, name), outputs
 
@@ -279,20 +286,33 @@ class Inference:
         return response
 
     def metadata(self, servable, metadata_fields):
-        """The GetModelMetadataResponse: the SignatureDefs of the servable, packed in an Any."""
-        if not metadata_fields:
-            raise errors.invalid_argument(
-                "GetModelMetadataRequest must specify at least one metadata_field"
-            )
-        for field in metadata_fields:
-            if field != SIGNATURE_DEF_FIELD:
-                raise errors.invalid_argument(f"Metadata field {field} is not supported")
+        """The GetModelMetadataResponse: the SignatureDefs of the servable, packed in an Any.
+
+        `metadata_fields` are checked (`check_metadata_fields`) before the
+        servable is acquired, as TF Serving checks them.
+        """
+        check_metadata_fields(metadata_fields)
         response = get_model_metadata_pb2.GetModelMetadataResponse(model_spec=model_spec(servable))
         signature_defs = get_model_metadata_pb2.SignatureDefMap(
             signature_def=servable.signature_defs
         )
         response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
         return response
+
+
+def check_metadata_fields(metadata_fields):
+    """Raises INVALID_ARGUMENT unless `metadata_fields` are `signature_def` only.
+
+    TF Serving's ValidateGetModelMetadataRequest (get_model_metadata_impl.cc),
+    which runs before the servable is looked up.
+    """
+    if not metadata_fields:
+        raise errors.invalid_argument(
+            "GetModelMetadataRequest must specify at least one metadata_field"
+        )
+    for field in metadata_fields:
+        if field != SIGNATURE_DEF_FIELD:
+            raise errors.invalid_argument(f"Metadata field {field} is not supported")
 
 
 def _shape_name(array):

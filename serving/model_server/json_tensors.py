@@ -223,6 +223,11 @@ def _array(flat, shape, dtype):
     return np.array(flat, dtype=dtype.as_numpy_dtype).reshape(shape)
 
 
+def _shape_text(shape):
+    """A shape as json_tensor.cc's ShapeToString writes it: [2,3]."""
+    return "[" + ",".join(str(size) for size in shape) + "]"
+
+
 def _check_rank(name, rank):
     """INVALID_ARGUMENT naming input `name` if its tensor would have over `MAX_RANK` dimensions."""
     if rank > MAX_RANK:
@@ -257,14 +262,24 @@ def _from_instances(instances, dtypes):
     shapes = {}
 
     def add(name, value):
+        # TF Serving's AddInstanceItem: an instance's element count, then its
+        # shape, must be those of the input's first instance.
         if name not in dtypes:
             raise errors.invalid_argument(f"JSON object: does not have named input: {name}")
         shape = _dense_shape(value)
         _check_rank(name, len(shape) + 1)
         flat = []
         _flatten(value, 0, shape, dtypes[name], flat)
-        if name in shapes and shapes[name] != shape:
-            raise errors.invalid_argument(f"Expecting shape {shapes[name]} but got: {shape}")
+        if name in shapes:
+            size = math.prod(shapes[name])
+            if len(flat) != size:
+                raise errors.invalid_argument(
+                    f"Expecting tensor size: {size} but got: {len(flat)}"
+                )
+            if shapes[name] != shape:
+                raise errors.invalid_argument(
+                    f"Expecting shape {_shape_text(shapes[name])} but got: {_shape_text(shape)}"
+                )
         shapes[name] = shape
         flats.setdefault(name, []).extend(flat)
 

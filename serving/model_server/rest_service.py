@@ -13,9 +13,16 @@ A HEAD request gets TF Serving's status and Content-Type (under `/v1/`, 400
 for `Malformed request: HEAD ...`) and, as libevent sends a HEAD answer, no
 Content-Length; the body is not sent (libevent writes it after the headers
 all the same, which HTTP forbids and breaks a kept-alive connection).
-OPTIONS is left to `http.server` (501): TF Serving's dispatcher special-cases
-it for CORS preflights (tensorflow/serving PR #1817), with an answer not
-established here.
+OPTIONS under `/v1/` is a CORS preflight, as TF Serving's
+RestApiRequestDispatcher::ProcessRequest answers it (tensorflow/serving PR
+#1817) without calling the REST handler: 200 when its `Origin` header holds
+`http://` or `https://` (RE2::PartialMatch), else FAILED_PRECONDITION ("Origin
+header is missing in CORS preflight"), so 400; either way with an empty body
+and, as no Content-Type is set, libevent's default one
+(`LIBEVENT_CONTENT_TYPE`). With `--rest_api_enable_cors_support` every answer
+under `/v1/` (errors and OPTIONS included, not the Prometheus page, which TF
+Serving serves with a handler of its own) also gets `CORS_HEADERS`, TF
+Serving's AddCORSHeaders (http_rest_api_util.cc).
 Inference requests get a deadline `--rest_api_timeout_in_ms` away; it bounds
 their wait for a batch (a model call already running is not interrupted).
 
@@ -83,6 +90,17 @@ _MODEL_PATH = re.compile(
 )
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _JSON = "application/json"
+# The Content-Type libevent's evhttp gives an answer with a body when none is
+# set (evhttp_new's evhttp_set_default_content_type; TF Serving keeps it).
+LIBEVENT_CONTENT_TYPE = "text/html; charset=ISO-8859-1"
+# What a CORS preflight's Origin must hold (RE2::PartialMatch in http_server.cc).
+_PREFLIGHT_ORIGIN = re.compile(r"https?://")
+# TF Serving's AddCORSHeaders (http_rest_api_util.cc), in its order.
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, GET"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+)
 _API_NAMES = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
 DEFAULT_NUM_THREADS = 4 * (os.cpu_count() or 1)  # TF Serving's --rest_api_num_threads default
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -148,21 +166,44 @@ class RestApi:
     Args:
         timeout_seconds: the deadline of inference requests; 0 for none.
         prometheus_path: the path serving the metrics page, or None.
+        cors: add `CORS_HEADERS` to every answer under `/v1/`
+            (`--rest_api_enable_cors_support`).
     """
 
-    def __init__(self, manager, inference, metrics, timeout_seconds, prometheus_path):
+    def __init__(
+        self, manager, inference, metrics, timeout_seconds, prometheus_path, cors=False
+    ):
         self._manager = manager
         self._inference = inference
         self._metrics = metrics
         self._timeout_seconds = timeout_seconds
         self._prometheus_path = prometheus_path
+        self._cors = cors
 
-    def handle(self, method, path, body):
-        """Returns (HTTP status, content type, body text) for one request."""
+    def handle(self, method, path, body, origin=""):
+        """Returns (HTTP status, headers, body text) for one request.
+
+        `origin` is the request's `Origin` header ("" for none); the headers
+        are (name, value) pairs, Content-Type first.
+        """
         if self._prometheus_path is not None and path == self._prometheus_path:
-            return 200, monitoring.CONTENT_TYPE, self._metrics.prometheus_page()
+            return 200, [("Content-Type", monitoring.CONTENT_TYPE)], self._metrics.prometheus_page()
         if not _API_PATH.fullmatch(path):
-            return 404, _JSON, _error_json(f"Not found: {method} {path}")
+            return 404, [("Content-Type", _JSON)], _error_json(f"Not found: {method} {path}")
+        if method == "OPTIONS":
+            # A CORS preflight: the REST handler is not called, nothing is
+            # written (not even the error) and no Content-Type is set.
+            status = 200 if _PREFLIGHT_ORIGIN.search(origin) else 400
+            headers, text = [("Content-Type", LIBEVENT_CONTENT_TYPE)], ""
+        else:
+            status, text = self._api_request(method, path, body)
+            headers = [("Content-Type", _JSON)]
+        if self._cors:
+            headers.extend(CORS_HEADERS)
+        return status, headers, text
+
+    def _api_request(self, method, path, body):
+        """(HTTP status, JSON text) of a request under `/v1/` other than OPTIONS."""
         start = time.monotonic()
         inference_match = _INFERENCE_PATH.fullmatch(path)
         model_match = _MODEL_PATH.fullmatch(path)
@@ -189,8 +230,8 @@ class RestApi:
             status = "OK" if error is None else error.code.name
             self._metrics.record_request(model_name, api, "REST", status, time.monotonic() - start)
         if error is not None:
-            return error.http_status, _JSON, _error_json(error.message)
-        return 200, _JSON, text
+            return error.http_status, _error_json(error.message)
+        return 200, text
 
     def _metadata_request(self, spec):
         with self._manager.acquire(spec) as servable:
@@ -209,7 +250,11 @@ class RestApi:
                         f'Serving signature name: "{name}" not found in signature def'
                     )
                 if not signature.inputs:
-                    raise errors.invalid_argument(f"Failed to get input map for signature: {name}")
+                    # json_tensor.cc: `signame.empty() ? "DEFAULT" : signame`.
+                    raise errors.invalid_argument(
+                        "Failed to get input map for signature: "
+                        f"{signature_name or 'DEFAULT'}"
+                    )
                 inputs, request_format = json_tensors.predict_inputs(document, signature.inputs)
                 _, outputs = self._inference.predict(
                     servable, signature_name, inputs, deadline=deadline
@@ -352,22 +397,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = self._read_body()
         except _BadBody as error:
             self.close_connection = True  # the rest of the body is still on the wire
-            return error.http_status, _JSON, _error_json(error.message)
+            return error.http_status, [("Content-Type", _JSON)], _error_json(error.message)
         path = urllib.parse.urlsplit(self.path).path
-        return self.server.rest_api.handle(self.command, path, body)
+        # evhttp_find_header: the first Origin header, "" without one.
+        origin = str(self.headers.get("Origin", ""))  # str() of a header not UTF-8 too
+        return self.server.rest_api.handle(self.command, path, body, origin)
 
     def _respond(self):
         try:
-            status, content_type, text = self._answer()
+            status, headers, text = self._answer()
             payload = text.encode("utf-8")
         except (TimeoutError, ConnectionError):
             raise  # the client is gone or too slow: nothing to answer
         except Exception:
             logging.exception("Internal error while serving %s %s", self.command, self.path)
-            status, content_type = 500, _JSON
+            status, headers = 500, [("Content-Type", _JSON)]
             payload = _error_json("Internal error while serving the request").encode()
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        for name, value in headers:
+            self.send_header(name, value)
         if self.command == "HEAD":
             # libevent's evhttp sends a HEAD answer no Content-Length
             # (evhttp_response_needs_body); the body is not sent either.
@@ -377,7 +425,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _respond
+    # The methods TF Serving's evhttp server allows (evhttp_server.cc); others get 501.
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _respond
 
     def handle_expect_100(self):
         """Accepts `Expect: 100-continue` unanswered: `_Server._receive` sent what was due."""

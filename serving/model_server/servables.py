@@ -27,10 +27,11 @@ pool and pays its thread hand-offs (about 0.1 ms of a one-client gRPC request
 in `benchmarks/serving.py`); concurrent runs and batches keep the pool.
 
 What a request is checked against is what TF Serving's predict_util checks:
-the input aliases (`check_inputs`, with the SignatureDef's `defaults` filling
-missing ones) and, as the Session would refuse a mismatched feed, dtypes; and,
-as TensorFlow's Python feed of a string array of more than `MAX_STRING_RANK`
-dimensions crashes the process, the rank of string inputs.
+the input aliases (`check_input_aliases`, with the SignatureDef's `defaults`
+filling missing ones) and, as the Session would refuse a mismatched feed,
+dtypes (`check_input_dtypes`); and, as TensorFlow's Python feed of a string
+array of more than `MAX_STRING_RANK` dimensions crashes the process, the rank
+of string inputs.
 
 TensorFlow Text's ops (the WordPiece tokenizers keras_simpletf exports use)
 are registered, as TensorFlow Serving's binary links them since 2.12.
@@ -123,19 +124,13 @@ def _describe(inputs):
     )
 
 
-def check_inputs(signature_name, signature_def, inputs):
-    """Raises INVALID_ARGUMENT unless `inputs` name the signature's inputs with their dtypes.
+def check_input_aliases(signature_def, inputs):
+    """Raises INVALID_ARGUMENT unless `inputs` (a dict keyed by alias) name the signature's inputs.
 
-    The alias checks and their messages are those of TF Serving's predict_util
-    and SavedModel's GetInputValues: no more inputs than the signature has, no
-    fewer unless it has defaults, none it does not name. Shapes are not
-    checked, the model decides what it accepts, but for the rank of a string
-    input: at most `MAX_STRING_RANK`.
-
-    Args:
-        signature_name: the signature's key, for messages.
-        signature_def: its `SignatureDef`.
-        inputs: dict of input alias to numpy array.
+    The checks and their messages are those of TF Serving's predict_util
+    (VerifyRequestInputsSize) and SavedModel's GetInputValues: no more inputs
+    than the signature has, no fewer unless it has defaults, none it does not
+    name.
     """
     expected = set(signature_def.inputs)
     sent = set(inputs)
@@ -159,6 +154,20 @@ def check_inputs(signature_name, signature_def, inputs):
             f"Inputs contains invalid name. Used request inputs: "
             f"{','.join(sorted(sent & expected))}, request input: {','.join(sorted(sent))}"
         )
+
+
+def check_input_dtypes(signature_name, signature_def, inputs):
+    """Raises INVALID_ARGUMENT unless each input has the dtype its signature declares.
+
+    In TF Serving the Session run refuses a feed of another dtype, after every
+    check of the request. Shapes are not checked, the model decides what it
+    accepts, but for the rank of a string input: at most `MAX_STRING_RANK`.
+
+    Args:
+        signature_name: the signature's key, for messages.
+        signature_def: its `SignatureDef`.
+        inputs: dict of input alias to numpy array, past `check_input_aliases`.
+    """
     for alias, array in sorted(inputs.items()):
         expected_dtype = tf.as_dtype(signature_def.inputs[alias].dtype)
         if tensor_dtype(array) != expected_dtype:
@@ -270,7 +279,8 @@ class Servable:
 
         Args:
             signature_name: a key of `signature_defs`.
-            inputs: dict of input alias to numpy array, as `check_inputs` accepts.
+            inputs: dict of input alias to numpy array, as `check_input_aliases`
+                and `check_input_dtypes` accept.
             output_aliases: the outputs to fetch; empty fetches them all.
         """
         signature = self.signature_defs[signature_name]

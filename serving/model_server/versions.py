@@ -14,9 +14,12 @@ policy) and ServableStateMonitor:
   `latest { num_versions }` (the default, one version), `all`, or
   `specific { versions }`.
 - Aspired versions are loaded while the others keep serving. A failed load is
-  retried `--max_num_load_retries` times, `--load_retry_interval_micros` apart;
-  after that the version ends (state END) with the load error, which
-  GetModelStatus reports, and the versions already serving are untouched.
+  retried `--max_num_load_retries` times, `--load_retry_interval_micros` apart,
+  the version LOADING with an OK status meanwhile (TF Serving's BasicManager
+  publishes {LOADING, OK} once; LoaderHarness::Load retries without
+  publishing); after that the version ends (state END) with the last load
+  error, which GetModelStatus reports, and the versions already serving are
+  untouched.
   It is not loaded again while it stays aspired; once a poll finds it no
   longer aspired, it is loaded afresh when it is aspired again.
 - Versions no longer aspired are unloaded once an aspired version is available
@@ -59,7 +62,7 @@ class _Version:
         self.number = number
         self.path = path
         self.state = _Status.START
-        self.error = None
+        self.error = None  # reported: the load error of an ended version
         self.servable = None
         self.in_flight = 0
         self.failed_loads = 0
@@ -432,11 +435,11 @@ class VersionManager:
         except Exception as exception:
             error = errors.from_exception(exception)
             with self._lock:
-                version.error = error
                 version.failed_loads += 1
                 if version.failed_loads > self._max_num_load_retries:
                     version.state = _Status.END
-                else:
+                    version.error = error
+                else:  # still LOADING, with an OK status, until the last retry fails
                     version.next_load_time = time.monotonic() + self._load_retry_interval_seconds
             logging.error(
                 "Loading servable: {name: %s version: %d} failed: %s", name, version.number, error

@@ -222,14 +222,25 @@ class _ExamplesModule(tf.Module):
     def regress(self, inputs):
         return {"outputs": 3.0 * example_x(inputs) - 1.0}
 
+    @tf.function(input_signature=[])
+    def constant(self):
+        return {"y": tf.constant([1.0])}
+
 
 def write_tf2_examples_module(base_path, version):
-    """Writes the TF2 classify/regress module under `base_path`; returns its directory."""
+    """Writes the TF2 classify/regress module under `base_path`; returns its directory.
+
+    Its default signature, `constant`, has no inputs.
+    """
     module = _ExamplesModule()
     build = _build_dir(base_path, version)
-    tf.saved_model.save(
-        module, build, signatures={"classify": module.classify, "regress": module.regress}
-    )
+    signatures = {
+        "classify": module.classify,
+        "regress": module.regress,
+        "serving_default": module.constant,
+        "constant": module.constant,
+    }
+    tf.saved_model.save(module, build, signatures=signatures)
     return _move_into_place(build, base_path, version)
 
 

@@ -88,6 +88,32 @@ GRPC_CASES = {
         grpc.StatusCode.INVALID_ARGUMENT,
         "output tensor alias not found in signature: nope",
     ),
+    # TF Serving's PreProcessPrediction checks the inputs (their number, aliases
+    # and protos) before the output filter; their dtypes only the Session run checks.
+    "wrong tensor name, unknown output filter": (
+        predict_request("text", {"txt": _strings(b"x")}, output_filter=["nope"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Signature input alias: text(feed name: serving_default_text:0) not found in request",
+    ),
+    "empty request, unknown output filter": (
+        predict_request("text", {}, output_filter=["nope"]),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Missing but required: {text}.",
+    ),
+    "malformed tensor, unknown output filter": (
+        predict_request(
+            "text", {"x": _float_tensor_with_too_few_bytes()}, signature="scale", output_filter=["z"]
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "tensor parsing error: x",
+    ),
+    "wrong dtype, duplicate output filter": (
+        predict_request(
+            "text", {"text": np.array([1.0], np.float32)}, output_filter=["length", "length"]
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "duplicate output tensor alias: length",
+    ),
 }
 
 
@@ -212,7 +238,15 @@ REST_CASES = {
         "/v1/models/text:predict",
         {"signature_name": "scale", "instances": [[1, 2, 3], [1, 2]]},
         400,
-        "Expecting shape [3] but got: [2]",
+        "Failed to process element: 1 of 'instances' list. Error: "
+        "Expecting tensor size: 3 but got: 2",
+    ),
+    "instances of one size and different shapes": (
+        "/v1/models/text:predict",
+        {"signature_name": "scale", "instances": [[[1, 2], [3, 4]], [[1, 2, 3, 4]]]},
+        400,
+        "Failed to process element: 1 of 'instances' list. Error: "
+        "Expecting shape [2,2] but got: [1,4]",
     ),
     "mismatched batch sizes": (
         "/v1/models/text:predict",

@@ -7,6 +7,7 @@ MetaGraph tags, TLS), those we cannot are logged, and bad configurations stop
 the server with TF Serving's messages.
 """
 
+import http.client
 import os
 import shutil
 import socket
@@ -21,7 +22,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving.model_server import configs
+from serving.model_server import configs, monitoring, rest_service, versions
 from tests.serving import saved_models
 from tests.serving.model_servers import ROOT, ModelServer
 from tests.serving.protos import predict_request, rpc_error
@@ -179,9 +180,75 @@ def test_the_grpc_health_check_service_answers_for_the_server(every_flag_server)
 def test_flags_not_honoured_are_logged_at_startup(every_flag_server):
     server, _, _ = every_flag_server
     log = server.log()
-    for shown in ("--enable_profiler=True", "--rest_api_enable_cors_support=True"):
-        assert f"{shown} is accepted but not honoured" in log
+    assert "--enable_profiler=True is accepted but not honoured" in log
     assert "--grpc_max_threads" not in log
+    assert "--rest_api_enable_cors_support" not in log  # honoured
+
+
+# TF Serving's AddCORSHeaders (http_rest_api_util.cc).
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, GET",
+    "Access-Control-Allow-Headers": "Content-Type",
+}
+
+
+def _http(port, method, path, headers=(), body=None):
+    """(status, {header: value}, body bytes) of one request on a connection of its own."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def _cors_headers(headers):
+    return {name: value for name, value in headers.items() if name.startswith("Access-Control-")}
+
+
+@pytest.mark.parametrize(
+    "method, path, headers, body, status",
+    [
+        ("GET", "/v1/models/half_plus_two", (), None, 200),
+        ("GET", "/v1/models/half_plus_two/metadata", (), None, 200),
+        ("POST", "/v1/models/half_plus_two:predict", (), b'{"instances": [1.0]}', 200),
+        ("GET", "/v1/models/nope", (), None, 404),
+        ("POST", "/v1/models/half_plus_two:predict", (), b"{", 400),
+        ("PUT", "/v1/models/half_plus_two", (), None, 400),
+        ("HEAD", "/v1/models/half_plus_two", (), None, 400),
+        ("OPTIONS", "/v1/models/half_plus_two:predict", [("Origin", "http://a.example")], None, 200),
+        ("OPTIONS", "/v1/models/half_plus_two:predict", (), None, 400),
+    ],
+)
+def test_rest_api_enable_cors_support_adds_cors_headers_to_every_v1_reply(
+    every_flag_server, method, path, headers, body, status
+):
+    """TF Serving's RestApiRequestDispatcher adds them whatever the status, OPTIONS included."""
+    server, _, _ = every_flag_server
+    answer_status, answer_headers, answer = _http(server.rest_port, method, path, headers, body)
+    assert answer_status == status, answer
+    assert _cors_headers(answer_headers) == CORS_HEADERS
+
+
+def test_cors_headers_are_only_added_under_v1(every_flag_server):
+    server, _, _ = every_flag_server
+    status, headers, _ = _http(server.rest_port, "GET", "/v2/models/half_plus_two")
+    assert status == 404
+    assert _cors_headers(headers) == {}
+    # Nor to the Prometheus page, which TF Serving serves with a handler of its own.
+    manager = versions.VersionManager(file_system_poll_wait_seconds=0)
+    metrics_path = "/monitoring/prometheus/metrics"
+    api = rest_service.RestApi(
+        manager, None, monitoring.Metrics(manager.is_served), 0, metrics_path, cors=True
+    )
+    status, headers, _ = api.handle("GET", metrics_path, b"")
+    assert status == 200
+    assert not [name for name, _ in headers if name.startswith("Access-Control-")]
+    status, headers, _ = api.handle("GET", "/v1/models/nope", b"")
+    assert status == 404
+    assert _cors_headers(dict(headers)) == CORS_HEADERS
 
 
 def test_version_prints_both_versions_and_exits():

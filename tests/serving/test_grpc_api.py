@@ -200,6 +200,40 @@ def test_get_model_metadata_returns_the_signature_defs(main_server):
     assert set(scale.outputs) == {"y", "batch_size", "call_time"}
 
 
+def _metadata_request(model, *fields):
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=list(fields))
+    if model is not None:
+        request.model_spec.name = model
+    return request
+
+
+@pytest.mark.parametrize(
+    "model, fields, message",
+    [
+        (None, ["signature_def"], "Missing ModelSpec"),
+        (None, [], "Missing ModelSpec"),
+        (None, ["foo"], "Missing ModelSpec"),
+        ("nope", [], "GetModelMetadataRequest must specify at least one metadata_field"),
+        ("nope", ["foo"], "Metadata field foo is not supported"),
+        ("nope", ["signature_def", "foo"], "Metadata field foo is not supported"),
+        ("text", ["foo"], "Metadata field foo is not supported"),
+    ],
+)
+def test_get_model_metadata_validates_the_request_before_looking_up_the_model(
+    main_server, model, fields, message
+):
+    """TF Serving's get_model_metadata_impl.cc: the ModelSpec, then the fields, then the servable."""
+    error = rpc_error(main_server.prediction.GetModelMetadata, _metadata_request(model, *fields))
+    assert (error.code(), error.details()) == (grpc.StatusCode.INVALID_ARGUMENT, message)
+    error = rpc_error(
+        main_server.prediction.GetModelMetadata, _metadata_request("nope", "signature_def")
+    )
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        "Servable not found for request: Latest(nope)",
+    )
+
+
 def test_get_model_status_lists_every_version_newest_first(main_server):
     response = main_server.models.GetModelStatus(status_request("text"), timeout=30)
     assert [(s.version, s.state, s.status.error_code) for s in response.model_version_status] == [

@@ -127,3 +127,60 @@ def test_chunked_request_bodies_and_unknown_paths(main_server):
     assert response.status == 404
     response.read()
     connection.close()
+
+
+# What libevent's evhttp (evhttp_make_header_response) sets on an answer with
+# a body but no Content-Type.
+LIBEVENT_CONTENT_TYPE = "text/html; charset=ISO-8859-1"
+
+
+@pytest.mark.parametrize(
+    "origin, status",
+    [
+        ("http://example.com", 200),
+        ("https://example.com:8080", 200),
+        ("null", 400),
+        ("example.com", 400),
+        (None, 400),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/models/text:predict", "/V1/anything"])
+def test_options_under_v1_is_a_cors_preflight_checked_by_its_origin(
+    main_server, path, origin, status
+):
+    """200 for an http(s):// Origin, else 400, with an empty body.
+
+    TF Serving's RestApiRequestDispatcher (PR #1817) answers an OPTIONS under
+    /v1/ itself: OK or FAILED_PRECONDITION, no output and no Content-Type
+    (libevent then adds its own).
+    """
+    connection = http.client.HTTPConnection("127.0.0.1", main_server.rest_port, timeout=30)
+    headers = {"Access-Control-Request-Method": "POST"}
+    if origin is not None:
+        headers["Origin"] = origin
+    try:
+        connection.request("OPTIONS", path, headers=headers)
+        response = connection.getresponse()
+        assert response.status == status
+        assert response.read() == b""
+        assert response.getheader("Content-Length") == "0"
+        assert response.getheader("Content-Type") == LIBEVENT_CONTENT_TYPE
+        # No CORS headers without --rest_api_enable_cors_support.
+        assert not [name for name, _ in response.getheaders() if name.lower().startswith("access")]
+        connection.request("POST", "/v1/models/text:predict", body=b'{"instances": ["ab"]}')
+        response = connection.getresponse()  # the connection is kept alive
+        assert response.status == 200
+        assert json.loads(response.read())["predictions"][0]["length"] == 2
+    finally:
+        connection.close()
+
+
+def test_options_outside_v1_is_not_found(main_server):
+    connection = http.client.HTTPConnection("127.0.0.1", main_server.rest_port, timeout=30)
+    try:
+        connection.request("OPTIONS", "/v2/models/text", headers={"Origin": "http://example.com"})
+        response = connection.getresponse()
+        assert response.status == 404
+        response.read()
+    finally:
+        connection.close()

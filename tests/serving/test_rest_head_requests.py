@@ -73,8 +73,8 @@ def test_head_gets_the_status_and_content_type_without_a_body(rest_port, path, s
 def test_head_is_malformed_like_every_method_but_get_and_post(rest_port):
     """The answer's status comes from the message TF Serving gives it (not sent, as HEAD has no body)."""
     for method in ("HEAD", "PUT"):
-        status, content_type, text = _rest_api().handle(method, "/v1/models/nope", b"")
-        assert (status, content_type) == (400, "application/json")
+        status, headers, text = _rest_api().handle(method, "/v1/models/nope", b"")
+        assert (status, headers) == (400, [("Content-Type", "application/json")])
         assert json.loads(text) == {"error": f"Malformed request: {method} /v1/models/nope"}
     with socket.create_connection(("127.0.0.1", rest_port), timeout=30) as client:
         client.sendall(

@@ -101,6 +101,23 @@ def test_keras_export_predicts_and_a_model_error_is_invalid_argument(server):
     assert "serving_default" in body["error"]
 
 
+@pytest.mark.parametrize(
+    "request_body, shown",
+    [
+        ({"instances": [1]}, "DEFAULT"),
+        ({"signature_name": "", "inputs": [1]}, "DEFAULT"),
+        ({"signature_name": "serving_default", "instances": [1]}, "serving_default"),
+        ({"signature_name": "constant", "instances": [1]}, "constant"),
+    ],
+)
+def test_rest_predict_on_a_signature_without_inputs_names_it_default_when_unnamed(
+    server, request_body, shown
+):
+    """TF Serving's FillPredictRequestFromJson: `signame.empty() ? "DEFAULT" : signame`."""
+    status, body = server.rest("POST", "/v1/models/module:predict", request_body)
+    assert (status, body) == (400, {"error": f"Failed to get input map for signature: {shown}"})
+
+
 def test_the_method_name_check_refuses_tf2_signatures_for_classify_and_regress(models):
     server = _serve(*models, "--enable_signature_method_name_check")
     try:

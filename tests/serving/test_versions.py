@@ -411,3 +411,52 @@ def test_the_server_does_not_start_when_a_model_has_no_version_that_loads(tmp_pa
     finally:
         server.stop()
     assert "1 model(s) did not become available" in server.log()
+
+
+def test_a_version_between_load_retries_is_loading_with_an_ok_status(tmp_path):
+    """A failed attempt's error shows only once the version ends.
+
+    TF Serving's BasicManager::ExecuteLoad publishes {LOADING, OK} once, and
+    LoaderHarness::Load retries without publishing.
+    """
+    saved_models.write_text_model(tmp_path / "flaky", 1)
+    saved_models.write_broken_model(tmp_path / "flaky", 2)
+    config = tmp_path / "models.config"
+    config.write_text(f"""
+        model_config_list {{
+          config {{
+            name: "flaky"
+            base_path: "{tmp_path / 'flaky'}"
+            model_platform: "tensorflow"
+            model_version_policy {{ all {{}} }}
+          }}
+        }}
+        """)
+    server = ModelServer(
+        tmp_path,
+        f"--model_config_file={config}",
+        "--max_num_load_retries=3",
+        "--load_retry_interval_micros=600000000",
+    )
+    try:
+        server.wait_until_serving("flaky")
+        # Startup tried every version once: version 2 failed and waits for its retry.
+        assert "Loading servable: {name: flaky version: 2} failed" in server.log()
+        response = server.models.GetModelStatus(status_request("flaky", version=2), timeout=10)
+        [status] = response.model_version_status
+        assert (status.version, status.state) == (2, State.LOADING)
+        assert (status.status.error_code, status.status.error_message) == (0, "")
+        assert server.rest("GET", "/v1/models/flaky/versions/2") == (
+            200,
+            {
+                "model_version_status": [
+                    {
+                        "version": "2",
+                        "state": "LOADING",
+                        "status": {"error_code": "OK", "error_message": ""},
+                    }
+                ]
+            },
+        )
+    finally:
+        server.stop()
