@@ -88,6 +88,8 @@ _WORD_PATTERN = "|".join(
     ]
 )
 _WHITESPACE_PATTERN = r"[\s\p{Z}]+"
+# A text with what `_join_rankings` may join: one or two digits and "." or "=" starting it or a line.
+_RANKING_TEXT = r"(?s)(?:.*[\n\r])?[\s\p{Z}]*[0-9]{1,2}[.=].*"
 
 
 def split_words(texts):
@@ -125,7 +127,13 @@ def split_words(texts):
     words, starts, ends = tf_text.regex_split_with_offsets(
         texts, f"{_WHITESPACE_PATTERN}|{_WORD_PATTERN}", _WORD_PATTERN
     )
-    return _join_rankings(tf.reshape(texts, [-1]), words, starts, ends)
+    flat_texts = tf.reshape(texts, [-1])
+    # Most texts hold no ranking: a match over the texts is cheaper than the joining.
+    return tf.cond(
+        tf.reduce_any(tf.strings.regex_full_match(flat_texts, _RANKING_TEXT)),
+        lambda: _join_rankings(flat_texts, words, starts, ends),
+        lambda: (words, starts, ends),
+    )
 
 
 def _join_rankings(texts, words, starts, ends):
