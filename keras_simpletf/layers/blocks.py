@@ -1,5 +1,7 @@
 """Encoder and decoder blocks: attention and feed-forward sub-blocks in a chosen layout."""
 
+import inspect
+
 import keras
 
 from keras_simpletf.layers.attention import SimpleAttention
@@ -153,7 +155,26 @@ class _Block(keras.layers.Layer):
         return stream
 
     def compute_output_shape(self, inputs_shape, *context_shapes):
+        """The shape of the block's outputs: the first result of a call that
+        also returns attention scores or a cache (`compute_output_spec` gives
+        the whole structure)."""
         return inputs_shape
+
+    def compute_output_spec(self, *args, **kwargs):
+        """What a call returns, as `KerasTensor`s, without tracing the block.
+
+        The same structure as an eager call: the outputs, then the attention
+        scores and the updated cache when the call asks for them.
+        """
+        arguments = inspect.signature(self.call).bind(*args, **kwargs).arguments
+        return self._output_spec(arguments)
+
+    def _spec(self, shape, dtype=None):
+        return keras.KerasTensor(tuple(shape), dtype=dtype or self.compute_dtype)
+
+    def _scores_spec(self, inputs, key_length):
+        """`(batch, num_heads, length, key_length)` attention weights over `inputs`."""
+        return self._spec((inputs.shape[0], self.num_heads, inputs.shape[1], key_length))
 
     def get_config(self):
         config = super().get_config()
@@ -283,6 +304,13 @@ class EncoderBlock(_Block):
             return outputs, scores[0]
         return outputs
 
+    def _output_spec(self, arguments):
+        inputs = arguments["inputs"]
+        outputs = self._spec(inputs.shape)
+        if arguments.get("return_attention_scores"):
+            return outputs, self._scores_spec(inputs, inputs.shape[1])
+        return outputs
+
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class DecoderBlock(_Block):
@@ -361,6 +389,20 @@ class DecoderBlock(_Block):
             cache["cross"] = self.cross_attention.key_values(encoder_outputs)
         return cache
 
+    def _check_cross_attends(self, encoder_outputs, cache):
+        """Whether a call with these arguments cross-attends; raises unless
+        the block was built that way."""
+        cross_attends = encoder_outputs is not None or (
+            cache is not None and "cross" in cache
+        )
+        if cross_attends != (self.cross_attention is not None):
+            raise ValueError(
+                "This DecoderBlock was built "
+                + ("without" if self.cross_attention is None else "with")
+                + " `encoder_outputs`; call it the same way every time."
+            )
+        return cross_attends
+
     def call(
         self,
         inputs,
@@ -374,15 +416,7 @@ class DecoderBlock(_Block):
         cache=None,
         cache_index=None,
     ):
-        cross_attends = encoder_outputs is not None or (
-            cache is not None and "cross" in cache
-        )
-        if cross_attends != (self.cross_attention is not None):
-            raise ValueError(
-                "This DecoderBlock was built "
-                + ("without" if self.cross_attention is None else "with")
-                + " `encoder_outputs`; call it the same way every time."
-            )
+        cross_attends = self._check_cross_attends(encoder_outputs, cache)
         padding_mask = padding_mask_of(inputs, mask)
         scores = {}
         new_cache = {}
@@ -433,3 +467,74 @@ class DecoderBlock(_Block):
         if cache is not None:
             results += (new_cache,)
         return results if len(results) > 1 else outputs
+
+    def _output_spec(self, arguments):
+        inputs = arguments["inputs"]
+        encoder_outputs = arguments.get("encoder_outputs")
+        cache = arguments.get("cache")
+        cross_attends = self._check_cross_attends(encoder_outputs, cache)
+        outputs = self._spec(inputs.shape)
+        results = (outputs,)
+        if arguments.get("return_attention_scores"):
+            keys = inputs if cache is None else cache["self"][0]
+            cross_scores = None
+            if cross_attends:
+                source = encoder_outputs if cache is None else cache["cross"][0]
+                cross_scores = self._scores_spec(inputs, source.shape[1])
+            results += ((self._scores_spec(inputs, keys.shape[1]), cross_scores),)
+        if cache is not None:
+            # The self-attention cache is written at `cache_index`, keeping its
+            # shape; the cross-attention's keys and values come back as given.
+            new_cache = {
+                "self": tuple(
+                    self._spec(
+                        tensor.shape,
+                        keras.backend.result_type(tensor.dtype, self.compute_dtype),
+                    )
+                    for tensor in cache["self"]
+                )
+            }
+            if cross_attends:
+                new_cache["cross"] = tuple(
+                    self._spec(tensor.shape, tensor.dtype) for tensor in cache["cross"]
+                )
+            results += (new_cache,)
+        return results if len(results) > 1 else outputs
+
+    def symbolic_call(self, *args, **kwargs):
+        # The scores of a block without cross-attention end in `None`, as in
+        # an eager call, but the node Keras records for a symbolic call holds
+        # tensors only: it gets an empty stand-in there, which `__call__`
+        # turns back into `None`. Running the graph, the eager call returns
+        # `None` in its place, and nothing can be connected to it.
+        return _with_stand_ins(self.compute_output_spec(*args, **kwargs))
+
+    def __call__(self, *args, **kwargs):
+        outputs = super().__call__(*args, **kwargs)
+        return _without_stand_ins(outputs) if isinstance(outputs, tuple) else outputs
+
+
+class _StandIn(keras.KerasTensor):
+    """An empty tensor where a symbolic call's results hold `None`."""
+
+
+def _with_stand_ins(structure):
+    """`structure` with each `None` replaced by a `_StandIn`."""
+    if structure is None:
+        return _StandIn((0,))
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(_with_stand_ins(item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: _with_stand_ins(value) for key, value in structure.items()}
+    return structure
+
+
+def _without_stand_ins(structure):
+    """`structure` with each `_StandIn` replaced by `None`."""
+    if isinstance(structure, _StandIn):
+        return None
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(_without_stand_ins(item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: _without_stand_ins(value) for key, value in structure.items()}
+    return structure

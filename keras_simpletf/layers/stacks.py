@@ -131,7 +131,15 @@ class _Stack(keras.layers.Layer):
         return ops.not_equal(token_ids, 0)
 
     def compute_output_shape(self, token_ids_shape, *context_shapes):
+        """The shape of the stack's outputs: the first result of a cached
+        decoder's call (`compute_output_spec` gives the whole structure)."""
         return (*token_ids_shape, self.hidden_dim)
+
+    def compute_output_spec(self, token_ids, *args, **kwargs):
+        """The outputs of a call, as a `KerasTensor`, without tracing the stack."""
+        return keras.KerasTensor(
+            self.compute_output_shape(token_ids.shape), dtype=self.compute_dtype
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -355,3 +363,29 @@ class TransformerDecoder(_Stack):
         if cache is None:
             return self._finish(stream)
         return self._finish(stream), new_cache
+
+    def compute_output_spec(
+        self,
+        token_ids,
+        encoder_outputs=None,
+        mask=None,
+        encoder_mask=None,
+        training=None,
+        cache=None,
+        cache_index=None,
+    ):
+        """What a call returns, as `KerasTensor`s, without tracing the stack:
+        the outputs, and with a `cache` the updated cache, as an eager call."""
+        outputs = super().compute_output_spec(token_ids)
+        if cache is None:
+            return outputs
+        stream = keras.KerasTensor(outputs.shape, dtype=self.compute_dtype)
+        return outputs, [
+            block.compute_output_spec(
+                stream,
+                encoder_outputs=encoder_outputs,
+                cache=block_cache,
+                cache_index=cache_index,
+            )[1]
+            for block, block_cache in zip(self.blocks, cache)
+        ]

@@ -176,3 +176,53 @@ def test_config_round_trip(block_class):
     )
     config = block.get_config()
     assert block_class.from_config(config).get_config() == config
+
+
+def nested_shapes(structure):
+    """The nesting of `structure` with each tensor's rank in its place (None stays None)."""
+    if structure is None:
+        return None
+    if isinstance(structure, (tuple, list)):
+        return type(structure)(nested_shapes(item) for item in structure)
+    if isinstance(structure, dict):
+        return {key: nested_shapes(value) for key, value in structure.items()}
+    return len(structure.shape)
+
+
+def tensors_of(structure):
+    """The tensors in `structure`, in order, skipping None."""
+    return [tensor for tensor in keras.tree.flatten(structure) if tensor is not None]
+
+
+@pytest.mark.parametrize(
+    "block_class,cross_attends",
+    [(EncoderBlock, False), (DecoderBlock, False), (DecoderBlock, True)],
+    ids=["encoder", "decoder_only", "decoder"],
+)
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+def test_a_functional_model_returns_the_attention_scores_the_eager_block_returns(
+    block_class, cross_attends, dtype
+):
+    block = block_class(num_heads=2, intermediate_dim=24, dtype=dtype)
+    x, source = random(2, 5, WIDTH), random(2, 3, 8, seed=1)
+    context = dict(encoder_outputs=source) if cross_attends else {}
+    eager = block(x, return_attention_scores=True, **context)
+
+    inputs = {"x": keras.Input((None, WIDTH), name="x")}
+    if cross_attends:
+        inputs["source"] = keras.Input((None, 8), name="source")
+        context = dict(encoder_outputs=inputs["source"])
+    symbolic = block(inputs["x"], return_attention_scores=True, **context)
+    assert nested_shapes(symbolic) == nested_shapes(eager)
+    assert [t.dtype for t in tensors_of(symbolic)] == [
+        keras.backend.standardize_dtype(t.dtype) for t in tensors_of(eager)
+    ]
+    model = keras.Model(inputs, tensors_of(symbolic))
+    outputs = model({"x": x, "source": source} if cross_attends else {"x": x})
+    for got, expected in zip(outputs, tensors_of(eager), strict=True):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(keras.ops.cast(got, "float32")),
+            keras.ops.convert_to_numpy(keras.ops.cast(expected, "float32")),
+            atol=1e-5,
+        )

@@ -1,5 +1,6 @@
 """Tests for the key/value cache of keras_simpletf/layers (attention, DecoderBlock, TransformerDecoder)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -107,3 +108,56 @@ def test_a_cached_step_compiles_with_xla():
     for index in range(3):
         outputs, cache = step(TARGET[:, index : index + 1], cache, tf.constant(index))
         np.testing.assert_allclose(outputs[:, 0], expected[:, index], atol=1e-5)
+
+
+def _structure(nested):
+    """Nesting and shapes (batch size left out) of a call's results."""
+    if isinstance(nested, (tuple, list)):
+        return type(nested)(_structure(item) for item in nested)
+    if isinstance(nested, dict):
+        return {key: _structure(value) for key, value in nested.items()}
+    return tuple(nested.shape[1:])
+
+
+def _symbolic_like(nested):
+    """`keras.Input`s shaped as the tensors in `nested`, batch size left free."""
+    if isinstance(nested, (tuple, list)):
+        return type(nested)(_symbolic_like(item) for item in nested)
+    if isinstance(nested, dict):
+        return {key: _symbolic_like(value) for key, value in nested.items()}
+    return keras.Input(tuple(nested.shape[1:]), dtype=keras.backend.standardize_dtype(nested.dtype))
+
+
+@pytest.mark.parametrize("cross_attends", [False, True], ids=["decoder_only", "seq2seq"])
+def test_a_functional_cached_decoder_step_returns_the_outputs_and_cache_of_the_eager_one(
+    cross_attends,
+):
+    encoder = TransformerEncoder(30, num_layers=1, hidden_dim=16)
+    decoder = TransformerDecoder(30, num_layers=2, hidden_dim=16, num_heads=2, num_kv_heads=1)
+    encoded = encoder(SOURCE) if cross_attends else None
+    decoder(TARGET, encoder_outputs=encoded)
+    cache = decoder.initial_cache(2, max_length=6, encoder_outputs=encoded)
+    first, cache = decoder(TARGET[:, :2], cache=cache, cache_index=0)
+    eager = decoder(TARGET[:, 2:3], cache=cache, cache_index=2)
+
+    token_ids = keras.Input((1,), dtype="int32")
+    symbolic_cache = _symbolic_like(cache)
+    symbolic = decoder(token_ids, cache=symbolic_cache, cache_index=2)
+    assert _structure(symbolic) == _structure(eager)
+    outputs, new_cache = keras.Model([token_ids, symbolic_cache], symbolic)(
+        [tf.constant(TARGET[:, 2:3]), cache]
+    )
+    np.testing.assert_allclose(outputs, eager[0], atol=1e-5)
+    for got, expected in zip(keras.tree.flatten(new_cache), keras.tree.flatten(eager[1]), strict=True):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+
+    block = decoder.blocks[0]
+    stream = keras.Input((1, 16))
+    block_cache = _symbolic_like(cache[0])
+    symbolic = block(stream, cache=block_cache, cache_index=2, return_attention_scores=True)
+    step = np.random.default_rng(0).normal(size=(2, 1, 16)).astype("float32")
+    eager = block(step, cache=cache[0], cache_index=2, return_attention_scores=True)
+    assert len(symbolic) == 3 and isinstance(symbolic[2], dict)
+    assert _structure(symbolic[0]) == _structure(eager[0])
+    assert _structure(symbolic[2]) == _structure(eager[2])
+    assert (symbolic[1][1] is None) == (eager[1][1] is None)
