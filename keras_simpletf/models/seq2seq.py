@@ -187,7 +187,11 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
             or a built backbone to encode with: a keras-hub backbone such as
             `keras_hub.models.BertBackbone` (its pooler is frozen: nothing
             reads it), or our `TransformerEncoder`.
-        **kwargs: `keras.Model` arguments (`name`, ...).
+        **kwargs: `keras.Model` arguments (`name`, `dtype`, ...). The dtype
+            policy (by default the global one) is also that of the layers
+            the model builds: the encoder (a given `encoder` keeps its own),
+            the decoder and the output projection. It is saved with the
+            model, so a reloaded model computes as the saved one did.
 
     Call arguments:
         inputs: dict of int `(batch, length)` tensors `"source_ids"` and
@@ -291,7 +295,11 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
         self._encoder_given = encoder is not None
         if encoder is None:
             encoder = TransformerEncoder(
-                vocabulary_size, num_layers, name="encoder", **block_options
+                vocabulary_size,
+                num_layers,
+                dtype=self.dtype_policy,
+                name="encoder",
+                **block_options,
             )
         elif isinstance(encoder, keras_hub.models.Backbone):
             freeze_pooler(encoder)
@@ -299,6 +307,7 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
         self.decoder = TransformerDecoder(
             target_vocabulary_size or vocabulary_size,
             num_decoder_layers or num_layers,
+            dtype=self.dtype_policy,
             name="decoder",
             **block_options,
         )
@@ -309,7 +318,9 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
         self.output_projection = None
         if not tie_embeddings:
             self.output_projection = keras.layers.Dense(
-                self.decoder.vocabulary_size, name="output_projection"
+                self.decoder.vocabulary_size,
+                dtype=self.dtype_policy,
+                name="output_projection",
             )
             self.output_projection.build((None, None, hidden_dim))
         if not self.encoder.built:
@@ -571,6 +582,7 @@ class Seq2SeqTransformer(BuildsBeforeTracing, keras.Model):
             "encoder": keras.layers.serialize(self.encoder) if self._encoder_given else None,
             "name": self.name,
             "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }
 
     @classmethod

@@ -1,6 +1,7 @@
 """Tests for keras_simpletf/models/seq2seq.py: the model, its loss, and its decoding over the key/value cache."""
 
 import inspect
+import json
 
 import keras
 import keras_hub
@@ -322,3 +323,46 @@ def test_trains_under_a_mirrored_strategy(two_cpu_strategy):
                       metrics=model.default_metrics())
     history = model.fit(features, labels, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def _policies(layer):
+    """The dtype policy names of `layer` and every layer inside it."""
+    return {sublayer.dtype_policy.name for sublayer in layer._flatten_layers()}
+
+
+@pytest.mark.parametrize("options", [
+    dict(), dict(tie_embeddings=False, target_vocabulary_size=13), dict(encoder=our_encoder),
+], ids=["tied", "untied", "given_encoder"])
+@pytest.mark.parametrize("given_as", ["argument", "global_policy"])
+def test_a_dtype_policy_applies_to_the_layers_the_model_builds_and_survives_a_keras_file(
+    options, given_as, tmp_path
+):
+    if given_as == "global_policy":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        model = tiny_model(**options)
+        keras.mixed_precision.set_global_policy("float32")
+    else:
+        model = tiny_model(dtype="mixed_bfloat16", **options)
+    randomise(model)
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert _policies(model.decoder) == {"mixed_bfloat16"}
+    if model.output_projection is not None:
+        assert model.output_projection.dtype_policy.name == "mixed_bfloat16"
+    # A given encoder keeps its own policy (built under the global one); the one the
+    # model builds takes the model's.
+    own_policy = "float32" if "encoder" in options and given_as == "argument" else "mixed_bfloat16"
+    assert _policies(model.encoder) == {own_policy}
+    model.save(tmp_path / "seq2seq.keras")
+    loaded = keras.saving.load_model(tmp_path / "seq2seq.keras")
+    # As JSON: a given encoder's build config comes back with lists for tuples.
+    assert json.dumps(loaded.get_config()) == json.dumps(model.get_config())
+    assert loaded.dtype_policy.name == "mixed_bfloat16"
+    assert _policies(loaded.decoder) == _policies(model.decoder)
+    assert _policies(loaded.encoder) == _policies(model.encoder)
+    inputs = {"source_ids": SOURCE, "target_in_ids": np.array([[1, 5, 6]] * 3)}
+    logits = model(inputs)
+    assert logits.dtype == "float32"
+    np.testing.assert_array_equal(loaded(inputs), logits)
+    np.testing.assert_array_equal(
+        loaded.generate(SOURCE, max_length=6)["token_ids"], model.generate(SOURCE, max_length=6)["token_ids"]
+    )
