@@ -207,6 +207,7 @@ def main():
         config.sequence_length, config.doc_stride, config.max_question_length = 128, 48, 32
         config.job_flags = ["--epochs=1", *config.job_flags]
         config.minilm_flags = ["--epochs=1", *config.minilm_flags]
+        config.student_flags = ["--epochs=1", *config.student_flags]
         config.latency_calls = 3
     print(describe_machine(tf, np), flush=True)
     windows = [
