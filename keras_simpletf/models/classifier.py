@@ -93,13 +93,15 @@ class TextClassifier(TaskModel):
                 f"`text_pairs` must have one text per text: got {len(text_pairs)} for "
                 f"{len(texts)} texts."
             )
+        # Under a MirroredStrategy, Keras 3.15's predict_on_batch runs the whole batch on every
+        # replica and returns their outputs stacked: the first rows are this batch's.
         logits = [
             self.predict_on_batch(
                 preprocessor(
                     texts[start : start + batch_size],
                     None if text_pairs is None else text_pairs[start : start + batch_size],
                 )
-            )
+            )[: len(texts[start : start + batch_size])]
             for start in range(0, len(texts), batch_size)
         ]
         if not logits:

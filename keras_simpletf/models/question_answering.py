@@ -109,9 +109,11 @@ class SpanQuestionAnswerer(TaskModel):
         for first in range(0, len(questions), batch_size):
             batch_contexts = tf.constant(contexts[first : first + batch_size])
             features = preprocessor(questions[first : first + batch_size], batch_contexts)
-            logits = self.predict_on_batch(
-                {key: value for key, value in features.items() if key not in WINDOW_KEYS}
-            )
+            inputs = {key: value for key, value in features.items() if key not in WINDOW_KEYS}
+            # Under a MirroredStrategy, Keras 3.15's predict_on_batch runs the whole batch on
+            # every replica and returns their outputs stacked: the first rows are this batch's.
+            windows = int(tf.shape(features["example_index"])[0])
+            logits = self.predict_on_batch(inputs)[:windows]
             spans = self.select_answers(batch_contexts, features, logits)
             for row in zip(*(spans[key].numpy() for key in ("answer", "start", "end", "score"))):
                 text, start, end, score = row

@@ -93,3 +93,16 @@ def test_predict_text_gives_the_models_own_scores_through_one_traced_function():
     assert labels == [] and scores.shape == (0, 3)
     with pytest.raises(ValueError, match="`text_pairs` must have one text per text: got 2 for 40"):
         model.predict_text(texts, preprocessor, text_pairs=["a", "b"])
+
+
+def test_predict_text_under_a_mirrored_strategy_gives_one_row_per_text(two_cpu_strategy):
+    with two_cpu_strategy.scope():
+        model = classifier()
+    preprocessor = ClassificationPreprocessor([*SPECIAL_TOKENS, "good", "bad", "film", "plot", "dull"], 8)
+    texts = ["good film", "bad plot", "dull"] * 11 + ["film"]  # 34: batches of 16, 16 and 2.
+    labels, scores = model.predict_text(texts, preprocessor, batch_size=16)
+    assert len(labels) == 34 and scores.shape == (34, 3)
+    expected = keras.ops.convert_to_numpy(
+        keras.ops.softmax(model(preprocessor(texts), training=False))
+    )
+    np.testing.assert_allclose(scores, expected, atol=1e-6)

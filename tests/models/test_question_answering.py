@@ -110,3 +110,19 @@ def test_saved_model_loads_back_with_its_settings_and_answers_the_same(trained, 
     np.testing.assert_allclose(restored.predict_on_batch(inputs), model.predict_on_batch(inputs), atol=1e-5)
     [answer] = restored.predict_answers(["When was Tom Baker born?"], ["Tom Baker was born in 1980."], preprocessor)
     assert answer["text"] == "1980"
+
+
+def test_predict_answers_under_a_mirrored_strategy_answers_each_question_once(
+    trained, two_cpu_strategy
+):
+    model, preprocessor = trained
+    with two_cpu_strategy.scope():
+        mirrored = SpanQuestionAnswerer.from_config(model.get_config())
+        if not mirrored.built:
+            mirrored.build({key: (None, 32) for key in ("token_ids", "segment_ids", "padding_mask")})
+    mirrored.set_weights(model.get_weights())
+    examples = demo_qa(34, seed=9)
+    questions, contexts = [e.question for e in examples], [e.context for e in examples]
+    # 34 questions in batches of 16: the last batch is short, and contexts span several windows.
+    answers = mirrored.predict_answers(questions, contexts, preprocessor, batch_size=16)
+    assert answers == model.predict_answers(questions, contexts, preprocessor, batch_size=16)

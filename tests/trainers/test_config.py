@@ -243,3 +243,71 @@ def test_refused_values_are_named_on_the_command_line_and_in_a_config_file(
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(SettingsError, match=re.escape(f"--config={path}: flag --{name}={parsed}: {message}")):
         parse_settings([f"--config={path}"])
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--strategy=mirrored", "--cpu_replicas=2"], "2 replicas (--strategy=mirrored)"),
+        (["--strategy=mirrored", "--num_gpus=4"], "4 replicas (--strategy=mirrored)"),
+        (["--strategy=tpu"], "several replicas (--strategy=tpu)"),
+    ],
+)
+def test_float16_loss_scaling_is_refused_over_several_replicas(argv, named):
+    with pytest.raises(SettingsError, match="mixed_bfloat16") as error:
+        parse_settings([*argv, "--mixed_precision=mixed_float16"])
+    assert "--mixed_precision=mixed_float16" in str(error.value) and named in str(error.value)
+    # One replica, or bfloat16 (no loss scaling), trains.
+    assert parse_settings([*argv, "--mixed_precision=mixed_bfloat16"])
+    for one in (["--strategy=mirrored", "--cpu_replicas=1"], ["--strategy=one_device"],
+                ["--strategy=multi_worker_mirrored"], []):
+        assert parse_settings([*one, "--mixed_precision=mixed_float16"])
+
+
+def test_float16_is_refused_once_the_strategy_shows_several_replicas():
+    from trainers.config import check_precision_replicas
+
+    settings = parse_settings(["--strategy=multi_worker_mirrored", "--mixed_precision=mixed_float16"])
+    check_precision_replicas(settings, 1)
+    with pytest.raises(SettingsError, match="over 2 replicas .*mixed_bfloat16"):
+        check_precision_replicas(settings, 2)
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--num_heads=3", "--hidden_dim=16"], "--num_heads=3 must divide --hidden_dim=16"),
+        (["--num_heads=4", "--num_kv_heads=3"], "--num_kv_heads=3 must divide --num_heads=4"),
+        (["--num_kv_heads=2"], "--num_kv_heads=2 must divide --num_heads=1"),
+        (["--task=translation", "--num_heads=3"], "--num_heads=3 must divide --hidden_dim=128"),
+        (["--teacher=/t", "--num_heads=3"], "--num_heads=3 must divide the width of --student"),
+    ],
+)
+def test_head_counts_that_do_not_divide_the_width_are_refused_naming_the_flags(argv, named):
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        parse_settings(argv)
+    assert parse_settings(["--num_heads=4", "--num_kv_heads=2", "--hidden_dim=16"]).num_heads == 4
+
+
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["--task=translation", "--pair_fields=de,en"],
+         "--pair_fields=de,en does not apply without --train_data"),
+        (["--tpu_timeout_s=1"], "--tpu_timeout_s applies to --strategy=tpu"),
+        (["--train_data=a.tsv", "--eval_every_steps=5"],
+         "--eval_every_steps=5 does not apply with --train_data but no --eval_data"),
+    ],
+)
+def test_flags_that_would_do_nothing_are_refused(argv, named):
+    with pytest.raises(SettingsError, match=re.escape(named)):
+        parse_settings(argv)
+
+
+def test_the_flags_refused_alone_apply_with_what_they_need():
+    assert parse_settings(["--strategy=tpu", "--tpu_timeout_s=5"]).tpu_timeout_s == 5
+    assert parse_settings(
+        ["--task=translation", "--train_data=a.tsv", "--pair_fields=de,en"]).pair_fields == "de,en"
+    assert parse_settings(
+        ["--train_data=a.tsv", "--eval_data=b.tsv", "--eval_every_steps=5"]).eval_every_steps == 5
+    assert parse_settings(["--eval_every_steps=5"]).eval_every_steps == 5  # DEMO evaluation

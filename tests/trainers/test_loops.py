@@ -146,3 +146,24 @@ def test_train_steps_that_are_not_whole_passes_evaluate_and_checkpoint_every_pas
     assert [step for step, _ in result.losses][-1] == 40
     assert saved_steps(tmp_path) == [16, 32, 40]
     assert capsys.readouterr().out.count(evaluation_line) == 3  # At steps 16, 32 and 40.
+
+
+@pytest.mark.parametrize("loop", ["fit", "custom"])
+def test_a_job_whose_every_step_is_skipped_stops_and_keeps_its_checkpoint(
+    tmp_path, monkeypatch, loop
+):
+    from trainers.fit_loop import TrainingStalled
+
+    flags = [
+        f"--loop={loop}", "--mixed_precision=mixed_float16", "--checkpoint_every_steps=4",
+        "--eval_every_steps=4", "--steps_per_loop=4", f"--model_dir={tmp_path}",
+    ]
+    tiny_job(*flags, "--train_steps=8")
+    assert saved_steps(tmp_path) == [4, 8]
+    # From here on every gradient is NaN, as after a step applied NaN weights: each is skipped.
+    monkeypatch.setattr(
+        keras.optimizers.LossScaleOptimizer, "scale_loss", lambda self, loss: loss * np.nan
+    )
+    with pytest.raises(TrainingStalled, match="stalled at step 8: the optimizer skipped"):
+        tiny_job(*flags, "--train_steps=400")
+    assert saved_steps(tmp_path) == [4, 8]
