@@ -252,9 +252,12 @@ def _checked(settings, defaults):
         "cpu_replicas": ("mirrored",),
         "num_gpus": ("one_device", "mirrored"),
         "tpu": ("tpu",),
+        "tpu_timeout_s": ("tpu",),
     }
     for name, strategies in only_with.items():
-        if getattr(settings, name) is not None and settings.strategy not in strategies:
+        if getattr(settings, name) not in (None, defaults[name]) and (
+            settings.strategy not in strategies
+        ):
             raise SettingsError(
                 f"--{name} applies to --strategy={'/'.join(strategies)}, "
                 f"not --strategy={settings.strategy}."
@@ -263,6 +266,7 @@ def _checked(settings, defaults):
                    settings.strategy != "one_device" or (settings.num_gpus or 0) <= 1,
                    "to --strategy=one_device: it trains on one GPU; use --strategy=mirrored for "
                    "more")
+    check_precision_replicas(settings, _known_replicas(settings))
     if labels_from_teacher(settings) and settings.loop != "fit":
         raise SettingsError(
             f"--unlabelled_data and --augmented_copies train with --loop=fit only, not "
@@ -296,6 +300,9 @@ def _checked(settings, defaults):
                    "choose")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.train_data,
                    "without --train_data: they choose the columns of its file")
+    _check_applies(settings, defaults, ("eval_every_steps",),
+                   not settings.train_data or settings.eval_data,
+                   "with --train_data but no --eval_data: the job has nothing to evaluate")
     _check_applies(settings, defaults, ("train_examples", "eval_examples"),
                    not settings.train_data, "with --train_data: they size the DEMO data")
     _check_applies(settings, defaults, ("train_examples",), not settings.unlabelled_data,
@@ -305,6 +312,8 @@ def _checked(settings, defaults):
                    f"to --task={settings.task}: they shape question answering")
     _check_applies(settings, defaults, SEQ2SEQ_FLAGS, settings.task in SEQ2SEQ_TASKS,
                    f"to --task={settings.task}: they shape translation and summarization")
+    _check_applies(settings, defaults, ("pair_fields",), settings.train_data,
+                   "without --train_data: it chooses the fields of its file")
     _check_applies(settings, defaults, ("lowercase",),
                    settings.task not in SEQ2SEQ_TASKS or settings.backbone != "ours",
                    f"to --task={settings.task} with --backbone=ours: SentencePiece reads the text "
@@ -331,6 +340,7 @@ def _checked(settings, defaults):
         )
     # After the checks above, which tell a flag left unset from one set.
     _resolve_model_defaults(settings)
+    _check_model_shape(settings)
     if settings.text_pair_column is not None and settings.export_dir:
         raise SettingsError(
             f"--export_dir cannot serve --text_pair_column={settings.text_pair_column}: the "
@@ -370,6 +380,65 @@ def _resolve_model_defaults(settings):
         settings.learning_rate = SELF_PRETRAINED_LEARNING_RATE
     if settings.pooling is None and settings.task == "classification" and not settings.teacher:
         settings.pooling = "max" if settings.pretrain_steps else "mean"
+
+
+def _known_replicas(settings):
+    """The replicas the settings alone show the strategy has: 2 for "several" where the count
+    needs the hardware (a TPU), 1 where they do not show more than one."""
+    if settings.strategy == "tpu":
+        return 2
+    if settings.strategy == "mirrored":
+        return max(settings.cpu_replicas or 1, settings.num_gpus or 1)
+    return 1
+
+
+def check_precision_replicas(settings, replicas):
+    """Refuses `--mixed_precision=mixed_float16` over more than one replica.
+
+    Keras 3's `LossScaleOptimizer` decides whether to apply a step from the gradients of the
+    replica it runs on before they are reduced (keras/src/optimizers/loss_scale_optimizer.py):
+    a step whose gradients overflow on another replica is applied, the weights become NaN,
+    and every later step is skipped. `train` calls this again once the strategy's
+    `num_replicas_in_sync` is known (a multi-worker cluster, all of a machine's GPUs).
+    """
+    if settings.mixed_precision == "mixed_float16" and replicas > 1:
+        replicas_text = "several replicas" if settings.strategy == "tpu" else f"{replicas} replicas"
+        raise SettingsError(
+            f"--mixed_precision=mixed_float16 does not train over {replicas_text} "
+            f"(--strategy={settings.strategy}): Keras 3's LossScaleOptimizer checks only one "
+            "replica's gradients for overflow, so a step that overflows on another is applied "
+            "and the weights become NaN. Use --mixed_precision=mixed_bfloat16 (no loss "
+            "scaling), or one replica."
+        )
+
+
+def _check_model_shape(settings):
+    """Refuses head counts that do not divide the widths they split, naming the flags."""
+    from trainers.flags import STUDENT_SIZES
+
+    if settings.teacher and settings.student_init == "every_other":
+        # A student of a BERT's layers takes its heads over --num_heads (`make_student` checks).
+        return
+    heads, kv_heads = settings.num_heads, settings.num_kv_heads
+    if kv_heads is not None and heads % kv_heads:
+        raise SettingsError(
+            f"--num_kv_heads={kv_heads} must divide --num_heads={heads}: each key/value head "
+            f"serves a group of query heads; use one of "
+            f"{[d for d in range(1, heads + 1) if heads % d == 0]}."
+        )
+    if settings.teacher:
+        width = STUDENT_SIZES[settings.student]["hidden_dim"]
+        width_name = f"the width of --student={settings.student}, {width}"
+    elif settings.backbone == "ours":
+        width = settings.hidden_dim
+        width_name = f"--hidden_dim={width}"
+    else:  # A pretrained encoder's width (the decoder's, for seq2seq) is known once it loads.
+        return
+    if width % heads:
+        raise SettingsError(
+            f"--num_heads={heads} must divide {width_name}: the heads split the width; use "
+            f"one of {[d for d in range(1, width + 1) if width % d == 0]}."
+        )
 
 
 def _check_applies(settings, defaults, names, applies, where_not):

@@ -20,6 +20,7 @@ import tensorflow as tf
 from keras_simpletf.models.fine_tuning import averages_weights
 from trainers import inputs
 from trainers.checkpointing import preemption_checkpointing
+from trainers.fit_loop import StallGuard
 from trainers.progress import ProgressLine
 
 
@@ -40,6 +41,11 @@ class Trainer(orbit.StandardTrainer):
             # What each replica's share of a global batch measured at run time.
             self.replica_batch_size = keras.metrics.Mean(name="replica_batch_size")
         super().__init__(train_dataset, orbit.StandardTrainerOptions(use_tf_while_loop=True))
+
+    def train(self, num_steps):
+        # Eager: Orbit's controller passes the host loop's batch count as a tensor.
+        self.batches_last_loop = int(num_steps)
+        return super().train(num_steps)
 
     def train_loop_begin(self):
         self.train_loss.reset_state()
@@ -142,6 +148,10 @@ def train_with_orbit(model, task, plan, dirs, settings):
         `(evaluation, losses)`: the final evaluation results (a dict of
         floats; `{}` without evaluation data) and the training loss of each
         host loop this run trained, as `(step, loss)` pairs.
+
+    Raises:
+        trainers.fit_loop.TrainingStalled: the optimizer stopped applying steps
+            (`trainers.fit_loop.StallGuard`).
     """
     strategy = model.distribute_strategy
     global_step = model.optimizer.iterations.value
@@ -151,16 +161,22 @@ def train_with_orbit(model, task, plan, dirs, settings):
     # After the restore: the input starts after the batches the restored steps consumed,
     # and the first progress line measures the speed from the restored step.
     start_step = int(global_step.numpy())
+    train_dataset = strategy.experimental_distribute_dataset(
+        inputs.training_batches(task, settings.batch_size, settings.seed, start_step)
+    )
     losses = []
+    trainer = Trainer(strategy, model, train_dataset)
     actions = [
         ProgressLine(global_step, plan.total_steps, settings.batch_size),
         lambda output: losses.append((int(global_step.numpy()), float(output["loss"]))),
     ]
+    if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+        # Only loss scaling skips steps. First: a stalled host loop saves no checkpoint (Orbit
+        # saves after the actions).
+        guard = StallGuard(model.optimizer, plan.steps_per_loop)
+        actions.insert(0, lambda output: guard.after_host_loop(trainer.batches_last_loop))
     if dirs.model_dir:
         actions.append(lambda output: preemption.save_checkpoint_if_preempted())
-    train_dataset = strategy.experimental_distribute_dataset(
-        inputs.training_batches(task, settings.batch_size, settings.seed, start_step)
-    )
     print(f"Custom loop: from step {start_step} to {plan.total_steps}.", flush=True)
     evaluator = None
     if task.eval_examples is not None:
@@ -174,7 +190,7 @@ def train_with_orbit(model, task, plan, dirs, settings):
         )
     controller = orbit.Controller(
         strategy=strategy,
-        trainer=Trainer(strategy, model, train_dataset),
+        trainer=trainer,
         evaluator=evaluator,
         global_step=global_step,
         steps_per_loop=plan.steps_per_loop,

@@ -10,6 +10,67 @@ from trainers import inputs
 from trainers.checkpointing import FitCheckpoints, preemption_checkpointing
 
 
+# The fewest batches in a row without an optimizer step that stop the job (see `StallGuard`).
+MIN_STALLED_BATCHES = 32
+
+
+class TrainingStalled(RuntimeError):
+    """Host loops ran batches and the optimizer applied none of them."""
+
+
+class StallGuard:
+    """Stops a job whose optimizer no longer applies any step.
+
+    Under `mixed_float16` (the loops use it only there) a `LossScaleOptimizer` skips a step
+    whose gradients are not finite and halves its loss scale; `optimizer.iterations` does not
+    advance, so both loops run more batches until it reaches the last step. Once every gradient is NaN (the weights are, or
+    the loss diverged) no step is ever applied again and the job would loop forever. This
+    counts the batches run since the step last advanced, a host loop at a time, and raises
+    `TrainingStalled` once a whole host loop, and at least `MIN_STALLED_BATCHES` batches (32
+    halvings of the scale, past any overflow a finite model has), advanced nothing. The
+    checkpoints already saved are kept: a step that does not advance saves none.
+
+    Args:
+        optimizer: the job's optimizer.
+        steps_per_loop: int, the batches of a host loop.
+    """
+
+    def __init__(self, optimizer, steps_per_loop):
+        self.optimizer = optimizer
+        self.limit = max(steps_per_loop, MIN_STALLED_BATCHES)
+        self.step = int(optimizer.iterations.numpy())
+        self.stalled = 0
+
+    def after_host_loop(self, batches):
+        """Call after each host loop of `batches` batches; raises `TrainingStalled`."""
+        step = int(self.optimizer.iterations.numpy())
+        if step != self.step:
+            self.step, self.stalled = step, 0
+            return
+        self.stalled += batches
+        if self.stalled >= self.limit:
+            scale = getattr(self.optimizer, "dynamic_scale", None)
+            at_scale = "" if scale is None else f" (loss scale now {float(scale.numpy()):g})"
+            raise TrainingStalled(
+                f"Training stalled at step {step}: the optimizer skipped each of the last "
+                f"{self.stalled} batches, their gradients not finite{at_scale}; the weights or "
+                "the loss have become NaN or infinite. Stopped rather than loop forever; the "
+                "checkpoints saved so far are kept. Lower --learning_rate, or train with "
+                "--mixed_precision=mixed_bfloat16 or float32."
+            )
+
+
+class _StallCheck(keras.callbacks.Callback):
+    """Runs a `StallGuard` after each host loop (`steps_per_execution` batches) of `fit`."""
+
+    def __init__(self, guard):
+        super().__init__()
+        self.guard = guard
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.guard.after_host_loop(self.model.steps_per_execution)
+
+
 def steps_per_execution(strategy, plan):
     """`plan.steps_per_loop`, or 1 where Keras 3 cannot run more per execution.
 
@@ -90,6 +151,9 @@ def train_with_fit(model, task, plan, dirs, settings):
         `(evaluation, losses)`: the final evaluation results (a dict of
         floats; `{}` without evaluation data) and the training loss of each
         Keras epoch this run trained, as `(step, loss)` pairs.
+
+    Raises:
+        TrainingStalled: the optimizer stopped applying steps (`StallGuard`).
     """
     callbacks = []
     if dirs.model_dir:
@@ -109,6 +173,10 @@ def train_with_fit(model, task, plan, dirs, settings):
     # Epochs between validations; an evaluation interval of the whole job validates its end alone.
     validation_freq = -(-plan.eval_every // plan.checkpoint_every)
     steps_per_execution = model.steps_per_execution
+    if isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer):
+        # Only loss scaling skips steps. Before the checkpoint callback, so that a stalled host
+        # loop saves nothing more.
+        callbacks.insert(0, _StallCheck(StallGuard(model.optimizer, steps_per_execution)))
     losses, history, batch = [], None, step
     while step < plan.total_steps:
         epoch, steps_into_epoch = divmod(step, plan.checkpoint_every)

@@ -22,7 +22,8 @@ from absl import app, flags  # noqa: E402
 
 from trainers import flags as job_flags  # noqa: E402
 from trainers.config import (  # noqa: E402
-    SettingsError, labels_from_teacher, plan_steps, settings_from_flags,
+    SettingsError, check_precision_replicas, labels_from_teacher, plan_steps,
+    settings_from_flags,
 )
 
 FLAGS = flags.FLAGS
@@ -83,6 +84,8 @@ def train(settings):
         tpu=settings.tpu,
         tpu_timeout_s=settings.tpu_timeout_s,
     )
+    # A multi-worker cluster, or all of a machine's GPUs: replicas the flags alone do not show.
+    check_precision_replicas(settings, distribution.num_replicas_in_sync)
     policy = strategy.set_precision(settings.mixed_precision)
     # Before the data is read or a checkpoint restored: a changed setting fails at once.
     checkpointing.check_resumed_settings(settings)
@@ -190,12 +193,19 @@ def weights_digest(model):
     return digest.hexdigest()[:16]
 
 
+def fit_loop_errors():
+    """The loops' own errors that end a job with a one-line message."""
+    from trainers.fit_loop import TrainingStalled
+
+    return TrainingStalled
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
         result = train(settings_from_flags(FLAGS))
-    except SettingsError as error:
+    except (SettingsError, fit_loop_errors()) as error:
         # One line, not the flag listing a UsageError prints: the message names what is wrong.
         sys.exit(f"trainers.train: error: {error}")
     if result.results:
