@@ -4,11 +4,13 @@ It waits until the server's gRPC ModelService reports a model AVAILABLE, and
 gives the tests TF Serving's own gRPC stubs and plain HTTP requests (urllib).
 """
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +24,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.model_server import rest_service
+
 ROOT = Path(__file__).resolve().parents[2]
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
@@ -30,6 +34,21 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving_rest_api(api, **options):
+    """An in-process REST server of `api` (a `RestApi`) with `create_server`'s `options`,
+    serving until the block ends; yields its port."""
+    server = rest_service.create_server(free_port(), api, **options)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def write_model_config(directory, *names):

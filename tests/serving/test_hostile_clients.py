@@ -19,7 +19,7 @@ import pytest
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from serving.model_server import monitoring, rest_service, versions
-from tests.serving.model_servers import free_port
+from tests.serving.model_servers import serving_rest_api
 from tests.serving.protos import predict_request
 
 BILLION = 1_000_000_000
@@ -208,15 +208,8 @@ def _rest_server(**options):
     """
     manager = versions.VersionManager(file_system_poll_wait_seconds=0)
     api = rest_service.RestApi(manager, None, monitoring.Metrics(manager.is_served), 0, None)
-    server = rest_service.create_server(free_port(), api, **options)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving_rest_api(api, **options) as port:
+        yield port
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import contextlib
 import http.client
 import json
 import socket
-import threading
 
 import pytest
 
 from serving.model_server import monitoring, rest_service, versions
-from tests.serving.model_servers import free_port
+from tests.serving.model_servers import serving_rest_api
 
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
@@ -29,15 +28,8 @@ def _rest_api():
 @pytest.fixture(scope="module")
 def rest_port():
     """An in-process REST server with no models (GET /v1/models/nope answers 404)."""
-    server = rest_service.create_server(free_port(), _rest_api(), num_threads=2)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving_rest_api(_rest_api(), num_threads=2) as port:
+        yield port
 
 
 @pytest.mark.parametrize(
