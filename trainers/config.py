@@ -28,6 +28,7 @@ from trainers.flags import (
     QA_FLAGS,
     SEQ2SEQ_FLAGS,
     SEQ2SEQ_TASKS,
+    STUDENT_SIZES,
     TEACHER_REPLACES_FLAGS,
     define_flags,
 )
@@ -172,7 +173,7 @@ def settings_record(settings):
     the job chose them), so that a run that resumes is compared on what the saved run trained
     with, however either spelled it.
     """
-    return {name: value for name, value in sorted(vars(settings).items())}
+    return dict(sorted(vars(settings).items()))
 
 
 def changed_on_resume(saved, settings):
@@ -414,8 +415,6 @@ def check_precision_replicas(settings, replicas):
 
 def _check_model_shape(settings):
     """Refuses head counts that do not divide the widths they split, naming the flags."""
-    from trainers.flags import STUDENT_SIZES
-
     if settings.teacher and settings.student_init == "every_other":
         # A student of a BERT's layers takes its heads over --num_heads (`make_student` checks).
         return

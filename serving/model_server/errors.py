@@ -123,3 +123,9 @@ def from_exception(exception):
     if isinstance(exception, tf.errors.OpError):
         return ServingError(_CODE_BY_NUMBER[exception.error_code], exception.message)
     return internal(f"{type(exception).__name__}: {exception}")
+
+
+def shape_text(shape):
+    """A shape as TensorFlow's TensorShape::DebugString and TF Serving's ShapeToString write
+    it: [2,3]."""
+    return "[" + ",".join(str(size) for size in shape) + "]"

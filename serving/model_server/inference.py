@@ -315,11 +315,6 @@ def check_metadata_fields(metadata_fields):
             raise errors.invalid_argument(f"Metadata field {field} is not supported")
 
 
-def _shape_name(array):
-    """The shape as TensorFlow's TensorShape::DebugString() writes it: [1,2,1]."""
-    return "[" + ",".join(str(size) for size in array.shape) + "]"
-
-
 def _dtype_name(array):
     """The DataType_Name() of the array's TensorFlow dtype: DT_DOUBLE."""
     return types_pb2.DataType.Name(tensor_dtype(array).as_datatype_enum)
@@ -328,7 +323,8 @@ def _dtype_name(array):
 def _check_batch_output(name, array, dtype, dtype_name, num_examples):
     if array.ndim != 2:
         raise errors.invalid_argument(
-            f"Expected Tensor shape: [batch_size num_classes] but got {_shape_name(array)}"
+            "Expected Tensor shape: [batch_size num_classes] but got "
+            f"{errors.shape_text(array.shape)}"
         )
     if array.dtype != dtype:
         raise errors.invalid_argument(
@@ -370,7 +366,7 @@ def regression_result(values, num_examples):
     if not (values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1)):
         raise errors.invalid_argument(
             "Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got "
-            f"{_shape_name(values)}"
+            f"{errors.shape_text(values.shape)}"
         )
     if values.shape[0] != num_examples:
         raise errors.invalid_argument(

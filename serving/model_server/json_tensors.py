@@ -223,11 +223,6 @@ def _array(flat, shape, dtype):
     return np.array(flat, dtype=dtype.as_numpy_dtype).reshape(shape)
 
 
-def _shape_text(shape):
-    """A shape as json_tensor.cc's ShapeToString writes it: [2,3]."""
-    return "[" + ",".join(str(size) for size in shape) + "]"
-
-
 def _check_rank(name, rank):
     """INVALID_ARGUMENT naming input `name` if its tensor would have over `MAX_RANK` dimensions."""
     if rank > MAX_RANK:
@@ -278,7 +273,8 @@ def _from_instances(instances, dtypes):
                 )
             if shapes[name] != shape:
                 raise errors.invalid_argument(
-                    f"Expecting shape {_shape_text(shapes[name])} but got: {_shape_text(shape)}"
+                    f"Expecting shape {errors.shape_text(shapes[name])} but got: "
+                    f"{errors.shape_text(shape)}"
                 )
         shapes[name] = shape
         flats.setdefault(name, []).extend(flat)
