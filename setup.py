@@ -27,6 +27,8 @@ setup(
         "sentencepiece>=0.2,<0.3",
         "sacrebleu>=2.4,<3",
         "rouge-score==0.1.2",
+        # `--tfidf_average` fits its TF-IDF + logistic regression with scikit-learn.
+        "scikit-learn>=1.3",
     ],
     extras_require={
         # Reference implementations the tests compare against.

@@ -20,4 +20,5 @@ from keras_simpletf.models.recommendation import (
     TextTwoTowerRetrieval,
 )
 from keras_simpletf.models.seq2seq import LabelSmoothedCrossEntropy, Seq2SeqTransformer, TokenAccuracy
+from keras_simpletf.models.tfidf import ProbabilityAverage, TfidfLogits, fit_tfidf_logits
 from keras_simpletf.models.token_classifier import TokenClassifier
