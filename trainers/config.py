@@ -296,6 +296,12 @@ def _checked(settings, defaults):
                    f"to --task={settings.task}: only a classifier pools")
     _check_applies(settings, defaults, ("pooling",), not settings.teacher,
                    "with --teacher: the student pools as its teacher does")
+    _check_applies(settings, defaults, ("tfidf_average",), settings.task == "classification",
+                   f"to --task={settings.task}: it averages a classifier's probabilities")
+    _check_applies(settings, defaults, ("tfidf_average",), not settings.teacher,
+                   "with --teacher: a student learns the teacher's probabilities alone")
+    _check_applies(settings, defaults, ("tfidf_average",), settings.strategy != "tpu",
+                   "with --strategy=tpu: its lookup table and counts do not run on a TPU")
     _check_applies(settings, defaults, COLUMN_FLAGS, settings.task == "classification",
                    f"to --task={settings.task}: only classification files have columns to "
                    "choose")

@@ -1,11 +1,13 @@
 """Tests for trainers/tasks.py and trainers/backbones.py, run in process through train():
 classification files read by their named columns, casing, the vocabulary size and sequence
-length reaching every part, and NER scored over every word of every sentence."""
+length reaching every part, NER scored over every word of every sentence, and
+`--tfidf_average`'s linear model averaged in at inference only."""
 
 import re
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from seqeval.metrics import f1_score
 
 from keras_simpletf.data import demo_sentiment
@@ -13,7 +15,7 @@ from keras_simpletf.metrics import extract_entities
 from tests.trainers.jobs import TINY, TINY_MODEL
 from trainers import inputs, tasks
 from trainers.config import SettingsError, parse_settings
-from trainers.train import train
+from trainers.train import train, weights_digest
 
 
 def tiny_job(*flags):
@@ -195,3 +197,39 @@ def test_a_classifier_job_pretrains_its_encoder_on_the_training_texts_first(tmp_
     tiny_job(*flags, "--train_steps=8")
     assert "masked language model" not in capsys.readouterr().out
 
+
+
+def test_a_classifier_job_averages_tfidf_logistic_regression_in_at_inference_only(tmp_path, capsys):
+    alone = tiny_job("--train_steps=6")
+    flags = ("--tfidf_average", f"--model_dir={tmp_path / 'model'}")
+    averaged = tiny_job(*flags, "--train_steps=6", f"--export_dir={tmp_path / 'export'}")
+    printed = capsys.readouterr().out
+    features = int(re.search(r"unigrams and bigrams: (\d+) features", printed)[1])
+    assert features == len(averaged.model.tfidf.ngram_keys) > 100
+    # The encoder trains as it does without the flag: the linear model takes no part.
+    assert weights_digest(averaged.model) == weights_digest(alone.model)
+    texts, labels = averaged.task.eval_examples.inputs, averaged.task.eval_examples.labels
+    features = averaged.task.preprocessor(texts)
+    encoder = alone.model.scores(alone.model(features))
+    linear = averaged.model.scores(averaged.model.tfidf(features))
+    expected = 0.5 * encoder + 0.5 * linear
+    np.testing.assert_allclose(averaged.model.scores(averaged.model(features)), expected, atol=1e-6)
+    names = np.asarray(averaged.model.labels)
+    assert averaged.results["accuracy"] == pytest.approx(
+        np.mean(names[expected.argmax(axis=-1)] == np.asarray(labels)), abs=1e-6
+    )
+    served = tf.saved_model.load(averaged.export_paths[0]).signatures["serving_default"]
+    np.testing.assert_allclose(served(text=tf.constant(texts))["scores"], expected, atol=1e-6)
+    # A resumed job restores the fitted weights with the rest.
+    resumed = tiny_job(*flags, "--train_steps=8")
+    assert resumed.steps == 8 and resumed.model.tfidf is not None
+
+
+def test_the_tfidf_average_is_refused_where_it_cannot_apply():
+    for flags, reason in [
+        (["--task=ner"], "does not apply to --task=ner: it averages a classifier's probabilities"),
+        (["--teacher=/exports/classifier"], "a student learns the teacher's probabilities alone"),
+        (["--strategy=tpu"], "its lookup table and counts do not run on a TPU"),
+    ]:
+        with pytest.raises(SettingsError, match=reason):
+            parse_settings(["--tfidf_average", *flags])
