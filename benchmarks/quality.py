@@ -50,6 +50,7 @@ import time
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -206,6 +207,28 @@ def sst2_rows(data_dir, work_dir, config):
             predicted, _ = result.model.predict_text(texts, result.task.preprocessor)
             metrics[evaluation] = accuracy(predicted, labels)
         rows.append(Row("SST-2", name, metrics, seconds, result.model.count_params(), train_rows))
+        if result.model.tfidf is not None:
+            rows.extend(averaged_parts(result, evaluations, seconds, train_rows))
+    return rows
+
+
+def averaged_parts(result, evaluations, seconds, train_rows):
+    """Rows for each of the two models a `--tfidf_average` classifier averages, scored alone."""
+    model, preprocessor = result.model, result.task.preprocessor
+    parts = {
+        "its encoder alone": keras.Model(model.inputs, model.get_layer(model.head_layer).output),
+        "its TF-IDF + logistic regression alone": model.tfidf,
+    }
+    rows = []
+    for part, layer in parts.items():
+        metrics = {}
+        for evaluation, (texts, labels) in evaluations.items():
+            logits = np.concatenate([
+                keras.ops.convert_to_numpy(layer(preprocessor(texts[start : start + 512])))
+                for start in range(0, len(texts), 512)
+            ])
+            metrics[evaluation] = accuracy(np.asarray(model.labels)[logits.argmax(axis=-1)], labels)
+        rows.append(Row("SST-2", f"  {part}", metrics, seconds, layer.count_params(), train_rows))
     return rows
 
 
