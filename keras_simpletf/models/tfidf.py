@@ -151,8 +151,10 @@ class TfidfLogits(keras.layers.Layer):
     Example:
 
     ```python
-    fitted = fit_tfidf_logits(preprocessor, texts, label_ids, num_labels=2)
-    logits = fitted.layer()(preprocessor(["a great film."]))
+    texts = ["a great film.", "a dull plot.", "great acting.", "dull and slow."] * 5
+    preprocessor = ClassificationPreprocessor(learn_vocabulary(texts, 41), sequence_length=16)
+    fitted = fit_tfidf_logits(preprocessor, texts, [1, 0, 1, 0] * 5, num_labels=2)
+    logits = fitted.layer()(preprocessor(["a great plot."]))   # float32 (1, 2)
     ```
     """
 
@@ -247,6 +249,12 @@ class ProbabilityAverage(keras.layers.Layer):
     Args:
         weight: float in `[0, 1]`, the first model's share.
         **kwargs: base `keras.layers.Layer` arguments.
+
+    Example:
+
+    ```python
+    logits = ProbabilityAverage()(np.log([[0.9, 0.1]]), np.log([[0.5, 0.5]]))   # log([[0.7, 0.3]])
+    ```
     """
 
     def __init__(self, weight=0.5, **kwargs):
