@@ -36,9 +36,11 @@ def piece_documents(preprocessor, texts, pairs=None):
     ]
 
 
-def scikit_learn_probabilities(preprocessor, label_ids, pairs=None, held_out_pairs=None):
+def scikit_learn_probabilities(preprocessor, label_ids, max_n, pairs=None, held_out_pairs=None):
     pipeline = make_pipeline(
-        TfidfVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(
+            token_pattern=r"\S+", lowercase=False, ngram_range=(1, max_n), sublinear_tf=True
+        ),
         LogisticRegression(C=4.0, max_iter=2000),
     ).fit(piece_documents(preprocessor, TEXTS, pairs), label_ids)
     return pipeline.predict_proba(piece_documents(preprocessor, HELD_OUT, held_out_pairs))
@@ -52,16 +54,20 @@ def test_binary_logits_are_scikit_learns(preprocessor):
     label_ids = np.array([LABELS.index(label) for label in SENTIMENTS])
     fitted = fit_tfidf_logits(preprocessor, TEXTS, label_ids, num_labels=2)
     ours = probabilities(fitted.layer(), preprocessor(HELD_OUT))
-    np.testing.assert_allclose(ours, scikit_learn_probabilities(preprocessor, label_ids), atol=1e-5)
+    reference = scikit_learn_probabilities(preprocessor, label_ids, max_n=3)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+    assert fitted.max_n == 3 and max(fitted.ngram_keys) >= 100 + 100**2  # trigrams among them
     assert 0.9 <= fitted.train_accuracy <= 1.0
 
 
 def test_multi_class_pair_logits_are_scikit_learns(preprocessor):
     label_ids = np.arange(len(TEXTS)) % 3
     pairs, held_out_pairs = TEXTS[1:] + TEXTS[:1], HELD_OUT[::-1]
-    fitted = fit_tfidf_logits(preprocessor, TEXTS, label_ids, num_labels=3, text_pairs=pairs)
+    fitted = fit_tfidf_logits(
+        preprocessor, TEXTS, label_ids, num_labels=3, text_pairs=pairs, max_n=2
+    )
     ours = probabilities(fitted.layer(), preprocessor(HELD_OUT, held_out_pairs))
-    reference = scikit_learn_probabilities(preprocessor, label_ids, pairs, held_out_pairs)
+    reference = scikit_learn_probabilities(preprocessor, label_ids, 2, pairs, held_out_pairs)
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 

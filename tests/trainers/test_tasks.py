@@ -204,7 +204,7 @@ def test_a_classifier_job_averages_tfidf_logistic_regression_in_at_inference_onl
     flags = ("--tfidf_average", f"--model_dir={tmp_path / 'model'}")
     averaged = tiny_job(*flags, "--train_steps=6", f"--export_dir={tmp_path / 'export'}")
     printed = capsys.readouterr().out
-    features = int(re.search(r"unigrams and bigrams: (\d+) features", printed)[1])
+    features = int(re.search(r"n-grams of 1 to 3 word pieces: (\d+) features", printed)[1])
     assert features == len(averaged.model.tfidf.ngram_keys) > 100
     # The encoder trains as it does without the flag: the linear model takes no part.
     assert weights_digest(averaged.model) == weights_digest(alone.model)
