@@ -125,8 +125,8 @@ class ClassificationTask(EncoderTask):
             self.label_encoder(tf.constant(examples.labels)).numpy(), len(self.labels),
             text_pairs=examples.pairs,
         )
-        print(f"TF-IDF + logistic regression over n-grams of 1 to {fitted.max_n} word pieces: "
-              f"{len(fitted.ngram_keys)} features, training accuracy "
+        print(f"TF-IDF + logistic regression over n-grams of 1 to {fitted.max_n} words: "
+              f"{len(fitted.ngrams)} features, training accuracy "
               f"{fitted.train_accuracy:.4f}, fitted in {time.perf_counter() - start:.0f} s; "
               f"the classifier averages its probabilities with it at inference.", flush=True)
         return fitted.layer()

@@ -1,13 +1,14 @@
-"""TF-IDF + logistic regression over a model's own word pieces, fitted by scikit-learn, run in the graph.
+"""TF-IDF + logistic regression over a classifier's own tokens, fitted by scikit-learn, run in the graph.
 
 A classifier of our encoder and TF-IDF + logistic regression make different
 mistakes: on SST-2's sentences each scores about 0.81 alone and their averaged
 probabilities about 0.82 (BENCHMARKS.md). `fit_tfidf_logits` fits the linear
 model with scikit-learn's `TfidfVectorizer` and `LogisticRegression` on the
-word-piece ids the classifier's own preprocessor gives, and returns a
-`TfidfLogits` layer that computes the same logits from those features in
-TensorFlow, so a `TextClassifier(..., tfidf=...)` and its SavedModel carry
-both models and take the same raw text.
+words the classifier's own preprocessor gives (each a piece and the `##`
+pieces that continue it), and returns a `TfidfLogits` layer that computes the
+same logits from those features in TensorFlow, so a
+`TextClassifier(..., tfidf=...)` and its SavedModel carry both models and
+take the same raw text.
 """
 
 import dataclasses
@@ -23,9 +24,10 @@ class FittedTfidf:
 
     Attributes:
         vocabulary_size: the word-piece vocabulary's size.
-        ngram_keys: int list, one key per feature column (`ngram_key`).
-        max_n: the longest n-grams.
-        skip_ids: the special piece ids left out of the n-grams.
+        continuation_ids: the ids of its `##` pieces.
+        skip_ids: the special piece ids left out of the words.
+        ngrams: str list, the feature columns' n-grams (`piece_words`' words, space-joined).
+        max_n: the longest n-grams, in words.
         idf: float `(features,)`, scikit-learn's smoothed inverse document frequencies.
         coefficients: float `(features, labels)`.
         intercept: float `(labels,)`.
@@ -33,9 +35,10 @@ class FittedTfidf:
     """
 
     vocabulary_size: int
-    ngram_keys: list
-    max_n: int
+    continuation_ids: list
     skip_ids: list
+    ngrams: list
+    max_n: int
     idf: np.ndarray
     coefficients: np.ndarray
     intercept: np.ndarray
@@ -44,41 +47,63 @@ class FittedTfidf:
     def layer(self, **kwargs):
         """A `TfidfLogits` layer holding these weights."""
         return TfidfLogits(
-            self.vocabulary_size, self.ngram_keys, num_labels=len(self.intercept),
-            max_n=self.max_n, skip_ids=self.skip_ids, initial_weights=(self.idf, self.coefficients, self.intercept),
-            **kwargs,
+            self.vocabulary_size, self.continuation_ids, self.ngrams,
+            num_labels=len(self.intercept), max_n=self.max_n, skip_ids=self.skip_ids,
+            initial_weights=(self.idf, self.coefficients, self.intercept), **kwargs,
         )
 
 
-def ngram_key(pieces, vocabulary_size):
-    """The feature key of the n-gram of piece ids `pieces`: n-grams of each length in a range of their own.
+def piece_words(token_ids, padding_mask, continuation, skip_ids):
+    """The words of each row of piece ids: a ragged `(batch, None)` string tensor.
+
+    A word is a piece and the `##` pieces that continue it (as WordPiece
+    split it), written as their ids joined by commas; the padding and the
+    `skip_ids` pieces are left out.
+
+    Args:
+        token_ids: int `(batch, length)`.
+        padding_mask: bool `(batch, length)`.
+        continuation: bool `(vocabulary_size,)`, which pieces are `##` pieces.
+        skip_ids: piece ids to leave out.
 
     Example:
 
     ```python
-    ngram_key([7], 100), ngram_key([7, 3], 100)   # (7, 803): 100 + 7 * 100 + 3
+    continuation = tf.constant([False, False, False, True])   # piece 3 is "##..."
+    piece_words([[1, 2, 3, 2, 0]], [[True] * 4 + [False]], continuation, skip_ids=[1])
+    # <tf.RaggedTensor [[b'2,3', b'2']]>
     ```
     """
-    key = sum(vocabulary_size**power for power in range(1, len(pieces)))
-    for power, piece in enumerate(reversed(pieces)):
-        key += int(piece) * vocabulary_size**power
-    return key
+    token_ids = tf.cast(token_ids, tf.int64)
+    kept = tf.cast(padding_mask, tf.bool)
+    for piece in skip_ids:
+        kept &= tf.not_equal(token_ids, piece)
+    pieces = tf.ragged.boolean_mask(token_ids, kept)
+    flat, rows = pieces.flat_values, pieces.value_rowids()
+    row_start = tf.equal(tf.range(tf.size(flat, tf.int64)), tf.gather(pieces.row_splits, rows))
+    starts = row_start | ~tf.gather(continuation, flat)
+    word_ids = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+    words = tf.strings.unsorted_segment_join(
+        tf.strings.as_string(flat), word_ids, tf.reduce_sum(tf.cast(starts, tf.int64)), separator=","
+    )
+    return tf.RaggedTensor.from_value_rowids(
+        words, tf.boolean_mask(rows, starts), nrows=tf.shape(token_ids, out_type=tf.int64)[0]
+    )
 
 
-def fit_tfidf_logits(preprocessor, texts, label_ids, num_labels, text_pairs=None, max_n=3, C=4.0,
+def fit_tfidf_logits(preprocessor, texts, label_ids, num_labels, text_pairs=None, max_n=2, C=4.0,
                      batch_size=1024):
-    """Fits TF-IDF + logistic regression on the word pieces `preprocessor` gives `texts`.
+    """Fits TF-IDF + logistic regression on the words `preprocessor` gives `texts`.
 
     The features are scikit-learn's `TfidfVectorizer(ngram_range=(1, max_n),
-    sublinear_tf=True)` over each text's piece ids (those within the
-    preprocessor's `sequence_length`, `[CLS]`, `[SEP]` and padding left
-    out; a pair's two texts are read as one), and the classifier its
-    `LogisticRegression(C=C)`, as the TF-IDF baseline a scikit-learn user
-    writes over words with `ngram_range=(1, 2)`. Pieces are finer than
-    words, so the default reaches one piece further (on SST-2, with our
-    encoder's 8,000 pieces, averaged in: 0.2-0.4 points more on the dev
-    sentences over four encoders than bigrams, BENCHMARKS.md). The fit is
-    deterministic, so every worker of a job fits the same.
+    sublinear_tf=True)` over each text's words as the preprocessor splits
+    them (`piece_words`: within its `sequence_length`, punctuation a word of
+    its own, `[CLS]`, `[SEP]` and padding left out; a pair's two texts are
+    read as one), and the classifier its `LogisticRegression(C=C)`: the
+    TF-IDF baseline a scikit-learn user writes. Words, not pieces: averaged
+    with eight of our SST-2 classifiers, n-grams of words score 0.3 points
+    more on the dev sentences than n-grams of pieces (BENCHMARKS.md). The
+    fit is deterministic, so every worker of a job fits the same.
 
     Args:
         preprocessor: the `ClassificationPreprocessor` of the classifier.
@@ -86,7 +111,7 @@ def fit_tfidf_logits(preprocessor, texts, label_ids, num_labels, text_pairs=None
         label_ids: int label id of each text, in `range(num_labels)`.
         num_labels: int, the classifier's number of labels.
         text_pairs: second texts of pairs, or `None`.
-        max_n: int, the longest n-grams of pieces.
+        max_n: int, the longest n-grams, in words.
         C: float, the inverse L2 penalty of the logistic regression.
         batch_size: texts per preprocessor call.
 
@@ -104,10 +129,16 @@ def fit_tfidf_logits(preprocessor, texts, label_ids, num_labels, text_pairs=None
             f"of {num_labels} have none."
         )
     skip_ids = sorted({preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id})
-    documents = [
-        " ".join(map(str, ids))
-        for ids in _piece_ids(preprocessor, texts, text_pairs, skip_ids, batch_size)
+    continuation_ids = [
+        index for index, piece in enumerate(preprocessor.vocabulary) if piece.startswith("##")
     ]
+    continuation = _continuation_table(len(preprocessor.vocabulary), continuation_ids)
+    documents = []
+    for start in range(0, len(texts), batch_size):
+        pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
+        features = preprocessor(texts[start : start + batch_size], pairs)
+        words = piece_words(features["token_ids"], features["padding_mask"], continuation, skip_ids)
+        documents += [b" ".join(row).decode() for row in words.to_list()]
     vectorizer = TfidfVectorizer(
         token_pattern=r"\S+", lowercase=False, ngram_range=(1, max_n), sublinear_tf=True
     )
@@ -119,32 +150,29 @@ def fit_tfidf_logits(preprocessor, texts, label_ids, num_labels, text_pairs=None
         intercept = np.array([0.0, regression.intercept_[0]])
     else:
         coefficients, intercept = regression.coef_.T, regression.intercept_
-    size = len(preprocessor.vocabulary)
-    keys = [0] * len(vectorizer.vocabulary_)
+    ngrams = [None] * len(vectorizer.vocabulary_)
     for ngram, column in vectorizer.vocabulary_.items():
-        keys[column] = ngram_key(ngram.split(" "), size)
+        ngrams[column] = ngram
     return FittedTfidf(
-        size, keys, max_n, skip_ids, vectorizer.idf_.astype("float32"), coefficients.astype("float32"),
+        len(preprocessor.vocabulary), continuation_ids, skip_ids, ngrams, max_n,
+        vectorizer.idf_.astype("float32"), coefficients.astype("float32"),
         intercept.astype("float32"), float(regression.score(features, label_ids)),
     )
 
 
-def _piece_ids(preprocessor, texts, text_pairs, skip_ids, batch_size):
-    for start in range(0, len(texts), batch_size):
-        pairs = None if text_pairs is None else text_pairs[start : start + batch_size]
-        features = preprocessor(texts[start : start + batch_size], pairs)
-        token_ids = features["token_ids"].numpy()
-        kept = features["padding_mask"].numpy() & ~np.isin(token_ids, skip_ids)
-        yield from (row[keep] for row, keep in zip(token_ids, kept))
+def _continuation_table(vocabulary_size, continuation_ids):
+    table = np.zeros(vocabulary_size, bool)
+    table[continuation_ids] = True
+    return tf.constant(table)
 
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class TfidfLogits(keras.layers.Layer):
-    """Logits of a linear model over sublinear TF-IDF of word-piece n-grams.
+    """Logits of a linear model over sublinear TF-IDF of n-grams of the words of a classifier's pieces.
 
     Computes what scikit-learn's `TfidfVectorizer(ngram_range=(1, max_n),
     sublinear_tf=True)` and a linear classifier compute, from the features
-    of a `ClassificationPreprocessor`: per text, each known n-gram's
+    of a `ClassificationPreprocessor` (`piece_words`): per text, each known n-gram's
     `(1 + ln count) * idf`, the row L2-normalised, times the coefficients,
     plus the intercept. N-grams not seen in fitting count for nothing, as in
     scikit-learn. Build it with `fit_tfidf_logits(...).layer()`; a layer
@@ -156,10 +184,11 @@ class TfidfLogits(keras.layers.Layer):
 
     Args:
         vocabulary_size: int, the word-piece vocabulary's size.
-        ngram_keys: int list, the feature columns' keys (`FittedTfidf.ngram_keys`).
+        continuation_ids: the ids of its `##` pieces.
+        ngrams: str list, the feature columns' n-grams (`FittedTfidf.ngrams`).
         num_labels: int.
-        max_n: int, the longest n-grams.
-        skip_ids: piece ids left out of the n-grams (`[CLS]`, `[SEP]`, `[PAD]`).
+        max_n: int, the longest n-grams, in words.
+        skip_ids: piece ids left out of the words (`[CLS]`, `[SEP]`, `[PAD]`).
         initial_weights: `(idf, coefficients, intercept)` arrays, or `None` for zeros.
         **kwargs: base `keras.layers.Layer` arguments.
 
@@ -179,26 +208,27 @@ class TfidfLogits(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, vocabulary_size, ngram_keys, num_labels, max_n=3, skip_ids=(),
+    def __init__(self, vocabulary_size, continuation_ids, ngrams, num_labels, max_n=2, skip_ids=(),
                  initial_weights=None, **kwargs):
         kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.vocabulary_size = int(vocabulary_size)
-        self.ngram_keys = [int(key) for key in ngram_keys]
+        self.continuation_ids = [int(piece) for piece in continuation_ids]
+        self.ngrams = list(ngrams)
         self.num_labels = int(num_labels)
         self.max_n = int(max_n)
         self.skip_ids = [int(piece) for piece in skip_ids]
         self._initial_weights = initial_weights
+        self._continuation = _continuation_table(self.vocabulary_size, self.continuation_ids)
         # Index 0 is every n-gram not fitted on; feature column j is index j + 1.
-        self.columns = keras.layers.IntegerLookup(
-            vocabulary=np.asarray(self.ngram_keys, "int64"), num_oov_indices=1, mask_token=None,
-            vocabulary_dtype="int64", name="ngram_columns",
+        self.columns = keras.layers.StringLookup(
+            vocabulary=self.ngrams, num_oov_indices=1, mask_token=None, name="ngram_columns"
         )
         self.supports_jit = False
 
     def build(self, input_shape=None):
         idf, coefficients, intercept = self._initial_weights or (None, None, None)
-        rows = len(self.ngram_keys) + 1
+        rows = len(self.ngrams) + 1
 
         def initial(values, shape):
             if values is None:
@@ -226,32 +256,23 @@ class TfidfLogits(keras.layers.Layer):
         batch = tf.shape(token_ids)[0]
         if training:
             return tf.zeros([batch, self.num_labels], self.compute_dtype)
-        kept = tf.cast(features["padding_mask"], tf.bool)
-        for piece in self.skip_ids:
-            kept &= tf.not_equal(token_ids, piece)
-        pieces = tf.ragged.boolean_mask(tf.cast(token_ids, tf.int64), kept)
-        ngrams = [self._ngram_keys(pieces, n) for n in range(1, self.max_n + 1)]
-        columns = tf.cast(self.columns(tf.concat([k.flat_values for k in ngrams], axis=0)), tf.int64)
-        rows = tf.concat([k.value_rowids() for k in ngrams], axis=0)
+        words = piece_words(token_ids, features["padding_mask"], self._continuation, self.skip_ids)
+        ngrams = [[words[:, start : start + 1 - n or None] for start in range(n)]
+                  for n in range(1, self.max_n + 1)]
+        columns = tf.cast(self.columns(tf.concat(
+            [tf.strings.join([part.flat_values for part in parts], " ") for parts in ngrams], 0
+        )), tf.int64)
+        rows = tf.concat([parts[0].value_rowids() for parts in ngrams], axis=0)
         # One entry per (text, n-gram) with its count; unknown n-grams have idf 0.
-        pairs, _, counts = tf.unique_with_counts(rows * (len(self.ngram_keys) + 1) + columns)
-        row = pairs // (len(self.ngram_keys) + 1)
-        column = pairs % (len(self.ngram_keys) + 1)
+        width = len(self.ngrams) + 1
+        pairs, _, counts = tf.unique_with_counts(rows * width + columns)
+        row, column = pairs // width, pairs % width
         weights = (1.0 + tf.math.log(tf.cast(counts, tf.float32))) * tf.gather(self.idf, column)
         norms = tf.sqrt(tf.math.unsorted_segment_sum(tf.square(weights), row, batch))
         sums = tf.math.unsorted_segment_sum(
             weights[:, None] * tf.gather(self.coefficients, column), row, batch
         )
         return tf.math.divide_no_nan(sums, norms[:, None]) + self.intercept
-
-    def _ngram_keys(self, pieces, n):
-        """`ngram_key` of every n-gram of each row of the ragged `pieces`."""
-        size = self.vocabulary_size
-        keys = sum(size**power for power in range(1, n))
-        for start in range(n):
-            stop = start - (n - 1)
-            keys += pieces[:, start : stop or None] * size ** (n - 1 - start)
-        return keys
 
     def compute_output_shape(self, input_shape):
         return (input_shape["token_ids"][0], self.num_labels)
@@ -260,7 +281,8 @@ class TfidfLogits(keras.layers.Layer):
         return {
             **super().get_config(),
             "vocabulary_size": self.vocabulary_size,
-            "ngram_keys": self.ngram_keys,
+            "continuation_ids": self.continuation_ids,
+            "ngrams": self.ngrams,
             "num_labels": self.num_labels,
             "max_n": self.max_n,
             "skip_ids": self.skip_ids,

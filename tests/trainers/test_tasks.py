@@ -204,8 +204,8 @@ def test_a_classifier_job_averages_tfidf_logistic_regression_in_at_inference_onl
     flags = ("--tfidf_average", f"--model_dir={tmp_path / 'model'}")
     averaged = tiny_job(*flags, "--train_steps=6", f"--export_dir={tmp_path / 'export'}")
     printed = capsys.readouterr().out
-    features = int(re.search(r"n-grams of 1 to 3 word pieces: (\d+) features", printed)[1])
-    assert features == len(averaged.model.tfidf.ngram_keys) > 100
+    features = int(re.search(r"n-grams of 1 to 2 words: (\d+) features", printed)[1])
+    assert features == len(averaged.model.tfidf.ngrams) > 100
     # The encoder trains as it does without the flag: the linear model takes no part.
     assert weights_digest(averaged.model) == weights_digest(alone.model)
     texts, labels = averaged.task.eval_examples.inputs, averaged.task.eval_examples.labels
