@@ -1,4 +1,4 @@
-"""TF-IDF + logistic regression over a classifier's own tokens, fitted by scikit-learn, run in the graph.
+"""TF-IDF + logistic regression over a classifier's own words, fitted by scikit-learn, run in TF.
 
 A classifier of our encoder and TF-IDF + logistic regression make different
 mistakes: on SST-2's sentences each scores about 0.81 alone and their averaged
@@ -83,8 +83,9 @@ def piece_words(token_ids, padding_mask, continuation, skip_ids):
     row_start = tf.equal(tf.range(tf.size(flat, tf.int64)), tf.gather(pieces.row_splits, rows))
     starts = row_start | ~tf.gather(continuation, flat)
     word_ids = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+    count = tf.reduce_sum(tf.cast(starts, tf.int64))
     words = tf.strings.unsorted_segment_join(
-        tf.strings.as_string(flat), word_ids, tf.reduce_sum(tf.cast(starts, tf.int64)), separator=","
+        tf.strings.as_string(flat), word_ids, count, separator=","
     )
     return tf.RaggedTensor.from_value_rowids(
         words, tf.boolean_mask(rows, starts), nrows=tf.shape(token_ids, out_type=tf.int64)[0]
@@ -168,7 +169,7 @@ def _continuation_table(vocabulary_size, continuation_ids):
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class TfidfLogits(keras.layers.Layer):
-    """Logits of a linear model over sublinear TF-IDF of n-grams of the words of a classifier's pieces.
+    """Logits of a linear model over sublinear TF-IDF of n-grams of the words a classifier reads.
 
     Computes what scikit-learn's `TfidfVectorizer(ngram_range=(1, max_n),
     sublinear_tf=True)` and a linear classifier compute, from the features
@@ -291,7 +292,7 @@ class TfidfLogits(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_simpletf")
 class ProbabilityAverage(keras.layers.Layer):
-    """At inference, the logits of two models' averaged probabilities; in training, the first's logits.
+    """At inference, the logits of two models' mean probabilities; in training, the first's logits.
 
     `log(weight * softmax(a) + (1 - weight) * softmax(b))`: its softmax is the
     averaged probabilities. In training (`training=True`) the first logits
