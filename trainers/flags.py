@@ -155,8 +155,8 @@ def define_flags(flag_values):
            "bigrams of the words WordPiece splits, C=4) on the training texts before training, "
            "and make the classifier's probabilities at inference the average of its own and the "
            "linear model's; the encoder trains alone. SST-2 after --pretrain_steps=8000: dev "
-           "sentences 0.818 and 0.828 over two seeds, against 0.804 and 0.812 for the same "
-           "encoders alone (BENCHMARKS.md). Not with --teacher or --strategy=tpu.")
+           "sentences 0.818-0.828 over three seeds (0.822 on average), against 0.804-0.812 for the "
+           "same encoders alone (BENCHMARKS.md). Not with --teacher or --strategy=tpu.")
 
     # Distillation: a trained teacher teaches a student of our encoder.
     define("string", "teacher", None,
